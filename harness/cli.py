@@ -1,0 +1,202 @@
+"""``python -m harness run|compare|validate|schema|env|monitor``: thin argparse over plain functions.
+
+A user error is one line on stderr and exit code 2, never a traceback. Nothing here imports
+keras or a backend: those live only in the worker process.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from . import report, results, runner, scenario
+
+DEFAULT_RESULTS = Path("results")
+
+
+def _load_scenarios(paths: list[Path]) -> list[scenario.Scenario]:
+    loaded = [scenario.load(p) for p in paths]  # every file validated before anything runs
+    names: dict[str, str] = {}
+    for sc in loaded:
+        if sc.name in names:
+            raise scenario.ScenarioError(
+                sc.path, "name", f"{sc.name!r} is also the name of {names[sc.name]}"
+            )
+        names[sc.name] = sc.path
+    return loaded
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    scenarios = _load_scenarios(args.scenarios)
+    backends = runner.resolve_backends(args.backend)
+    jobs, notes = runner.plan(scenarios, backends)
+    if args.resume:
+        run_dir = Path(args.resume)
+        if not run_dir.is_dir():
+            raise runner.UsageError(f"--resume: {run_dir} is not a run folder")
+    else:
+        run_dir = Path(args.out) / runner.new_run_id(backends)
+        if run_dir.exists():
+            raise runner.UsageError(f"{run_dir} already exists; wait a second or use --resume")
+    for note in notes:
+        print(f"note: {note}", file=sys.stderr)
+    if not jobs:
+        raise runner.UsageError("no cells to run for backend(s) " + ", ".join(backends))
+    env = results.environment()
+    run_dir.mkdir(parents=True, exist_ok=True)
+    manifest = run_dir / "run.json"
+    if not manifest.exists():
+        results.write_json_atomic(
+            manifest,
+            {
+                "run_id": run_dir.name,
+                "argv": sys.argv,
+                "backends": backends,
+                "scenarios": [sc.path for sc in scenarios],
+                "cells": [f"{j.scenario.name}/{j.cell.id}--{j.backend}" for j in jobs],
+                "environment": env,
+            },
+        )
+    print(
+        f"run {run_dir.name}: {len(jobs)} cell(s) under {', '.join(backends)} -> {run_dir}",
+        file=sys.stderr,
+    )
+    run = runner.Runner(jobs, run_dir, verbose=args.keras_verbose, environment=env)
+    docs = run.run()
+    print(report.render_markdown(docs))
+    if args.report:
+        all_docs, problems = report.load_results([Path(args.out)])
+        text = report.render_markdown(all_docs, problems)
+        Path(args.report).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.report).write_text(text)
+        print(f"\nreport over every run under {args.out}: {args.report}\n", file=sys.stderr)
+        print(text)
+    if run.interrupted:
+        print(f"interrupted; finish with: harness run ... --resume {run_dir}", file=sys.stderr)
+        return 130
+    failed = [d for d in docs if d["status"] == "failed"]
+    if failed:
+        print(
+            f"{len(failed)} cell(s) failed; see the reasons above and {run_dir}/logs",
+            file=sys.stderr,
+        )
+        return 1
+    return 0
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    for p in args.results:
+        if not Path(p).exists():
+            raise runner.UsageError(f"{p}: no such file or folder")
+    docs, problems = report.load_results(args.results, latest=not args.all)
+    if args.format == "md":
+        text = report.render_markdown(docs, problems)
+    else:
+        text = report.RENDERERS[args.format](docs)
+        for problem in problems:
+            print(f"harness: {problem}", file=sys.stderr)
+    if args.out:
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.out).write_text(text)
+        print(f"wrote {args.out}", file=sys.stderr)
+    else:
+        sys.stdout.write(text)
+    return 2 if problems and not docs else 0
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    for sc in _load_scenarios(args.scenarios):
+        print(f"{sc.path}: ok, {len(sc.cells)} cell(s): " + ", ".join(c.id for c in sc.cells))
+    return 0
+
+
+def cmd_schema(args: argparse.Namespace) -> int:
+    text = json.dumps(scenario.json_schema(), indent=2) + "\n"
+    if args.out:
+        Path(args.out).write_text(text)
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+def cmd_env(args: argparse.Namespace) -> int:
+    env = results.environment()
+    print(json.dumps(env, indent=2))
+    return 0
+
+
+def cmd_monitor(args: argparse.Namespace) -> int:
+    from . import dmon
+
+    return dmon.main(args.rest)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="harness", description="Benchmark one Keras 3 model under TensorFlow, JAX and PyTorch."
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("run", help="run scenario files under a backend, one worker per cell")
+    p.add_argument("scenarios", nargs="+", type=Path, help="scenario TOML files")
+    p.add_argument(
+        "--backend",
+        help="tensorflow, jax, torch, a comma list, or all "
+        "(default: $KERAS_BACKEND, else the only one installed)",
+    )
+    p.add_argument(
+        "--out", default=DEFAULT_RESULTS, type=Path, help="results root (default results/)"
+    )
+    p.add_argument("--resume", metavar="RUN_DIR", help="finish the missing cells of an earlier run")
+    p.add_argument(
+        "--report", metavar="PATH", help="also write a report over every run under --out"
+    )
+    p.add_argument(
+        "--keras-verbose",
+        action="store_true",
+        help="show Keras' per-epoch output (its progress logger syncs every step)",
+    )
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("compare", help="render a comparison report from result files")
+    p.add_argument("results", nargs="+", type=Path, help="result files or folders")
+    p.add_argument("--format", choices=sorted(report.RENDERERS), default="md")
+    p.add_argument("--out", type=Path)
+    p.add_argument("--all", action="store_true", help="every result, not only the newest per cell")
+    p.set_defaults(func=cmd_compare)
+
+    p = sub.add_parser("validate", help="check scenario files without running them")
+    p.add_argument("scenarios", nargs="+", type=Path)
+    p.set_defaults(func=cmd_validate)
+
+    p = sub.add_parser("schema", help="print the JSON Schema of scenario files")
+    p.add_argument("--out", type=Path)
+    p.set_defaults(func=cmd_schema)
+
+    p = sub.add_parser("env", help="what the harness sees: versions, CPU, GPU, NVML")
+    p.set_defaults(func=cmd_env)
+
+    p = sub.add_parser(
+        "monitor", help="nvidia-smi dmon style live utilization lines", add_help=False
+    )
+    p.add_argument("rest", nargs=argparse.REMAINDER)
+    p.set_defaults(func=cmd_monitor)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except (scenario.ScenarioError, results.ResultError, runner.UsageError) as exc:
+        print(f"harness: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("harness: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,392 @@
+"""The orchestrator: one fresh worker process per (cell, backend), results collected as files.
+
+It never imports keras or a backend. A worker that crashes, is killed or runs past its time
+limit costs only its own cell: the cell's result records the failure (with whatever the worker
+had measured), and the other cells still run.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any, TextIO
+
+from . import devices, results
+from .scenario import BACKEND_ALIASES, BACKENDS, Cell, Scenario
+
+PACKAGE_ROOT = Path(__file__).resolve().parent.parent
+
+
+class UsageError(ValueError):
+    """A mistake in how the harness was called; one line, exit code 2."""
+
+
+def resolve_backends(requested: str | None, installed: list[str] | None = None) -> list[str]:
+    """Which backends to run: --backend, else KERAS_BACKEND, else the only one installed.
+
+    Args:
+        requested: a backend name, a comma-separated list, "all", or None.
+        installed: installed backends (looked up when None).
+
+    Raises:
+        UsageError: an unknown or uninstalled backend, or no way to choose one.
+    """
+    installed = devices.installed_backends() if installed is None else installed
+    source = "--backend"
+    if not requested:
+        requested, source = os.environ.get("KERAS_BACKEND"), "KERAS_BACKEND"
+    if not requested:
+        if len(installed) == 1:
+            return installed
+        if not installed:
+            raise UsageError("no Keras backend is installed (tensorflow, jax or torch)")
+        raise UsageError(
+            f"several backends are installed ({', '.join(installed)}); choose with --backend "
+            "NAME[,NAME] or --backend all"
+        )
+    if requested == "all":
+        if not installed:
+            raise UsageError("no Keras backend is installed (tensorflow, jax or torch)")
+        return installed
+    chosen = []
+    for name in requested.split(","):
+        name = name.strip()
+        if name not in BACKEND_ALIASES:
+            raise UsageError(f"{source}: unknown backend {name!r}; accepted: {', '.join(BACKENDS)}")
+        backend = BACKEND_ALIASES[name]
+        if backend not in installed:
+            have = ", ".join(installed) or "none"
+            raise UsageError(
+                f"{source}: backend {backend!r} is not installed here (installed: {have})"
+            )
+        chosen.append(backend)
+    return list(dict.fromkeys(chosen))
+
+
+@dataclasses.dataclass
+class Job:
+    scenario: Scenario
+    cell: Cell
+    backend: str
+
+    @property
+    def label(self) -> str:
+        return f"{self.scenario.name}/{self.cell.id}"
+
+    @property
+    def file_stem(self) -> str:
+        return f"{self.cell.id}--{self.backend}"
+
+
+def plan(scenarios: list[Scenario], backends: list[str]) -> tuple[list[Job], list[str]]:
+    """The jobs to run, backend by backend, and notes on cells a scenario excludes."""
+    jobs, notes = [], []
+    for backend in backends:
+        for sc in scenarios:
+            for cell in sc.cells:
+                if backend in cell.backends:
+                    jobs.append(Job(sc, cell, backend))
+                else:
+                    notes.append(
+                        f"{sc.name}/{cell.id}: not run under {backend} (scenario backends)"
+                    )
+    return jobs, notes
+
+
+def new_run_id(backends: list[str], clock=time.time) -> str:
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(clock()))
+    return f"{stamp}-{'+'.join(backends)}"
+
+
+class Progress:
+    """One status line: cell k of n, backend, phase, elapsed and estimated remaining time."""
+
+    def __init__(self, total: int, stream: TextIO = sys.stderr, clock=time.monotonic):
+        self.total = total
+        self.stream = stream
+        self.clock = clock
+        self.start = clock()
+        self.done = 0
+        self.done_seconds = 0.0
+        self.tty = hasattr(stream, "isatty") and stream.isatty()
+        self._last = ""
+
+    def line(self, index: int, job: Job, phase: str, cell_started: float) -> str:
+        now = self.clock()
+        elapsed = now - self.start
+        left = "?"
+        if self.done:
+            per_cell = self.done_seconds / self.done
+            remaining = max(per_cell * (self.total - self.done) - (now - cell_started), 0)
+            left = "~" + _clock(remaining)
+        return (
+            f"[{index}/{self.total}] {job.backend:<10} {job.label}  {phase}  "
+            f"elapsed {_clock(elapsed)}  left {left}"
+        )
+
+    def show(self, text: str, key: str = "") -> None:
+        """Redraws the line on a terminal; elsewhere (logs, CI) prints it once per phase."""
+        if self.tty:
+            if text != self._last:
+                self.stream.write("\r\x1b[2K" + text)
+            self._last = text
+        else:
+            if key == self._last:
+                return
+            self._last = key
+            self.stream.write(text + "\n")
+        self.stream.flush()
+
+    def finish_cell(self, seconds: float, text: str) -> None:
+        self.done += 1
+        self.done_seconds += seconds
+        if self.tty:
+            self.stream.write("\r\x1b[2K")
+        self.stream.write(text + "\n")
+        self.stream.flush()
+        self._last = ""
+
+
+def _clock(seconds: float) -> str:
+    seconds = int(round(seconds))
+    h, rest = divmod(seconds, 3600)
+    m, s = divmod(rest, 60)
+    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
+
+
+class Runner:
+    def __init__(
+        self,
+        jobs: list[Job],
+        run_dir: Path,
+        *,
+        verbose: bool = False,
+        progress_stream: TextIO = sys.stderr,
+        environment: dict[str, Any] | None = None,
+        sample_interval: float = 0.5,
+    ):
+        self.jobs = jobs
+        self.run_dir = Path(run_dir)
+        self.verbose = verbose
+        self.progress = Progress(len(jobs), progress_stream)
+        self.environment = environment if environment is not None else results.environment()
+        self.sample_interval = sample_interval
+        self.interrupted = False
+
+    def result_path(self, job: Job) -> Path:
+        return self.run_dir / job.scenario.name / f"{job.file_stem}.json"
+
+    def run(self) -> list[dict[str, Any]]:
+        """Runs every job not already recorded in the run folder; returns all results."""
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        out: list[dict[str, Any]] = []
+        previous = signal.signal(signal.SIGTERM, _raise_interrupt)
+        try:
+            for index, job in enumerate(self.jobs, 1):
+                path = self.result_path(job)
+                if path.exists():  # --resume: a finished cell is never run (or overwritten) again
+                    doc = results.read_result(path)
+                    if doc["status"] != "interrupted":
+                        out.append(doc)
+                        self.progress.finish_cell(
+                            0.0, _summary_line(index, len(self.jobs), job, doc)
+                        )
+                        continue
+                    path.unlink()
+                try:
+                    out.append(self.run_job(index, job, path))
+                except KeyboardInterrupt:
+                    self.interrupted = True
+                    break
+        finally:
+            signal.signal(signal.SIGTERM, previous)
+        return out
+
+    def run_job(self, index: int, job: Job, path: Path) -> dict[str, Any]:
+        from . import devices as dev
+
+        task = {
+            "cell": job.cell.to_json(),
+            "backend": job.backend,
+            "scenario": {
+                "name": job.scenario.name,
+                "description": job.scenario.description,
+                "file": job.scenario.path,
+            },
+            "run_id": self.run_dir.name,
+            "environment": self.environment,
+            "sample_interval": self.sample_interval,
+            "artifacts_dir": str(self.run_dir / "models"),
+        }
+        logs = self.run_dir / "logs"
+        logs.mkdir(parents=True, exist_ok=True)
+        log_path = logs / f"{job.scenario.name}--{job.file_stem}.log"
+        env = dict(os.environ)
+        env.update(dev.device_env(job.cell.device, job.backend))
+        env["PYTHONPATH"] = os.pathsep.join(
+            p for p in (str(PACKAGE_ROOT), env.get("PYTHONPATH", "")) if p
+        )
+        with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
+            json.dump(task, f)
+            task_path = f.name
+        read_fd, write_fd = os.pipe()
+        state = {"phase": "starting"}
+        started = time.monotonic()
+        cmd = [
+            sys.executable,
+            "-m",
+            "harness.worker",
+            task_path,
+            str(path),
+            "--events-fd",
+            str(write_fd),
+        ]
+        if self.verbose:
+            cmd.append("--verbose")
+        log = open(log_path, "w")  # noqa: SIM115 - closed below, after the process ends
+        try:
+            proc = subprocess.Popen(
+                cmd,
+                env=env,
+                pass_fds=(write_fd,),
+                stdout=None if self.verbose else log,
+                stderr=None if self.verbose else subprocess.STDOUT,
+                start_new_session=True,  # so a timeout or Ctrl-C can stop the whole tree
+            )
+            os.close(write_fd)
+            reader = threading.Thread(target=_read_events, args=(read_fd, state), daemon=True)
+            reader.start()
+            outcome = None
+            try:
+                while True:
+                    try:
+                        proc.wait(timeout=0.25)
+                        break
+                    except subprocess.TimeoutExpired:
+                        pass
+                    if time.monotonic() - started > job.cell.time_limit:
+                        _kill(proc)
+                        outcome = f"time limit of {job.cell.time_limit:g} s exceeded"
+                        break
+                    phase = _phase(state)
+                    self.progress.show(self.progress.line(index, job, phase, started), phase)
+            except KeyboardInterrupt:
+                _kill(proc)
+                reader.join(timeout=2)
+                doc = self._finalize(job, path, proc.returncode, "interrupted", state, log_path)
+                self.progress.finish_cell(
+                    time.monotonic() - started, _summary_line(index, len(self.jobs), job, doc)
+                )
+                raise
+            reader.join(timeout=2)
+            doc = self._finalize(job, path, proc.returncode, outcome, state, log_path)
+        finally:
+            log.close()
+            Path(task_path).unlink(missing_ok=True)
+        self.progress.finish_cell(
+            time.monotonic() - started, _summary_line(index, len(self.jobs), job, doc)
+        )
+        return doc
+
+    def _finalize(
+        self, job: Job, path: Path, returncode: int | None, outcome: str | None, state, log_path
+    ) -> dict[str, Any]:
+        """Reads the worker's result, or records why there is none (keeping partial data)."""
+        doc = None
+        if path.exists():
+            try:
+                doc = results.read_result(path)
+                doc.pop("_path", None)
+            except results.ResultError:
+                doc = None
+        complete = doc is not None and doc.get("finished") is not None and outcome is None
+        if complete and returncode == 0:
+            doc["_path"] = str(path)
+            return doc
+        if doc is None:
+            doc = results.new_result(job.cell.to_json(), job.backend, {"name": job.scenario.name})
+            doc["run_id"] = self.run_dir.name
+            doc["environment"] = self.environment
+        phase = doc.get("phase") or _phase(state)
+        if outcome == "interrupted":
+            doc["status"], doc["reason"] = "interrupted", f"interrupted by the user during {phase}"
+        elif outcome:
+            doc["status"], doc["reason"] = "failed", f"{outcome} (during {phase})"
+        elif returncode is not None and returncode < 0:
+            name = signal.Signals(-returncode).name
+            doc["status"], doc["reason"] = "failed", f"worker killed by {name} during {phase}"
+        else:
+            doc["status"] = "failed"
+            doc["reason"] = f"worker exited with code {returncode} during {phase}: " + _tail(
+                log_path
+            )
+        doc["finished"] = results.utc_now()
+        doc["log"] = str(log_path)
+        results.write_json_atomic(path, doc, overwrite=True)
+        doc["_path"] = str(path)
+        return doc
+
+
+def _raise_interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
+def _kill(proc: subprocess.Popen) -> None:
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            return
+        try:
+            proc.wait(timeout=5)
+            return
+        except subprocess.TimeoutExpired:
+            continue
+
+
+def _read_events(fd: int, state: dict[str, Any]) -> None:
+    with os.fdopen(fd, "r") as stream:
+        for line in stream:
+            try:
+                event = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            if event.get("event") == "phase":
+                state.update(event)
+
+
+def _phase(state: dict[str, Any]) -> str:
+    phase = state.get("phase", "?")
+    if "repeat" in state and phase in ("warmup", "fit"):
+        return f"{phase} {state['repeat']}/{state['of']}"
+    if "format" in state and phase in ("save", "reload"):
+        return f"{phase} .{state['format']}"
+    return phase
+
+
+def _tail(log_path: Path, lines: int = 3) -> str:
+    try:
+        text = log_path.read_text(errors="replace").strip().splitlines()
+    except OSError:
+        return "(no log)"
+    tail = " | ".join(line.strip() for line in text[-lines:] if line.strip())
+    return re.sub(r"\s+", " ", tail)[:400] or "(empty log)"
+
+
+def _summary_line(index: int, total: int, job: Job, doc: dict[str, Any]) -> str:
+    status = doc.get("status")
+    head = f"[{index}/{total}] {job.backend:<10} {job.label}  {status}"
+    if status == "ok":
+        sps = doc["train"]["samples_per_sec"]
+        acc = doc.get("evaluate", {}).get("accuracy")
+        return f"{head}  {sps['median']:,.0f} samples/s (cv {sps['cv']:.1%})  test acc {acc:.3f}"
+    return f"{head}: {doc.get('reason')}"

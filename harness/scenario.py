@@ -1,0 +1,465 @@
+"""Scenario files: load, validate in full, and expand the matrix into cells.
+
+A scenario file is data (TOML), never code. Every key is checked before anything runs, and a
+mistake becomes a :class:`ScenarioError` whose text is one line naming the file and the key.
+This module imports no backend, so the CLI can validate files in milliseconds.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import itertools
+import re
+import tomllib
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+BACKENDS = ("tensorflow", "jax", "torch")
+BACKEND_ALIASES = {"tf": "tensorflow", "tensorflow": "tensorflow", "jax": "jax", "torch": "torch"}
+DATASETS = ("mnist", "digits", "synthetic")
+PIPELINES = ("numpy", "pydataset", "tf.data", "torch")
+PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
+# Names accepted by keras.optimizers.get(); kept here so a typo is caught without importing keras.
+OPTIMIZERS = (
+    "sgd",
+    "adam",
+    "adamw",
+    "rmsprop",
+    "adagrad",
+    "adadelta",
+    "adamax",
+    "nadam",
+    "ftrl",
+    "lion",
+)
+_DEVICE_RE = re.compile(r"^(cpu|gpu|gpu:\d+)$")
+
+# Samples per split of the real datasets, so an impossible batch size is caught before running.
+DATASET_SIZES = {"mnist": (60000, 10000), "digits": (1347, 450)}
+SYNTHETIC_DEFAULT_SIZES = (60000, 10000)
+
+
+class ScenarioError(ValueError):
+    """A scenario file is unusable. ``str()`` is one line: ``FILE: key 'K': what is wrong``."""
+
+    def __init__(self, path: str | Path, key: str | None, message: str):
+        self.path = str(path)
+        self.key = key
+        self.message = message
+        where = f"{self.path}: key '{key}': " if key else f"{self.path}: "
+        super().__init__(where + message)
+
+
+@dataclasses.dataclass(frozen=True)
+class Optimizer:
+    """An optimizer by Keras name, with keyword arguments for its constructor."""
+
+    name: str
+    kwargs: tuple[tuple[str, Any], ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        return {"name": self.name, **dict(self.kwargs)}
+
+    @property
+    def label(self) -> str:
+        parts = [self.name] + [f"{_ABBREV.get(k, k)}{_short(v)}" for k, v in self.kwargs]
+        return "-".join(parts)
+
+
+_ABBREV = {"learning_rate": "lr"}
+
+
+def _short(value: Any) -> str:
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    return str(value)
+
+
+@dataclasses.dataclass(frozen=True)
+class Cell:
+    """One fully resolved benchmark configuration (one worker process per backend)."""
+
+    scenario: str
+    id: str
+    dataset: str = "synthetic"
+    pipeline: str = "numpy"
+    batch_size: int = 32
+    optimizer: Optimizer = Optimizer("adam")
+    device: str = "cpu"
+    epochs: int = 1
+    repeats: int = 3
+    seed: int = 0
+    warmup_steps: int = 10
+    train_samples: int | None = None
+    test_samples: int | None = None
+    data_path: str | None = None
+    precision: str = "float32"
+    jit_compile: str | bool = "auto"
+    steps_per_execution: int = 1
+    time_limit: float = 1800.0
+    backends: tuple[str, ...] = BACKENDS
+
+    def to_json(self) -> dict[str, Any]:
+        data = dataclasses.asdict(self)
+        data["optimizer"] = self.optimizer.to_json()
+        data["backends"] = list(self.backends)
+        return data
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Cell:
+        data = dict(data)
+        opt = dict(data.pop("optimizer"))
+        name = opt.pop("name")
+        data["optimizer"] = Optimizer(name, tuple(sorted(opt.items())))
+        data["backends"] = tuple(data.get("backends", BACKENDS))
+        return cls(**data)
+
+    def split_sizes(self) -> tuple[int | None, int | None]:
+        """Training and test samples this cell will use, where known without loading data."""
+        if self.dataset == "synthetic":
+            full = SYNTHETIC_DEFAULT_SIZES
+        else:
+            full = DATASET_SIZES.get(self.dataset, (None, None))
+        train = _cap(full[0], self.train_samples)
+        test = _cap(full[1], self.test_samples)
+        return train, test
+
+
+def _cap(full: int | None, limit: int | None) -> int | None:
+    if limit is None:
+        return full
+    return limit if full is None else min(full, limit)
+
+
+@dataclasses.dataclass(frozen=True)
+class Scenario:
+    name: str
+    description: str
+    path: str
+    cells: tuple[Cell, ...]
+
+    def cells_for(self, backend: str) -> list[Cell]:
+        return [c for c in self.cells if backend in c.backends]
+
+
+# --- field validation -------------------------------------------------------------------------
+
+_Check = Callable[[Any, str], Any]
+
+
+def _int(minimum: int) -> _Check:
+    def check(value: Any, what: str) -> int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ValueError(f"must be an integer >= {minimum}, got {value!r}")
+        if value < minimum:
+            raise ValueError(f"must be an integer >= {minimum}, got {value}")
+        return value
+
+    return check
+
+
+def _optional_int(minimum: int) -> _Check:
+    inner = _int(minimum)
+
+    def check(value: Any, what: str) -> int | None:
+        return None if value is None else inner(value, what)
+
+    return check
+
+
+def _choice(choices: tuple[str, ...]) -> _Check:
+    def check(value: Any, what: str) -> str:
+        if not isinstance(value, str) or value not in choices:
+            hint = _nearest(value, choices)
+            raise ValueError(f"unknown {what} {value!r}{hint}; accepted: {', '.join(choices)}")
+        return value
+
+    return check
+
+
+def _device(value: Any, what: str) -> str:
+    if not isinstance(value, str) or not _DEVICE_RE.match(value):
+        raise ValueError(f"unknown device {value!r}; accepted: cpu, gpu, gpu:N (N = 0, 1, ...)")
+    return value
+
+
+def _number(minimum: float) -> _Check:
+    def check(value: Any, what: str) -> float:
+        if isinstance(value, bool) or not isinstance(value, int | float) or value <= minimum:
+            raise ValueError(f"must be a number > {minimum}, got {value!r}")
+        return float(value)
+
+    return check
+
+
+def _optional_str(value: Any, what: str) -> str | None:
+    if value is not None and not isinstance(value, str):
+        raise ValueError(f"must be a string (a file path), got {value!r}")
+    return value
+
+
+def _jit(value: Any, what: str) -> str | bool:
+    if value == "auto" or isinstance(value, bool):
+        return value
+    raise ValueError(f'must be true, false or "auto", got {value!r}')
+
+
+def _optimizer(value: Any, what: str) -> Optimizer:
+    if isinstance(value, str):
+        _choice(OPTIMIZERS)(value, "optimizer")
+        return Optimizer(value)
+    if isinstance(value, dict):
+        if "name" not in value:
+            raise ValueError(
+                'an optimizer table needs a "name", e.g. { name = "sgd", momentum = 0.9 }'
+            )
+        name = _choice(OPTIMIZERS)(value["name"], "optimizer")
+        kwargs = {}
+        for key, arg in value.items():
+            if key == "name":
+                continue
+            if not isinstance(arg, bool | int | float | str):
+                raise ValueError(f"optimizer argument {key!r} must be a number, bool or string")
+            kwargs[key] = arg
+        return Optimizer(name, tuple(sorted(kwargs.items())))
+    raise ValueError(f"must be an optimizer name or a table with a name, got {value!r}")
+
+
+def _backends(value: Any, what: str) -> tuple[str, ...]:
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list) or not value:
+        raise ValueError(f"must be a list of backends ({', '.join(BACKENDS)})")
+    out = []
+    for item in value:
+        if item not in BACKEND_ALIASES:
+            hint = _nearest(item, BACKENDS)
+            raise ValueError(f"unknown backend {item!r}{hint}; accepted: {', '.join(BACKENDS)}")
+        out.append(BACKEND_ALIASES[item])
+    return tuple(dict.fromkeys(out))
+
+
+FIELDS: dict[str, tuple[_Check, str]] = {
+    "dataset": (_choice(DATASETS), "mnist (real; keras loader or data_path), digits, synthetic"),
+    "pipeline": (_choice(PIPELINES), "numpy, pydataset, tf.data or torch (DataLoader)"),
+    "batch_size": (_int(1), "samples per training step"),
+    "optimizer": (_optimizer, 'Keras optimizer name, or { name = "sgd", learning_rate = 0.01 }'),
+    "device": (_device, "cpu, gpu or gpu:N"),
+    "epochs": (_int(1), "measured training epochs per repeat"),
+    "repeats": (_int(1), "independent measured fits (fresh model each)"),
+    "seed": (_int(0), "seed for weights, data order and synthetic data"),
+    "warmup_steps": (_int(0), "steps fitted (and timed apart) before the measured epochs"),
+    "train_samples": (_optional_int(1), "use at most this many training samples"),
+    "test_samples": (_optional_int(1), "use at most this many test samples"),
+    "data_path": (_optional_str, "a local mnist.npz (dataset = mnist)"),
+    "precision": (_choice(PRECISIONS), "Keras dtype policy"),
+    "jit_compile": (_jit, 'passed to model.compile: true, false or "auto"'),
+    "steps_per_execution": (_int(1), "passed to model.compile"),
+    "time_limit": (_number(0), "seconds a cell may run before it is stopped"),
+    "backends": (_backends, "run only under these backends"),
+}
+MATRIX_FIELDS = tuple(k for k in FIELDS if k not in ("backends", "data_path", "time_limit"))
+TOP_LEVEL = ("name", "description", "defaults", "matrix")
+
+
+def _nearest(value: Any, choices: tuple[str, ...] | list[str]) -> str:
+    if not isinstance(value, str):
+        return ""
+    close = difflib.get_close_matches(value, list(choices), n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+# --- loading -------------------------------------------------------------------------------------
+
+
+def read_toml(path: Path) -> dict[str, Any]:
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise ScenarioError(path, None, "no such file") from None
+    except IsADirectoryError:
+        raise ScenarioError(path, None, "is a directory, not a scenario file") from None
+    except OSError as exc:
+        raise ScenarioError(path, None, f"cannot read: {exc.strerror}") from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ScenarioError(path, None, "not a text file (expected UTF-8 TOML)") from None
+    if "\x00" in text:
+        raise ScenarioError(path, None, "not a text file (expected UTF-8 TOML)")
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ScenarioError(path, None, f"malformed TOML: {exc}") from None
+
+
+def load(path: str | Path) -> Scenario:
+    """Read, validate and expand one scenario file.
+
+    Args:
+        path: the TOML file.
+
+    Returns:
+        The scenario with its cells, in matrix order.
+
+    Raises:
+        ScenarioError: anything wrong with the file, as one line.
+    """
+    path = Path(path)
+    doc = read_toml(path)
+    for key in doc:
+        if key not in TOP_LEVEL:
+            raise ScenarioError(
+                path,
+                key,
+                f"unknown key{_nearest(key, TOP_LEVEL)}; accepted: {', '.join(TOP_LEVEL)}",
+            )
+    name = doc.get("name", path.stem)
+    if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", name):
+        raise ScenarioError(path, "name", "must be a word of letters, digits, '-', '_' or '.'")
+    description = doc.get("description", "")
+    if not isinstance(description, str):
+        raise ScenarioError(path, "description", "must be a string")
+
+    defaults = _table(path, doc, "defaults")
+    resolved: dict[str, Any] = {}
+    for key, value in defaults.items():
+        resolved[key] = _field(path, f"defaults.{key}", key, value, FIELDS)
+
+    matrix = _table(path, doc, "matrix")
+    axes: list[tuple[str, list[Any]]] = []
+    matrix_fields = {k: FIELDS[k] for k in MATRIX_FIELDS}
+    for key, values in matrix.items():
+        if (not isinstance(values, list) or not values) and key in matrix_fields:
+            raise ScenarioError(path, f"matrix.{key}", "must be a non-empty list of values")
+        if not isinstance(values, list):
+            values = [values]
+        checked = [
+            _field(path, f"matrix.{key}[{i}]", key, v, matrix_fields) for i, v in enumerate(values)
+        ]
+        axes.append((key, checked))
+
+    cells = []
+    seen: dict[str, int] = {}
+    for combo in itertools.product(*(vals for _, vals in axes)):
+        fields = dict(resolved)
+        fields.update({key: value for (key, _), value in zip(axes, combo, strict=True)})
+        cell_id = _cell_id(
+            [(k, v) for (k, vals), v in zip(axes, combo, strict=True) if len(vals) > 1]
+        )
+        if cell_id in seen:
+            seen[cell_id] += 1
+            cell_id = f"{cell_id}-{seen[cell_id]}"
+        else:
+            seen[cell_id] = 0
+        cell = Cell(scenario=name, id=cell_id, **fields)
+        _check_cell(path, cell)
+        cells.append(cell)
+    return Scenario(name=name, description=description, path=str(path), cells=tuple(cells))
+
+
+def _table(path: Path, doc: dict[str, Any], key: str) -> dict[str, Any]:
+    value = doc.get(key, {})
+    if not isinstance(value, dict):
+        raise ScenarioError(path, key, f"must be a table ([{key}])")
+    return value
+
+
+def _field(path: Path, where: str, key: str, value: Any, allowed: dict[str, Any]) -> Any:
+    if key not in allowed:
+        keys = sorted(allowed)
+        raise ScenarioError(
+            path, where, f"unknown key{_nearest(key, keys)}; accepted: {', '.join(keys)}"
+        )
+    check, _ = allowed[key]
+    try:
+        return check(value, key.replace("_", " "))
+    except ValueError as exc:
+        raise ScenarioError(path, where, str(exc)) from None
+
+
+def _check_cell(path: Path, cell: Cell) -> None:
+    """Cross-field checks: what no single key can tell."""
+    train, test = cell.split_sizes()
+    if train is not None and cell.batch_size > train:
+        raise ScenarioError(
+            path,
+            "batch_size",
+            f"{cell.batch_size} exceeds the {train} training samples of {cell.dataset}"
+            f" (cell {cell.id})",
+        )
+    if cell.data_path is not None and cell.dataset != "mnist":
+        raise ScenarioError(path, "data_path", 'only applies to dataset = "mnist"')
+    if cell.dataset == "synthetic" and (cell.train_samples or 0) > 10_000_000:
+        raise ScenarioError(path, "train_samples", "at most 10,000,000 synthetic samples")
+    del test
+
+
+_LABELS: dict[str, Callable[[Any], str]] = {
+    "batch_size": lambda v: f"bs{v}",
+    "optimizer": lambda v: v.label,
+    "device": lambda v: v.replace(":", ""),
+    "pipeline": lambda v: v.replace(".", ""),
+    "epochs": lambda v: f"e{v}",
+    "repeats": lambda v: f"r{v}",
+    "seed": lambda v: f"seed{v}",
+    "warmup_steps": lambda v: f"warm{v}",
+    "train_samples": lambda v: f"n{v}",
+    "test_samples": lambda v: f"t{v}",
+    "jit_compile": lambda v: f"jit-{_short(v)}",
+    "steps_per_execution": lambda v: f"spe{v}",
+}
+
+
+def _cell_id(items: list[tuple[str, Any]]) -> str:
+    """A short, file-name-safe id from the matrix values that vary, e.g. ``bs32-adam-cpu``."""
+    if not items:
+        return "default"
+    parts = [_LABELS.get(k, str)(v) for k, v in items]
+    return re.sub(r"[^A-Za-z0-9_.+-]", "_", "-".join(parts))
+
+
+def json_schema() -> dict[str, Any]:
+    """A JSON Schema (draft 2020-12) for scenario files, built from the checks above."""
+    props: dict[str, Any] = {}
+    for key, (_, doc) in FIELDS.items():
+        props[key] = {"description": doc}
+    props["dataset"]["enum"] = list(DATASETS)
+    props["pipeline"]["enum"] = list(PIPELINES)
+    props["precision"]["enum"] = list(PRECISIONS)
+    props["device"].update(type="string", pattern=_DEVICE_RE.pattern)
+    for key in ("batch_size", "epochs", "repeats", "steps_per_execution"):
+        props[key].update(type="integer", minimum=1)
+    for key in ("seed", "warmup_steps"):
+        props[key].update(type="integer", minimum=0)
+    for key in ("train_samples", "test_samples"):
+        props[key].update(type="integer", minimum=1)
+    props["data_path"]["type"] = "string"
+    props["time_limit"].update(type="number", exclusiveMinimum=0)
+    props["jit_compile"]["anyOf"] = [{"type": "boolean"}, {"const": "auto"}]
+    props["optimizer"]["anyOf"] = [
+        {"enum": list(OPTIMIZERS)},
+        {
+            "type": "object",
+            "required": ["name"],
+            "properties": {"name": {"enum": list(OPTIMIZERS)}},
+            "additionalProperties": {"type": ["number", "boolean", "string"]},
+        },
+    ]
+    backend_names = sorted(BACKEND_ALIASES)
+    props["backends"].update(type="array", items={"enum": backend_names}, minItems=1)
+    matrix_props = {k: {"type": "array", "minItems": 1, "items": props[k]} for k in MATRIX_FIELDS}
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "title": "keras-backend-harness scenario",
+        "type": "object",
+        "additionalProperties": False,
+        "properties": {
+            "name": {"type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9_.-]*$"},
+            "description": {"type": "string"},
+            "defaults": {"type": "object", "additionalProperties": False, "properties": props},
+            "matrix": {"type": "object", "additionalProperties": False, "properties": matrix_props},
+        },
+    }

@@ -1,0 +1,387 @@
+"""Runs ONE cell under ONE backend in THIS process: fit, evaluate, save, reload, predict.
+
+Started by the runner as ``python -m harness.worker TASK.json RESULT.json`` with KERAS_BACKEND
+and the device already set in the environment, so keras is imported here for the first time.
+The result file is rewritten (atomically) after every phase: if the process dies, what it had
+measured survives and the runner marks the result failed with the phase it died in.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import math
+import os
+import sys
+import time
+import traceback
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from . import data as data_mod
+from . import devices, results, stats, timing
+from .scenario import Cell
+
+
+class CellOutcome(Exception):
+    """Ends a cell early with a status other than "failed" (skipped / unsupported)."""
+
+    def __init__(self, status: str, reason: str):
+        super().__init__(reason)
+        self.status = status
+        self.reason = reason
+
+
+class Worker:
+    def __init__(self, task: dict[str, Any], out: Path, events_fd: int | None, verbose: bool):
+        self.task = task
+        self.cell = Cell.from_json(task["cell"])
+        self.backend = task["backend"]
+        self.out = out
+        self.verbose = verbose
+        self.events = os.fdopen(events_fd, "w", buffering=1) if events_fd is not None else None
+        self.result = results.new_result(task["cell"], self.backend, task["scenario"])
+        self.result["run_id"] = task.get("run_id")
+        self.result["environment"] = task.get("environment", {})
+        self.result["warnings"] = []
+        self.sampler = None
+
+    # --- bookkeeping -----------------------------------------------------------------------
+
+    def emit(self, **event: Any) -> None:
+        if self.events is not None:
+            with contextlib.suppress(OSError):  # the runner went away; keep measuring
+                self.events.write(json.dumps(event) + "\n")
+
+    def phase(self, name: str, **extra: Any) -> None:
+        self.result["phase"] = name
+        if self.sampler is not None:
+            self.sampler.set_phase(name)
+        self.emit(event="phase", phase=name, **extra)
+
+    def _note_warnings(self, where: str, caught) -> None:
+        """Keeps each distinct warning once, with how often it came."""
+        notes = self.result["warnings"]
+        for w in caught:
+            text = f"{where}: {w.category.__name__}: {w.message}"
+            for note in notes:
+                if note["message"] == text:
+                    note["count"] += 1
+                    break
+            else:
+                notes.append({"message": text, "count": 1})
+
+    def save(self) -> None:
+        results.write_json_atomic(self.out, self.result, overwrite=True)
+
+    # --- the cell ----------------------------------------------------------------------------
+
+    def run(self) -> int:
+        try:
+            self._start_sampler()
+            self._run_cell()
+            self.result["status"] = "ok"
+            self.result["reason"] = None
+        except CellOutcome as outcome:
+            self.result["status"] = outcome.status
+            self.result["reason"] = outcome.reason
+        except Exception as exc:
+            self.result["status"] = "failed"
+            self.result["reason"] = (
+                f"{type(exc).__name__} in {self.result['phase']}: "
+                + " ".join(str(exc).split())[:500]
+            )
+            self.result["traceback"] = traceback.format_exc(limit=20)
+        finally:
+            self._stop_sampler()
+            self.result["finished"] = results.utc_now()
+            self.save()
+        self.emit(event="done", status=self.result["status"])
+        return 0
+
+    def _start_sampler(self) -> None:
+        try:
+            from . import monitor
+
+            self.sampler = monitor.Sampler(interval=self.task.get("sample_interval", 0.5))
+            self.sampler.start()
+        except Exception as exc:  # monitoring must never cost a measurement
+            self.result["monitor"] = {"error": f"{type(exc).__name__}: {exc}"}
+            self.sampler = None
+
+    def _stop_sampler(self) -> None:
+        if self.sampler is not None:
+            try:
+                self.result["monitor"] = self.sampler.stop()
+            except Exception as exc:
+                self.result["monitor"] = {"error": f"{type(exc).__name__}: {exc}"}
+
+    def _run_cell(self) -> None:
+        cell, backend = self.cell, self.backend
+        self.phase("import")
+        t0 = time.perf_counter()
+        import keras
+
+        self.result["import_seconds"] = round(time.perf_counter() - t0, 4)
+        if keras.backend.backend() != backend:
+            raise RuntimeError(f"asked for {backend} but keras runs {keras.backend.backend()}")
+        env = self.result["environment"]
+        env["keras"] = keras.__version__
+        env["backend"] = backend
+        env["backend_versions"] = devices.backend_versions(backend)
+        env["CUDA_VISIBLE_DEVICES"] = os.environ.get("CUDA_VISIBLE_DEVICES")
+
+        self.phase("device")
+        self.result["device"] = {"requested": cell.device}
+        try:
+            self.result["device"]["visible_gpus"] = devices.require(cell.device, backend)
+        except devices.DeviceUnavailable as exc:
+            raise CellOutcome("skipped", str(exc)) from None
+
+        self.phase("data")
+        unsupported = data_mod.pipeline_available(cell.pipeline)
+        if unsupported:
+            raise CellOutcome("unsupported", unsupported)
+        try:
+            ds = data_mod.load_dataset(
+                cell.dataset,
+                seed=cell.seed,
+                train_samples=cell.train_samples,
+                test_samples=cell.test_samples,
+                data_path=cell.data_path,
+            )
+        except data_mod.DataUnavailable as exc:
+            raise CellOutcome("skipped", str(exc)) from None
+        self.result["data"] = {**ds.describe(), "pipeline": cell.pipeline}
+        if cell.batch_size > len(ds.x_train):
+            raise CellOutcome(
+                "skipped",
+                f"batch_size {cell.batch_size} exceeds {len(ds.x_train)} training samples",
+            )
+
+        if cell.precision != "float32":
+            keras.mixed_precision.set_global_policy(cell.precision)
+        self.result["train"] = self._train(keras, ds)
+        model = self.model
+        self.result["evaluate"] = self._evaluate(ds, model)
+        self.save()
+        self.result["predict"] = self._predict(ds, model)
+        self.save()
+        self.result["save"] = self._save_reload(keras, ds, model)
+
+    # --- phases --------------------------------------------------------------------------------
+
+    def _train(self, keras, ds) -> dict[str, Any]:
+        from . import model as model_mod
+
+        cell = self.cell
+        n_train = len(ds.x_train)
+        rem = n_train % cell.batch_size
+        # Warm-up covers tracing/compilation of both batch shapes the measured fit will see
+        # (full batches and the last, partial one), so no retrace lands in the steady state.
+        n_warm = min(n_train, cell.warmup_steps * cell.batch_size + rem) if cell.warmup_steps else 0
+        compile_s, fit_s, epoch_s, histories = [], [], [], []
+        steps = math.ceil(n_train / cell.batch_size)
+        for repeat in range(cell.repeats):
+            self.phase("build", repeat=repeat + 1, of=cell.repeats)
+            keras.backend.clear_session()
+            keras.utils.set_random_seed(cell.seed)
+            model = model_mod.build_model()
+            model_mod.compile_model(
+                model,
+                model_mod.make_optimizer(cell.optimizer.name, dict(cell.optimizer.kwargs)),
+                jit_compile=cell.jit_compile,
+                steps_per_execution=cell.steps_per_execution,
+            )
+            if repeat == 0:
+                self._check_placement(model)
+            if n_warm:
+                self.phase("warmup", repeat=repeat + 1, of=cell.repeats)
+                warm = self._feed(ds.x_train[:n_warm], ds.y_train[:n_warm], shuffle=True)
+                _, secs = timing.timed(
+                    lambda m=model, w=warm: self._fit(m, w, epochs=1, verbose=0),
+                    lambda m=model: timing.sync(m),
+                )
+                compile_s.append(secs)
+            self.phase("fit", repeat=repeat + 1, of=cell.repeats)
+            feed = self._feed(ds.x_train, ds.y_train, shuffle=True)
+            timer = timing.make_epoch_timer()
+            hist, secs = timing.timed(
+                lambda m=model, f=feed, t=timer: self._fit(
+                    m, f, epochs=cell.epochs, verbose=2 if self.verbose else 0, callbacks=[t]
+                ),
+                lambda m=model: timing.sync(m),
+            )
+            histories.append({k: [float(x) for x in v] for k, v in hist.history.items()})
+            if timer.nan_epoch is not None:
+                self.result["train"] = {"history": histories}
+                raise RuntimeError(f"loss became NaN at epoch {timer.nan_epoch}; fit stopped early")
+            fit_s.append(secs)
+            epoch_s.append([round(s, 6) for s in timer.epoch_seconds])
+            self.result["train"] = {"fit_seconds": fit_s, "history": histories}
+            self.save()
+        self.model = model
+        samples = n_train * cell.epochs
+        train = {
+            "samples_per_sec": stats.summarize([samples / s for s in fit_s]),
+            "ms_per_step": stats.summarize([1000 * s / (steps * cell.epochs) for s in fit_s]),
+            "fit_seconds": stats.summarize(fit_s),
+            "epoch_seconds": epoch_s,
+            "steps_per_epoch": steps,
+            "samples_per_epoch": n_train,
+            "epochs": cell.epochs,
+            "repeats": cell.repeats,
+            "warmup": {
+                "steps": cell.warmup_steps,
+                "samples": n_warm,
+                "seconds": stats.summarize(compile_s) if compile_s else None,
+            },
+            "history": histories,
+            "final_loss": histories[-1]["loss"][-1],
+            "final_accuracy": histories[-1].get("accuracy", [None])[-1],
+            "flops_per_sample": model_mod.train_flops_per_sample(model),
+            "timing_method": timing.TIMING_METHOD,
+            "keras_verbose": self.verbose,
+        }
+        train["noisy"] = train["samples_per_sec"]["noisy"]
+        return train
+
+    def _fit(self, model, feed, *, epochs, verbose, callbacks=None):
+        try:
+            return model.fit(
+                feed.x,
+                feed.y,
+                epochs=epochs,
+                verbose=verbose,
+                callbacks=callbacks,
+                **feed.fit_kwargs,
+            )
+        except ValueError as exc:
+            # Keras' own refusal (e.g. steps_per_execution > 1 under torch) is a property of
+            # the backend, not a crash of the harness.
+            if "must be 1 with the PyTorch backend" in str(exc):
+                raise CellOutcome("unsupported", " ".join(str(exc).split())) from None
+            raise
+
+    def _feed(self, x, y, *, shuffle):
+        return data_mod.make_feed(
+            self.cell.pipeline,
+            x,
+            y,
+            batch_size=self.cell.batch_size,
+            shuffle=shuffle,
+            seed=self.cell.seed,
+        )
+
+    def _check_placement(self, model) -> None:
+        actual = devices.variable_device(model.trainable_weights[0], self.backend)
+        self.result["device"]["variables_on"] = actual
+        if not devices.matches(self.cell.device, actual):
+            # Never substitute a device silently: a GPU cell that trains on the CPU is a failure.
+            raise RuntimeError(f"variables live on {actual}, but {self.cell.device} was requested")
+
+    def _evaluate(self, ds, model) -> dict[str, Any]:
+        self.phase("evaluate")
+        cell = self.cell
+        sync = lambda: timing.sync(model)  # noqa: E731
+        # Warm-up on one full and one partial batch: the timed call then runs compiled code.
+        n_warm = cell.batch_size + len(ds.x_test) % cell.batch_size
+        warm = self._feed(ds.x_test[:n_warm], ds.y_test[:n_warm], shuffle=False)
+        model.evaluate(warm.x, warm.y, verbose=0, **_eval_kwargs(warm))
+        feed = self._feed(ds.x_test, ds.y_test, shuffle=False)
+        out, secs = timing.timed(
+            lambda: model.evaluate(
+                feed.x, feed.y, verbose=0, return_dict=True, **_eval_kwargs(feed)
+            ),
+            sync,
+        )
+        return {
+            "loss": float(out["loss"]),
+            "accuracy": float(out["accuracy"]),
+            "seconds": round(secs, 6),
+            "samples_per_sec": round(len(ds.x_test) / secs, 2),
+        }
+
+    def _predict(self, ds, model) -> dict[str, Any]:
+        self.phase("predict")
+        probs, secs = self._predict_timed(model, ds.x_test)
+        classes = np.argmax(probs, axis=-1)
+        self._probs = probs
+        return {
+            "seconds": round(secs, 6),
+            "samples_per_sec": round(len(ds.x_test) / secs, 2),
+            "argmax_accuracy": float(np.mean(classes == ds.y_test)),
+            "output_shape": list(probs.shape),
+        }
+
+    def _predict_timed(self, model, x):
+        n_warm = self.cell.batch_size + len(x) % self.cell.batch_size
+        warm = self._feed(x[:n_warm], None, shuffle=False)
+        model.predict(warm.x, verbose=0, **_eval_kwargs(warm))
+        feed = self._feed(x, None, shuffle=False)
+        start = time.perf_counter()
+        probs = model.predict(feed.x, verbose=0, **_eval_kwargs(feed))  # numpy: already synced
+        return np.asarray(probs), time.perf_counter() - start
+
+    def _save_reload(self, keras, ds, model) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        folder = Path(self.task.get("artifacts_dir") or self.out.parent / "models")
+        folder.mkdir(parents=True, exist_ok=True)
+        stem = self.out.stem
+        for fmt in ("keras", "h5"):
+            path = folder / f"{stem}.{fmt}"
+            self.phase("save", format=fmt)
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                start = time.perf_counter()
+                model.save(path)
+                save_s = time.perf_counter() - start
+            self._note_warnings(f"save .{fmt}", caught)
+            self.phase("reload", format=fmt)
+            start = time.perf_counter()
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                loaded = keras.saving.load_model(path)
+            load_s = time.perf_counter() - start
+            self._note_warnings(f"load .{fmt}", caught)
+            probs = np.asarray(
+                loaded.predict(self._feed(ds.x_test, None, shuffle=False).x, verbose=0)
+            )
+            diff = float(np.max(np.abs(probs - self._probs)))
+            out[fmt] = {
+                "path": str(path),
+                "bytes": path.stat().st_size,
+                "save_seconds": round(save_s, 6),
+                "load_seconds": round(load_s, 6),
+                "max_abs_diff": diff,
+                "predictions_match": diff <= 1e-6,
+            }
+            self.result["save"] = out
+            self.save()
+        return out
+
+
+def _eval_kwargs(feed) -> dict[str, Any]:
+    kwargs = dict(feed.fit_kwargs)
+    kwargs.pop("shuffle", None)
+    return kwargs
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m harness.worker")
+    parser.add_argument("task", type=Path)
+    parser.add_argument("out", type=Path)
+    parser.add_argument("--events-fd", type=int)
+    parser.add_argument("--verbose", action="store_true")
+    args = parser.parse_args(argv)
+    task = json.loads(args.task.read_text())
+    worker = Worker(task, args.out, args.events_fd, args.verbose)
+    return worker.run()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
