@@ -110,6 +110,12 @@ def _mnist(data_path: str | None) -> Dataset:
 def _mnist_npz(path: Path) -> Dataset:
     try:
         with np.load(path, allow_pickle=False) as f:
+            missing = [k for k in ("x_train", "y_train", "x_test", "y_test") if k not in f.files]
+            if missing:
+                raise DataUnavailable(
+                    f"MNIST file {path} lacks array(s) {', '.join(missing)}; expected keras' "
+                    "layout (x_train, y_train, x_test, y_test)"
+                )
             arrays = {k: f[k] for k in ("x_train", "y_train", "x_test", "y_test")}
     except FileNotFoundError:
         raise DataUnavailable(f"MNIST file {path} does not exist") from None
@@ -319,7 +325,9 @@ def _torch_loader(images, labels, batch_size, shuffle, seed):
 
         def __getitem__(self, i):
             x = preprocess(images[i : i + 1])[0]
-            return x if labels is None else (x, np.int64(labels[i]))
+            # Without labels, a sample is (x,), not a bare x: Keras 3.15 under JAX unpacks a
+            # bare batch tensor from a DataLoader as a tuple of samples and fails in predict.
+            return (x,) if labels is None else (x, np.int64(labels[i]))
 
     generator = torch.Generator()
     generator.manual_seed(seed)

@@ -8,7 +8,6 @@ where backend-specific code is allowed.
 
 from __future__ import annotations
 
-import importlib
 import importlib.metadata
 from typing import Any
 
@@ -32,7 +31,8 @@ def device_env(device: str, backend: str) -> dict[str, str]:
 
     CUDA_VISIBLE_DEVICES hides every other GPU from all three frameworks (so gpu:N is the
     process's only GPU and appears there as index 0); JAX_PLATFORMS keeps JAX from probing
-    for accelerators when the cell is a CPU cell.
+    for accelerators when the cell is a CPU cell. A GPU cell leaves JAX free to choose: where it
+    falls back to the CPU, ``require`` notices and the cell is skipped, never run on the CPU.
     """
     kind, index = parse(device)
     env = {"KERAS_BACKEND": backend}
@@ -42,8 +42,6 @@ def device_env(device: str, backend: str) -> dict[str, str]:
             env["JAX_PLATFORMS"] = "cpu"
     else:
         env["CUDA_VISIBLE_DEVICES"] = str(index)
-        if backend == "jax":
-            env["JAX_PLATFORMS"] = "cuda"
     if backend == "tensorflow":
         # TensorFlow grabs all GPU memory by default; growth keeps the memory column honest.
         env["TF_FORCE_GPU_ALLOW_GROWTH"] = "true"
@@ -62,7 +60,7 @@ def visible_accelerators(backend: str) -> list[str]:
 
         try:
             return [str(d) for d in jax.devices() if d.platform == "gpu"]
-        except RuntimeError:  # JAX_PLATFORMS=cuda without a CUDA jaxlib or without a GPU
+        except Exception:  # no usable CUDA plugin or driver: jax raises, not always RuntimeError
             return []
     if backend == "torch":
         import torch

@@ -154,13 +154,13 @@ def _environment_notes(docs: list[dict]) -> str:
             env.get("cpu_model"),
             env.get("keras"),
             d["backend"],
-            json.dumps(env.get("backend_versions"), sort_keys=True),
+            ", ".join(f"{k} {v}" for k, v in sorted((env.get("backend_versions") or {}).items())),
         )
         seen.setdefault(ident, []).append(d.get("run_id") or "?")
     lines = ["## Environments", ""]
     for (host, cpu, keras, backend, versions), runs in sorted(seen.items(), key=str):
         lines.append(
-            f"- {backend}: {versions} with keras {keras} on {host} ({cpu}); runs: "
+            f"- {backend}: {versions or '?'} with keras {keras} on {host} ({cpu}); runs: "
             + ", ".join(sorted(set(runs)))
         )
     lines.append("")

@@ -332,10 +332,15 @@ def load(path: str | Path) -> Scenario:
     axes: list[tuple[str, list[Any]]] = []
     matrix_fields = {k: FIELDS[k] for k in MATRIX_FIELDS}
     for key, values in matrix.items():
-        if (not isinstance(values, list) or not values) and key in matrix_fields:
+        if key not in matrix_fields:
+            keys = sorted(matrix_fields)
+            raise ScenarioError(
+                path,
+                f"matrix.{key}",
+                f"unknown key{_nearest(key, keys)}; accepted: {', '.join(keys)}",
+            )
+        if not isinstance(values, list) or not values:
             raise ScenarioError(path, f"matrix.{key}", "must be a non-empty list of values")
-        if not isinstance(values, list):
-            values = [values]
         checked = [
             _field(path, f"matrix.{key}[{i}]", key, v, matrix_fields) for i, v in enumerate(values)
         ]

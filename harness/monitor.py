@@ -1,0 +1,556 @@
+"""Background utilization sampler in the spirit of `nvidia-smi dmon` and `top`.
+
+A `Sampler` records, every `interval` seconds, system-wide and per-core CPU load, the CPU load
+and resident memory of one process, and per-GPU NVML metrics. Every sample is tagged with the
+current phase ("fit", "evaluate", ...) so that `summary()` can report per-phase means and peaks.
+
+NVML is optional: without a driver (or without `pynvml`) GPU sampling is switched off and the
+reason is kept in `gpu_status`; CPU sampling goes on regardless.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import threading
+import time
+from typing import Any
+
+DEFAULT_PHASE = "init"
+MAX_SAMPLES = 20000
+
+# Metrics aggregated per phase. GPU ones are aggregated over every sampled GPU.
+_CPU_METRICS = ("cpu", "proc_cpu", "proc_rss")
+_GPU_METRICS = {
+    "gpu_sm": "sm",
+    "gpu_mem": "mem",
+    "gpu_fb_used": "fb_used",
+    "gpu_power_w": "power_w",
+}
+# Byte counts are summarised as integers, everything else to two decimals.
+_BYTE_METRICS = frozenset({"proc_rss", "gpu_fb_used", "proc_gpu_mem"})
+
+
+def _one_line(exc: BaseException) -> str:
+    """Returns an exception's message on one line, falling back to its class name."""
+    text = " ".join(str(exc).split())
+    return text or type(exc).__name__
+
+
+def _text(value: Any) -> str:
+    """Decodes the bytes that older pynvml releases return for strings."""
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    return str(value)
+
+
+def nvml_status(nvml: Any = None) -> tuple[Any | None, str]:
+    """Imports (if needed) and initialises NVML without ever raising.
+
+    Args:
+        nvml: A module-like object with the pynvml API; None imports `pynvml`.
+
+    Returns:
+        `(nvml, "ok")` when `nvmlInit` succeeded (the caller then owns one `nvmlShutdown`),
+        otherwise `(None, reason)` with a one-line reason.
+    """
+    if nvml is None:
+        try:
+            import pynvml as nvml
+        except ImportError as exc:
+            return None, f"NVML unavailable: pynvml not importable ({_one_line(exc)})"
+    try:
+        nvml.nvmlInit()
+    # Broad on purpose: besides NVMLError, a broken driver install can surface as OSError and
+    # friends, and a missing GPU must never take the caller down.
+    except Exception as exc:
+        return None, f"NVML unavailable: {_one_line(exc)}"
+    return nvml, "ok"
+
+
+def _shutdown(nvml: Any) -> None:
+    """Releases one nvmlInit; failures here are irrelevant to the caller."""
+    # Broad for the same reason as in nvml_status: NVML trouble must never raise.
+    with contextlib.suppress(Exception):
+        nvml.nvmlShutdown()
+
+
+def gpu_inventory(nvml: Any = None) -> dict:
+    """Lists the GPUs NVML reports, for `harness env` and the environment fingerprint.
+
+    Args:
+        nvml: A module-like object with the pynvml API; None imports `pynvml`.
+
+    Returns:
+        `{"status": "ok" | reason, "driver": str | None,
+        "gpus": [{"index", "name", "fb_total", "uuid"}]}`. Never raises.
+    """
+    mod, status = nvml_status(nvml)
+    result: dict = {"status": status, "driver": None, "gpus": []}
+    if mod is None:
+        return result
+    error = getattr(mod, "NVMLError", Exception)
+    try:
+        result["driver"] = _try(error, lambda: _text(mod.nvmlSystemGetDriverVersion()))
+        try:
+            count = mod.nvmlDeviceGetCount()
+        except error as exc:
+            result["status"] = f"NVML device count failed: {_one_line(exc)}"
+            return result
+        for index in range(count):
+            try:
+                handle = mod.nvmlDeviceGetHandleByIndex(index)
+            except error as exc:
+                result["status"] = f"NVML GPU {index} unavailable: {_one_line(exc)}"
+                continue
+            memory = _try(error, mod.nvmlDeviceGetMemoryInfo, handle)
+            result["gpus"].append(
+                {
+                    "index": index,
+                    "name": _try(error, lambda h=handle: _text(mod.nvmlDeviceGetName(h))),
+                    "fb_total": None if memory is None else int(memory.total),
+                    "uuid": _try(error, lambda h=handle: _text(mod.nvmlDeviceGetUUID(h))),
+                }
+            )
+    finally:
+        _shutdown(mod)
+    return result
+
+
+def _try(error: type[BaseException] | tuple, fn: Any, *args: Any) -> Any:
+    """Calls `fn(*args)`, turning the given NVML error into None (one missing field)."""
+    try:
+        return fn(*args)
+    except error:
+        return None
+
+
+def _busy_total(times: Any) -> tuple[float, float]:
+    """Busy and total seconds of one psutil cpu_times entry, counted as psutil does."""
+    fields = times._asdict()
+    # Guest time is already included in user/nice on Linux, and iowait is idle time.
+    total = sum(fields.values()) - fields.get("guest", 0.0) - fields.get("guest_nice", 0.0)
+    busy = total - fields.get("idle", 0.0) - fields.get("iowait", 0.0)
+    return busy, total
+
+
+def _percent(busy: float, total: float) -> float | None:
+    if total <= 0:
+        return None
+    return round(min(100.0, max(0.0, 100.0 * busy / total)), 1)
+
+
+class _Stat:
+    """Running mean and peak, so phase summaries survive the cap on stored samples."""
+
+    __slots__ = ("total", "count", "peak")
+
+    def __init__(self) -> None:
+        self.total = 0.0
+        self.count = 0
+        self.peak: float | None = None
+
+    def add(self, value: float | None) -> None:
+        if value is None:
+            return
+        self.total += value
+        self.count += 1
+        if self.peak is None or value > self.peak:
+            self.peak = value
+
+    def as_dict(self, integer: bool) -> dict:
+        if not self.count:
+            return {"mean": None, "peak": None}
+        mean = self.total / self.count
+        return {"mean": int(round(mean)) if integer else round(mean, 2), "peak": self.peak}
+
+
+class Sampler:
+    """Samples CPU, process and GPU utilization in a daemon thread.
+
+    Usage::
+
+        with Sampler(interval=1.0) as sampler:
+            sampler.set_phase("fit")
+            ...
+        report = sampler.summary()
+
+    While running, `set_phase` first closes the old phase with a sample, so every sample's
+    window lies in a single phase and phases shorter than `interval` are still measured.
+    CPU percentages cover the window since the previous CPU reading; a window shorter than
+    `min_window_s` is too coarse for the kernel's 10 ms tick, so its CPU fields are None and
+    the time is carried into the next sample instead.
+    """
+
+    def __init__(
+        self,
+        interval: float = 1.0,
+        pid: int | None = None,
+        *,
+        clock: Any = time.monotonic,
+        wall_clock: Any = time.time,
+        nvml: Any = None,
+        psutil_module: Any = None,
+        gpu_indices: list[int] | None = None,
+        track_process: bool = True,
+        max_samples: int = MAX_SAMPLES,
+    ) -> None:
+        """Initialises the sampler; nothing is sampled until `start` or `sample_once`.
+
+        Args:
+            interval: Seconds between samples (`nvidia-smi dmon` uses 1).
+            pid: Process whose CPU, RSS and GPU memory are attributed; default this one.
+            clock: Monotonic clock for `t` and window lengths (tests pass a fake).
+            wall_clock: Clock for the summary's `started_at` epoch seconds.
+            nvml: A module-like object with the pynvml API; None imports `pynvml`.
+            psutil_module: Stand-in for `psutil` (tests); None imports it.
+            gpu_indices: NVML indices to sample; None means all. NVML indices ignore
+                CUDA_VISIBLE_DEVICES, so the caller maps them.
+            track_process: False samples only the machine: the process fields are None.
+            max_samples: Cap on stored samples; beyond it every other one is dropped.
+
+        Raises:
+            ValueError: `interval` is not positive or `max_samples` is below 2.
+            ProcessLookupError: No process has the given `pid`.
+        """
+        if interval <= 0:
+            raise ValueError(f"interval must be positive, got {interval}")
+        if max_samples < 2:
+            raise ValueError(f"max_samples must be at least 2, got {max_samples}")
+        if psutil_module is None:
+            import psutil as psutil_module
+        self.interval = float(interval)
+        self.min_window_s = max(0.01, 0.1 * self.interval)
+        self._clock = clock
+        self._wall_clock = wall_clock
+        self._psutil = psutil_module
+        self._psutil_error = getattr(psutil_module, "Error", Exception)
+        self._max_samples = max_samples
+
+        self.pid = (os.getpid() if pid is None else pid) if track_process else None
+        self._proc = None
+        if self.pid is not None:
+            try:
+                self._proc = psutil_module.Process(self.pid)
+            except (self._psutil_error, ValueError) as exc:
+                raise ProcessLookupError(f"no process with pid {self.pid}") from exc
+
+        self._lock = threading.Lock()
+        self._stop_event = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._closed = False
+        self._phase = DEFAULT_PHASE
+        self._samples: list[dict] = []
+        self._stride = 1
+        self._n = 0
+        self._errors = 0
+        self._last_error: str | None = None
+        self._last_t: float | None = None
+        self._phases: dict[str, dict] = {}
+
+        self._nvml = None
+        self._nvml_error: Any = ()
+        self._handles: list[tuple[int, Any]] = []
+        self.gpus: list[dict] = []
+        self.driver: str | None = None
+        self.gpu_status = self._open_nvml(nvml, gpu_indices)
+
+        # Prime the CPU counters now, so the first sample's window starts here.
+        self._t0 = clock()
+        self.started_at = wall_clock()
+        self._cpu_t = self._t0
+        self._cpu_times = self._read_cpu_times()
+        if self._proc is not None:
+            self._proc_call(self._proc.cpu_percent, None)
+
+    # NVML setup -----------------------------------------------------------------------------
+
+    def _open_nvml(self, nvml: Any, gpu_indices: list[int] | None) -> str:
+        """Initialises NVML and caches the handles; returns the GPU status line."""
+        if gpu_indices is not None and not list(gpu_indices):
+            return "GPU sampling off: no GPU indices selected"
+        mod, status = nvml_status(nvml)
+        if mod is None:
+            return status
+        error = getattr(mod, "NVMLError", Exception)
+        try:
+            count = mod.nvmlDeviceGetCount()
+        except error as exc:
+            _shutdown(mod)
+            return f"NVML device count failed: {_one_line(exc)}"
+        indices = list(range(count)) if gpu_indices is None else list(gpu_indices)
+        missing = []
+        for index in indices:
+            try:
+                handle = mod.nvmlDeviceGetHandleByIndex(index)
+            except error as exc:
+                missing.append(f"{index} ({_one_line(exc)})")
+                continue
+            memory = _try(error, mod.nvmlDeviceGetMemoryInfo, handle)
+            self._handles.append((index, handle))
+            self.gpus.append(
+                {
+                    "index": index,
+                    "name": _try(error, lambda h=handle: _text(mod.nvmlDeviceGetName(h))),
+                    "fb_total": None if memory is None else int(memory.total),
+                }
+            )
+        if not self._handles:
+            _shutdown(mod)
+            if missing:
+                return f"NVML GPU unavailable: {', '.join(missing)}"
+            return "NVML reports no GPUs"
+        self._nvml = mod
+        self._nvml_error = error
+        self.driver = _try(error, lambda: _text(mod.nvmlSystemGetDriverVersion()))
+        # The GPUs that did open are still sampled, but the status must not claim all is well.
+        return f"NVML GPU unavailable: {', '.join(missing)}" if missing else "ok"
+
+    def _close_nvml(self) -> None:
+        if self._nvml is not None:
+            _shutdown(self._nvml)
+        self._nvml = None
+        self._handles = []
+
+    # Sampling -------------------------------------------------------------------------------
+
+    def _proc_call(self, fn: Any, *args: Any) -> Any:
+        """Calls a psutil.Process method, giving None once the process is gone or hidden."""
+        try:
+            return fn(*args)
+        except self._psutil_error:
+            return None
+
+    def _read_cpu_times(self) -> list:
+        return list(self._psutil.cpu_times(percpu=True))
+
+    def _sample_cpu(self, now: float) -> tuple[float | None, list | None, float | None]:
+        """System, per-core and process CPU percent over the window since the last reading."""
+        if now - self._cpu_t < self.min_window_s:
+            return None, None, None
+        times = self._read_cpu_times()
+        per_core = []
+        busy_sum = total_sum = 0.0
+        for before, after in zip(self._cpu_times, times, strict=False):
+            busy0, total0 = _busy_total(before)
+            busy1, total1 = _busy_total(after)
+            busy, total = busy1 - busy0, total1 - total0
+            per_core.append(_percent(busy, total))
+            busy_sum += busy
+            total_sum += total
+        self._cpu_times = times
+        self._cpu_t = now
+        proc_cpu = None
+        if self._proc is not None:
+            value = self._proc_call(self._proc.cpu_percent, None)
+            proc_cpu = None if value is None else round(value, 1)
+        return _percent(busy_sum, total_sum), per_core, proc_cpu
+
+    def _sample_gpu(self, index: int, handle: Any) -> dict:
+        mod, error = self._nvml, self._nvml_error
+        util = _try(error, mod.nvmlDeviceGetUtilizationRates, handle)
+        memory = _try(error, mod.nvmlDeviceGetMemoryInfo, handle)
+        power = _try(error, mod.nvmlDeviceGetPowerUsage, handle)
+        proc_gpu_mem = None
+        if self.pid is not None:
+            procs = _try(error, mod.nvmlDeviceGetComputeRunningProcesses, handle)
+            if procs is not None:
+                # NVML reports host PIDs: inside a PID namespace (containers) this stays 0.
+                used = [p.usedGpuMemory for p in procs if p.pid == self.pid]
+                proc_gpu_mem = None if None in used else int(sum(used))
+        return {
+            "index": index,
+            "sm": None if util is None else util.gpu,
+            "mem": None if util is None else util.memory,
+            "fb_used": None if memory is None else int(memory.used),
+            "fb_total": None if memory is None else int(memory.total),
+            "power_w": None if power is None else round(power / 1000.0, 3),
+            "temp_c": _try(error, mod.nvmlDeviceGetTemperature, handle, mod.NVML_TEMPERATURE_GPU),
+            "sm_clock_mhz": _try(error, mod.nvmlDeviceGetClockInfo, handle, mod.NVML_CLOCK_SM),
+            "mem_clock_mhz": _try(error, mod.nvmlDeviceGetClockInfo, handle, mod.NVML_CLOCK_MEM),
+            "proc_gpu_mem": proc_gpu_mem,
+        }
+
+    def _sample_locked(self) -> dict:
+        """Takes, stores and aggregates one sample; the caller holds the lock."""
+        now = self._clock()
+        cpu, per_core, proc_cpu = self._sample_cpu(now)
+        rss = None
+        if self._proc is not None:
+            memory = self._proc_call(self._proc.memory_info)
+            rss = None if memory is None else int(memory.rss)
+        t = round(now - self._t0, 3)
+        sample = {
+            "t": t,
+            "phase": self._phase,
+            "cpu": cpu,
+            "cpu_per_core": per_core,
+            "proc_cpu": proc_cpu,
+            "proc_rss": rss,
+            "gpus": [self._sample_gpu(index, handle) for index, handle in self._handles],
+        }
+        # The first sample's window runs from the start (t = 0).
+        window = max(0.0, t - (self._last_t or 0.0))
+        self._last_t = t
+        self._aggregate(sample, window)
+        self._store(sample)
+        return sample
+
+    def _aggregate(self, sample: dict, window: float) -> None:
+        phase = self._phases.get(sample["phase"])
+        if phase is None:
+            phase = {"seconds": 0.0, "n": 0, "stats": {}}
+            self._phases[sample["phase"]] = phase
+        phase["seconds"] += window
+        phase["n"] += 1
+        stats = phase["stats"]
+        for key in _CPU_METRICS:
+            stats.setdefault(key, _Stat()).add(sample[key])
+        gpus = sample["gpus"]
+        if not gpus:
+            return
+        for key, field in _GPU_METRICS.items():
+            stat = stats.setdefault(key, _Stat())
+            for gpu in gpus:
+                stat.add(gpu[field])
+        # A process's GPU memory is summed over GPUs: its footprint, not a per-device figure.
+        used = [gpu["proc_gpu_mem"] for gpu in gpus if gpu["proc_gpu_mem"] is not None]
+        if used:
+            stats.setdefault("proc_gpu_mem", _Stat()).add(sum(used))
+
+    def _store(self, sample: dict) -> None:
+        # Halving the stored series keeps it spanning the whole run (unlike a ring buffer,
+        # which would forget the early phases) at a bounded size.
+        if self._n % self._stride == 0:
+            if len(self._samples) >= self._max_samples:
+                self._samples = self._samples[::2]
+                self._stride *= 2
+            if self._n % self._stride == 0:
+                self._samples.append(sample)
+        self._n += 1
+
+    def _maybe_sample_locked(self) -> None:
+        """Samples unless the previous sample is too recent to say anything new."""
+        if self._last_t is None or self._clock() - self._t0 - self._last_t >= self.min_window_s:
+            self._sample_locked()
+
+    def sample_once(self) -> dict:
+        """Takes one sample now and returns it.
+
+        Raises:
+            RuntimeError: The sampler was stopped.
+        """
+        with self._lock:
+            if self._closed:
+                raise RuntimeError("Sampler is stopped")
+            return self._sample_locked()
+
+    def set_phase(self, name: str) -> None:
+        """Tags the following samples with `name`; safe to call from any thread."""
+        with self._lock:
+            if name == self._phase:
+                return
+            if self._thread is not None and not self._closed:
+                self._maybe_sample_locked()
+            self._phase = name
+
+    @property
+    def phase(self) -> str:
+        return self._phase
+
+    # Thread ---------------------------------------------------------------------------------
+
+    def _run(self) -> None:
+        deadline = time.monotonic()
+        while True:
+            deadline += self.interval
+            delay = deadline - time.monotonic()
+            if delay < 0:
+                # Fell behind (suspended, overloaded): skip the missed ticks, do not burst.
+                deadline = time.monotonic()
+                delay = 0.0
+            if self._stop_event.wait(delay):
+                return
+            try:
+                self.sample_once()
+            # The thread must outlive any one bad sample; the error is kept for the summary.
+            except Exception as exc:
+                with self._lock:
+                    self._errors += 1
+                    self._last_error = _one_line(exc)
+
+    def start(self) -> Sampler:
+        """Takes a first sample now and samples every `interval` in a daemon thread.
+
+        Raises:
+            RuntimeError: The sampler was already stopped.
+        """
+        with self._lock:
+            if self._closed:
+                raise RuntimeError("Sampler is stopped and cannot be restarted")
+            if self._thread is not None:
+                return self
+            if self._last_t is None:
+                self._t0 = self._clock()
+                self.started_at = self._wall_clock()
+            self._sample_locked()
+            self._thread = threading.Thread(target=self._run, name="harness-monitor", daemon=True)
+            self._thread.start()
+        return self
+
+    def stop(self) -> dict:
+        """Stops the thread, takes a final sample, releases NVML and returns `summary()`."""
+        with self._lock:
+            if self._closed:
+                return self._summary_locked()
+            thread = self._thread
+        self._stop_event.set()
+        if thread is not None:
+            thread.join()
+        with self._lock:
+            try:
+                self._maybe_sample_locked()
+            # A failing last sample must not keep NVML open or lose the summary.
+            except Exception as exc:
+                self._errors += 1
+                self._last_error = _one_line(exc)
+            self._closed = True
+            self._close_nvml()
+            return self._summary_locked()
+
+    def __enter__(self) -> Sampler:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    # Summary --------------------------------------------------------------------------------
+
+    def summary(self) -> dict:
+        """Returns the samples taken so far and per-phase means and peaks (JSON-ready)."""
+        with self._lock:
+            return self._summary_locked()
+
+    def _summary_locked(self) -> dict:
+        phases = {}
+        for name, phase in self._phases.items():
+            entry: dict = {"seconds": round(phase["seconds"], 3), "n": phase["n"]}
+            for key, stat in phase["stats"].items():
+                entry[key] = stat.as_dict(integer=key in _BYTE_METRICS)
+            phases[name] = entry
+        return {
+            "interval_s": self.interval,
+            "pid": self.pid,
+            "started_at": self.started_at,
+            "samples": list(self._samples),
+            "n_samples": self._n,
+            "n_stored": len(self._samples),
+            "capped": self._stride > 1,
+            "sample_stride": self._stride,
+            "gpu_status": self.gpu_status,
+            "gpus": [dict(gpu) for gpu in self.gpus],
+            "driver": self.driver,
+            "errors": self._errors,
+            "last_error": self._last_error,
+            "phases": phases,
+        }

@@ -1,0 +1,80 @@
+"""Which backends the real end-to-end tests run under.
+
+Under tox each environment sets KERAS_BACKEND and installs exactly that backend: it must be
+there, so a missing one is an error, not a skip. Run by hand without KERAS_BACKEND, the tests
+cover every installed backend and say which ones they skip and why.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from harness import devices
+from harness.scenario import BACKEND_ALIASES, BACKENDS
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _selected() -> tuple[list[str], dict[str, str]]:
+    installed = devices.installed_backends()
+    wanted = os.environ.get("KERAS_BACKEND")
+    if wanted:
+        backend = BACKEND_ALIASES.get(wanted, wanted)
+        others = {
+            b: f"KERAS_BACKEND={wanted} selects one backend" for b in BACKENDS if b != backend
+        }
+        return [backend], others
+    skipped = {
+        b: f"{b} is not installed in this environment" for b in BACKENDS if b not in installed
+    }
+    return installed, skipped
+
+
+SELECTED, NOT_SELECTED = _selected()
+
+
+def pytest_report_header(config):
+    lines = [f"backends under test: {', '.join(SELECTED) or 'none'}"]
+    lines += [f"backend {b} not tested: {why}" for b, why in NOT_SELECTED.items()]
+    return lines
+
+
+def pytest_generate_tests(metafunc):
+    if "backend" in metafunc.fixturenames:
+        params = [pytest.param(b, id=b) for b in SELECTED]
+        params += [
+            pytest.param(b, id=b, marks=pytest.mark.skip(reason=why))
+            for b, why in NOT_SELECTED.items()
+        ]
+        metafunc.parametrize("backend", params)
+
+
+@pytest.fixture
+def backend(request):
+    name = request.param
+    if devices.installed_version(name) is None:
+        # KERAS_BACKEND names a backend this environment lacks: that is a broken setup.
+        pytest.fail(f"KERAS_BACKEND selects {name}, but {name} is not installed here")
+    return name
+
+
+def run_cli(*args: str, cwd: Path | None = None, env: dict | None = None, timeout: float = 600):
+    """Runs ``python -m harness ARGS`` in a fresh process, as a user would."""
+    full_env = dict(os.environ)
+    full_env["PYTHONPATH"] = os.pathsep.join(
+        p for p in (str(ROOT), full_env.get("PYTHONPATH")) if p
+    )
+    full_env.update(env or {})
+    return subprocess.run(
+        [sys.executable, "-m", "harness", *args],
+        cwd=cwd or ROOT,
+        env=full_env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )

@@ -1,0 +1,176 @@
+"""Real runs of every backend on tiny scenarios, through the CLI, as a user would run them.
+
+Each test starts the harness in a fresh process, which starts one worker per cell: fit,
+evaluate, save (.keras and .h5), reload and predict all really happen.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import run_cli
+
+from harness import devices
+
+pytestmark = pytest.mark.backend
+
+
+def results_of(out: Path) -> dict[str, dict]:
+    files = [f for f in out.rglob("*.json") if f.name != "run.json"]
+    docs = {}
+    for f in files:
+        doc = json.loads(f.read_text())
+        docs[f"{doc['scenario']['name']}/{doc['cell']['id']}"] = doc
+    return docs
+
+
+def test_smoke_end_to_end(backend, tmp_path):
+    proc = run_cli("run", "scenarios/smoke.toml", "--backend", backend, "--out", str(tmp_path))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    (doc,) = results_of(tmp_path).values()
+    assert doc["status"] == "ok", doc.get("reason")
+    assert doc["backend"] == backend
+    assert doc["schema_version"] == 1
+    cell = doc["cell"]
+    train = doc["train"]
+    # Throughput: a median and one value per repeat, all positive.
+    assert len(train["samples_per_sec"]["values"]) == cell["repeats"] == 2
+    assert train["samples_per_sec"]["median"] > 0
+    assert len(train["ms_per_step"]["values"]) == 2
+    assert len(train["warmup"]["seconds"]["values"]) == 2
+    assert train["steps_per_epoch"] == 8  # 512 samples / batch 64
+    assert train["flops_per_sample"] == 3 * 2 * (784 * 128 + 128 * 10)
+    assert [len(h["loss"]) for h in train["history"]] == [2, 2]
+    assert all(len(e) == 2 for e in train["epoch_seconds"])
+    # Every phase happened and was measured.
+    assert 0 <= doc["evaluate"]["accuracy"] <= 1 and doc["evaluate"]["samples_per_sec"] > 0
+    assert doc["predict"]["output_shape"] == [128, 10]
+    for fmt in ("keras", "h5"):
+        saved = doc["save"][fmt]
+        assert saved["bytes"] > 100_000  # 101,770 float32 weights
+        assert saved["predictions_match"] is True and saved["max_abs_diff"] <= 1e-6
+        assert Path(saved["path"]).exists()
+    assert doc["device"]["variables_on"] == "cpu"
+    env = doc["environment"]
+    assert env["keras"] == "3.15.1" and env["backend"] == backend
+    assert env["backend_versions"] == devices.backend_versions(backend)
+    for key in ("python", "cpu_model", "cpu_count_logical", "hostname", "utc", "git"):
+        assert key in env
+    assert doc["data"]["source"] == "synthetic (seed 0)" and doc["data"]["pipeline"] == "numpy"
+    assert doc["monitor"]["n_samples"] >= 1 and "import" in doc["monitor"]["phases"]
+    assert doc["monitor"]["gpu_status"].startswith("NVML unavailable")  # no driver here
+    # The user saw progress and a table row for the cell.
+    assert f"[1/1] {backend:<10} smoke/default  ok" in proc.stderr
+    assert f"| smoke | default | {backend}" in proc.stdout
+
+
+def test_digits_trains_to_90_percent(backend, tmp_path):
+    scenario = tmp_path / "digits90.toml"
+    scenario.write_text(
+        '[defaults]\ndataset = "digits"\nbatch_size = 32\noptimizer = "adam"\n'
+        "epochs = 15\nrepeats = 1\nwarmup_steps = 2\n"
+    )
+    proc = run_cli("run", str(scenario), "--backend", backend, "--out", str(tmp_path / "r"))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    (doc,) = results_of(tmp_path / "r").values()
+    assert doc["status"] == "ok", doc.get("reason")
+    assert doc["data"]["dataset"] == "digits" and doc["data"]["test_samples"] == 450
+    assert doc["evaluate"]["accuracy"] >= 0.90
+    assert doc["predict"]["argmax_accuracy"] >= 0.90
+    # evaluate's accuracy and argmax of predict agree on the same test split.
+    assert doc["predict"]["argmax_accuracy"] == pytest.approx(doc["evaluate"]["accuracy"], abs=1e-6)
+
+
+def test_pipelines_knobs_and_missing_gpu(backend, tmp_path):
+    """Each pipeline runs where its package is installed and is 'unsupported' (with the
+    reason) where it is not; torch refuses steps_per_execution > 1; a GPU cell on a machine
+    without one is skipped with the reason."""
+    pipes = tmp_path / "pipes.toml"
+    pipes.write_text(
+        "[defaults]\ntrain_samples = 256\ntest_samples = 64\nbatch_size = 64\nepochs = 1\n"
+        'repeats = 1\nwarmup_steps = 1\n[matrix]\npipeline = ["numpy", "pydataset", "tf.data", "torch"]\n'
+    )
+    knobs = tmp_path / "knobs.toml"
+    knobs.write_text(
+        "[defaults]\ntrain_samples = 256\ntest_samples = 64\nbatch_size = 64\nepochs = 1\n"
+        "repeats = 1\nsteps_per_execution = 2\n"
+    )
+    gpu = tmp_path / "gpu.toml"
+    gpu.write_text(
+        '[defaults]\ntrain_samples = 256\ntest_samples = 64\ndevice = "gpu"\nrepeats = 1\n'
+    )
+    out = tmp_path / "r"
+    proc = run_cli("run", str(pipes), str(knobs), str(gpu), "--backend", backend, "--out", str(out))
+    assert proc.returncode == 0, proc.stderr[-3000:]  # unsupported and skipped are not failures
+    docs = results_of(out)
+    assert docs["pipes/numpy"]["status"] == "ok"
+    assert docs["pipes/pydataset"]["status"] == "ok"
+    for cell, package in (("pipes/tfdata", "tensorflow"), ("pipes/torch", "torch")):
+        doc = docs[cell]
+        if devices.installed_version(package):
+            assert doc["status"] == "ok", doc.get("reason")
+            assert doc["data"]["pipeline"] == doc["cell"]["pipeline"]
+        else:
+            assert doc["status"] == "unsupported"
+            assert (
+                doc["reason"]
+                == f"the {doc['cell']['pipeline']} pipeline needs the {package} package, which is not installed here"
+            )
+    knob = docs["knobs/default"]
+    if backend == "torch":
+        assert knob["status"] == "unsupported"
+        assert "`steps_per_execution` must be 1 with the PyTorch backend" in knob["reason"]
+    else:
+        assert knob["status"] == "ok", knob.get("reason")
+    gpu_doc = docs["gpu/default"]
+    assert gpu_doc["status"] == "skipped"
+    assert f"gpu requested but {backend} sees no GPU" in gpu_doc["reason"]
+    assert f"| gpu | default | {backend}" in proc.stdout and "| skipped |" in proc.stdout
+    if any(d["status"] == "unsupported" for d in docs.values()):
+        assert "| unsupported |" in proc.stdout
+
+
+def test_mnist_from_local_file_or_skipped_with_how_to(backend, tmp_path):
+    """The real MNIST path: a local mnist.npz (here MNIST-shaped data in keras' layout) is used
+    and named in the result; without one the cell is skipped and says how to provide it."""
+    missing = tmp_path / "absent" / "mnist.npz"
+    proc = run_cli(
+        "run",
+        "scenarios/seed.toml",
+        "--backend",
+        backend,
+        "--out",
+        str(tmp_path / "a"),
+        env={"HARNESS_MNIST": str(missing)},
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    doc = results_of(tmp_path / "a")["seed/numpy"]
+    assert doc["status"] == "skipped"
+    assert f"MNIST file {missing} does not exist" in doc["reason"]
+
+    rng = np.random.default_rng(0)
+    npz = tmp_path / "mnist.npz"
+    np.savez(
+        npz,
+        x_train=rng.integers(0, 256, (320, 28, 28), dtype=np.uint8),
+        y_train=rng.integers(0, 10, 320, dtype=np.uint8),
+        x_test=rng.integers(0, 256, (64, 28, 28), dtype=np.uint8),
+        y_test=rng.integers(0, 10, 64, dtype=np.uint8),
+    )
+    proc = run_cli(
+        "run",
+        "scenarios/seed.toml",
+        "--backend",
+        backend,
+        "--out",
+        str(tmp_path / "b"),
+        env={"HARNESS_MNIST": str(npz)},
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    doc = results_of(tmp_path / "b")["seed/numpy"]
+    assert doc["status"] == "ok", doc.get("reason")
+    assert doc["data"]["source"].startswith(f"file {npz}")
+    assert doc["data"]["train_samples"] == 320 and doc["cell"]["batch_size"] == 32

@@ -1,0 +1,190 @@
+import json
+from pathlib import Path
+
+import pytest
+
+from harness import scenario
+from harness.scenario import ScenarioError
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def write(tmp_path, text, name="s.toml"):
+    path = tmp_path / name
+    if isinstance(text, bytes):
+        path.write_bytes(text)
+    else:
+        path.write_text(text)
+    return path
+
+
+def test_matrix_expands_in_order_with_ids(tmp_path):
+    path = write(
+        tmp_path,
+        """
+name = "sweep"
+[defaults]
+dataset = "synthetic"
+epochs = 2
+[matrix]
+batch_size = [32, 128]
+optimizer = ["adam", { name = "sgd", learning_rate = 0.01, momentum = 0.9 }]
+device = ["cpu"]
+""",
+    )
+    sc = scenario.load(path)
+    assert sc.name == "sweep"
+    assert [c.id for c in sc.cells] == [
+        "bs32-adam",
+        "bs32-sgd-lr0.01-momentum0.9",
+        "bs128-adam",
+        "bs128-sgd-lr0.01-momentum0.9",
+    ]
+    cell = sc.cells[1]
+    assert cell.batch_size == 32 and cell.epochs == 2 and cell.device == "cpu"
+    assert cell.optimizer.name == "sgd"
+    assert dict(cell.optimizer.kwargs) == {"learning_rate": 0.01, "momentum": 0.9}
+    # A cell survives the trip through JSON to the worker unchanged.
+    assert scenario.Cell.from_json(json.loads(json.dumps(cell.to_json()))) == cell
+
+
+def test_defaults_without_matrix_give_one_cell(tmp_path):
+    sc = scenario.load(write(tmp_path, '[defaults]\nbatch_size = 16\nbackends = ["tf", "jax"]\n'))
+    assert [c.id for c in sc.cells] == ["default"]
+    assert sc.name == "s"  # the file stem
+    assert sc.cells[0].backends == ("tensorflow", "jax")
+    assert sc.cells_for("torch") == []
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        (
+            "nmae = 'x'",
+            "s.toml: key 'nmae': unknown key (did you mean 'name'?); accepted: name, description, defaults, matrix",
+        ),
+        (
+            "[defaults]\nbatch_sise = 3",
+            "s.toml: key 'defaults.batch_sise': unknown key (did you mean 'batch_size'?)",
+        ),
+        (
+            "[defaults]\nbatch_size = 0",
+            "s.toml: key 'defaults.batch_size': must be an integer >= 1, got 0",
+        ),
+        (
+            "[defaults]\nbatch_size = 3.5",
+            "s.toml: key 'defaults.batch_size': must be an integer >= 1, got 3.5",
+        ),
+        (
+            "[defaults]\nbatch_size = true",
+            "s.toml: key 'defaults.batch_size': must be an integer >= 1, got True",
+        ),
+        ("[defaults]\nepochs = 0", "s.toml: key 'defaults.epochs': must be an integer >= 1, got 0"),
+        (
+            "[defaults]\nrepeats = -1",
+            "s.toml: key 'defaults.repeats': must be an integer >= 1, got -1",
+        ),
+        (
+            "[defaults]\noptimizer = 'adamm'",
+            "s.toml: key 'defaults.optimizer': unknown optimizer 'adamm' (did you mean 'adam'?); accepted: sgd, adam,",
+        ),
+        (
+            "[defaults]\noptimizer = { learning_rate = 0.1 }",
+            "s.toml: key 'defaults.optimizer': an optimizer table needs a \"name\"",
+        ),
+        (
+            "[defaults]\ndataset = 'imagenet'",
+            "s.toml: key 'defaults.dataset': unknown dataset 'imagenet'; accepted: mnist, digits, synthetic",
+        ),
+        (
+            "[defaults]\npipeline = 'tfdata'",
+            "s.toml: key 'defaults.pipeline': unknown pipeline 'tfdata' (did you mean 'tf.data'?)",
+        ),
+        (
+            "[defaults]\ndevice = 'cuda'",
+            "s.toml: key 'defaults.device': unknown device 'cuda'; accepted: cpu, gpu, gpu:N",
+        ),
+        (
+            "[defaults]\nbackends = ['jaxx']",
+            "s.toml: key 'defaults.backends': unknown backend 'jaxx' (did you mean 'jax'?)",
+        ),
+        (
+            "[matrix]\nbatch_size = []",
+            "s.toml: key 'matrix.batch_size': must be a non-empty list of values",
+        ),
+        (
+            "[matrix]\nbatch_size = 32",
+            "s.toml: key 'matrix.batch_size': must be a non-empty list of values",
+        ),
+        (
+            "[matrix]\nbatch_size = [32, -1]",
+            "s.toml: key 'matrix.batch_size[1]': must be an integer >= 1, got -1",
+        ),
+        ("[matrix]\nbackends = ['jax']", "s.toml: key 'matrix.backends': unknown key"),
+        (
+            "[matrix]\ndevice = ['cpu', 'gpu:x']",
+            "s.toml: key 'matrix.device[1]': unknown device 'gpu:x'",
+        ),
+        ("defaults = 3", "s.toml: key 'defaults': must be a table ([defaults])"),
+        (
+            "[defaults]\ndataset = 'digits'\nbatch_size = 5000",
+            "s.toml: key 'batch_size': 5000 exceeds the 1347 training samples of digits (cell default)",
+        ),
+        (
+            "[defaults]\ntrain_samples = 100\nbatch_size = 128",
+            "s.toml: key 'batch_size': 128 exceeds the 100 training samples of synthetic",
+        ),
+        (
+            "[defaults]\ndata_path = 'x.npz'",
+            "s.toml: key 'data_path': only applies to dataset = \"mnist\"",
+        ),
+        ("name = 'a b'", "s.toml: key 'name': must be a word of letters, digits"),
+        ("[defaults\nx = 1", "s.toml: malformed TOML: "),
+    ],
+)
+def test_bad_input_is_one_line_naming_file_and_key(tmp_path, text, message):
+    path = write(tmp_path, text)
+    with pytest.raises(ScenarioError) as info:
+        scenario.load(path)
+    text_out = str(info.value)
+    assert "\n" not in text_out
+    assert text_out.startswith(str(tmp_path)), text_out
+    assert message in text_out, text_out
+
+
+def test_malformed_toml_gives_line_and_column(tmp_path):
+    with pytest.raises(ScenarioError, match=r"line 2, column"):
+        scenario.load(write(tmp_path, "name = 'x'\nbatch_size = = 3\n"))
+
+
+def test_binary_and_missing_files(tmp_path):
+    with pytest.raises(ScenarioError, match="not a text file"):
+        scenario.load(write(tmp_path, b"\x89PNG\r\n\x1a\n\x00\x00\xff\xfe", "img.toml"))
+    with pytest.raises(ScenarioError, match="no such file"):
+        scenario.load(tmp_path / "missing.toml")
+    with pytest.raises(ScenarioError, match="is a directory"):
+        scenario.load(tmp_path)
+
+
+def test_shipped_scenarios_are_valid():
+    names = {p.stem for p in (ROOT / "scenarios").glob("*.toml")}
+    assert {"smoke", "seed", "batch-sweep", "optimizers", "gpu", "digits", "pipelines"} <= names
+    for path in (ROOT / "scenarios").glob("*.toml"):
+        sc = scenario.load(path)
+        assert sc.cells and sc.description, path
+    seed = scenario.load(ROOT / "scenarios" / "seed.toml")
+    assert {(c.dataset, c.batch_size, c.optimizer.name) for c in seed.cells} == {
+        ("mnist", 32, "adam")
+    }
+    gpu = scenario.load(ROOT / "scenarios" / "gpu.toml")
+    assert all(c.device.startswith("gpu") for c in gpu.cells)
+
+
+def test_json_schema_is_published_and_current():
+    published = json.loads((ROOT / "scenario.schema.json").read_text())
+    assert published == scenario.json_schema(), (
+        "regenerate: python -m harness schema --out scenario.schema.json"
+    )
+    props = published["properties"]["defaults"]["properties"]
+    assert set(props) == set(scenario.FIELDS)
+    assert props["pipeline"]["enum"] == ["numpy", "pydataset", "tf.data", "torch"]
