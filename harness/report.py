@@ -88,9 +88,22 @@ def rows(docs: list[dict]) -> list[dict[str, Any]]:
                 predict_accuracy=(d.get("predict") or {}).get("argmax_accuracy"),
                 reload_ok=all(v.get("predictions_match") for v in save.values()) if save else None,
                 train_samples=d["data"]["train_samples"],
+                efficiency=(d.get("efficiency") or {}).get("fraction_of_probe"),
+                peak_cpu=_peak(d, "cpu"),
+                peak_gpu=_peak(d, "gpu_sm"),
             )
         out.append(row)
     return out
+
+
+def _peak(doc: dict, key: str) -> float | None:
+    """Peak of a monitored quantity during the measured fits."""
+    phase = ((doc.get("monitor") or {}).get("phases") or {}).get("fit") or {}
+    return (phase.get(key) or {}).get("peak")
+
+
+def _pct(x: float | None) -> str:
+    return "" if x is None else f"{x:.0%}"
 
 
 def _backend_version(doc: dict) -> str | None:
@@ -99,6 +112,12 @@ def _backend_version(doc: dict) -> str | None:
         if name in versions:
             return versions[name]
     return None
+
+
+def _util(cpu: float | None, gpu: float | None) -> str:
+    cpu_s = "-" if cpu is None else f"{cpu:.0f}%"
+    gpu_s = "-" if gpu is None else f"{gpu:.0f}%"
+    return f"{cpu_s} / {gpu_s}"
 
 
 def _fmt_int(x: float | None) -> str:
@@ -114,8 +133,8 @@ def render_markdown(docs: list[dict], problems: list[str] | None = None) -> str:
     else:
         lines += [
             "| scenario | cell | backend | status | data | train samples/s (median ± MAD) | "
-            "vs fastest | ms/step | warm-up s | test acc | reload |",
-            "|---|---|---|---|---|---:|---:|---:|---:|---:|---|",
+            "vs fastest | ms/step | warm-up s | test acc | reload | matmul peak | CPU / GPU peak |",
+            "|---|---|---|---|---|---:|---:|---:|---:|---:|---|---:|---:|",
         ]
         for r in table:
             data = f"{r['dataset']}/{r['pipeline']}"
@@ -131,13 +150,14 @@ def render_markdown(docs: list[dict], problems: list[str] | None = None) -> str:
                 lines.append(
                     f"| {r['scenario']} | {r['cell']} | {version} | ok | {data} (n={r['train_samples']}) "
                     f"| {spread} | {r['relative']:.2f}x | {r['ms_per_step']:.3f} | {warm} "
-                    f"| {r['test_accuracy']:.3f} | {reload} |"
+                    f"| {r['test_accuracy']:.3f} | {reload} | {_pct(r['efficiency'])} "
+                    f"| {_util(r['peak_cpu'], r['peak_gpu'])} |"
                 )
             else:
                 reason = (r["reason"] or "").replace("|", "/")
                 lines.append(
                     f"| {r['scenario']} | {r['cell']} | {version} | {r['status']} | {data} "
-                    f"| {reason} | | | | | |"
+                    f"| {reason} | | | | | | | |"
                 )
     lines += ["", _environment_notes(docs)]
     if problems:
@@ -167,7 +187,9 @@ def _environment_notes(docs: list[dict]) -> str:
     lines.append(
         "Throughput is steady-state training (warm-up fitted and timed apart), median over "
         "repeats with its median absolute deviation; 'noisy' marks a coefficient of variation "
-        "above 10%."
+        "above 10%. 'matmul peak': achieved training FLOP/s as a share of what the backend's own "
+        "matmul reaches at the model's shape on the same device. CPU / GPU peak: system CPU "
+        "and GPU SM utilization during the measured fits."
     )
     return "\n".join(lines)
 
@@ -176,7 +198,7 @@ CSV_COLUMNS = [
     "scenario", "cell", "backend", "backend_version", "status", "reason", "dataset", "pipeline",
     "batch_size", "optimizer", "device", "samples_per_sec", "samples_per_sec_mad",
     "samples_per_sec_cv", "relative", "ms_per_step", "warmup_seconds", "test_accuracy",
-    "predict_accuracy", "reload_ok", "run_id",
+    "predict_accuracy", "reload_ok", "efficiency", "peak_cpu", "peak_gpu", "run_id",
 ]  # fmt: skip
 
 

@@ -15,11 +15,16 @@ from collections.abc import Callable
 from typing import Any
 
 TIMING_METHOD = (
-    "wall clock around whole fit/evaluate/predict calls, read after an explicit device sync "
-    "(reading the optimizer's step counter); per-epoch times from on_epoch_begin/end hooks "
-    "only, so Keras keeps its asynchronous per-batch dispatch; warm-up (tracing, compilation, "
-    "first steps, both batch shapes) fitted and timed apart before the measured epochs"
+    "steady-state samples/s from the measured epochs' wall time (epoch hooks; Keras turns an "
+    "epoch's logs into floats before on_epoch_end, so the device has finished); whole fit, "
+    "evaluate and predict calls timed around the call plus an explicit device sync (reading "
+    "the optimizer's step counter), fit overhead = fit time - epoch time; step times from "
+    "an async_safe batch-end hook, which Keras runs on its callback thread after it has turned "
+    "the step's logs into floats (i.e. after the device finished the step), so the fit keeps "
+    "Keras' asynchronous dispatch; step-time percentiles over chunks of {chunk} steps; warm-up "
+    "(tracing, compilation, first steps, both batch shapes) fitted and timed apart first"
 )
+DEFAULT_CHUNK = 10
 
 
 def sync(model: Any) -> int:
@@ -42,6 +47,62 @@ def timed(fn: Callable[[], Any], sync_fn: Callable[[], Any], clock=time.perf_cou
     return out, clock() - start
 
 
+def percentile(sorted_values: list[float], q: float) -> float:
+    """Linear-interpolation percentile (numpy's default method) of an already sorted list."""
+    if not sorted_values:
+        raise ValueError("percentile of nothing")
+    pos = (len(sorted_values) - 1) * q / 100
+    lo = math.floor(pos)
+    hi = min(lo + 1, len(sorted_values) - 1)
+    return sorted_values[lo] + (sorted_values[hi] - sorted_values[lo]) * (pos - lo)
+
+
+def chunk_step_times(
+    epoch_start: float, batch_ends: list[tuple[int, float]], chunk: int = DEFAULT_CHUNK
+) -> list[float]:
+    """Seconds per step, averaged over consecutive chunks of ``chunk`` steps in one epoch.
+
+    Args:
+        epoch_start: the clock at the epoch's start.
+        batch_ends: (batch index, clock) when each step's results were ready. Keras may call
+            the hook from several threads, so the list can be out of order; with
+            steps_per_execution > 1 it holds one entry per execution (its last step).
+        chunk: steps per chunk; a trailing partial chunk is kept if it has any steps.
+
+    Returns:
+        One mean step time per chunk: chunk duration / steps in it.
+    """
+    ends = sorted(batch_ends)
+    out = []
+    prev_step, prev_t = -1, epoch_start
+    pending_steps, pending_t0 = 0, epoch_start
+    for batch, t in ends:
+        pending_steps += batch - prev_step
+        prev_step, prev_t = batch, t
+        if pending_steps >= chunk:
+            out.append((prev_t - pending_t0) / pending_steps)
+            pending_steps, pending_t0 = 0, prev_t
+    if pending_steps:
+        out.append((prev_t - pending_t0) / pending_steps)
+    return out
+
+
+def step_time_summary(chunks: list[float], chunk: int) -> dict[str, Any] | None:
+    """p50/p90/p99/mean/max of chunked step times, in milliseconds."""
+    if not chunks:
+        return None
+    ms = sorted(c * 1000 for c in chunks)
+    return {
+        "chunk_steps": chunk,
+        "n_chunks": len(ms),
+        "p50": round(percentile(ms, 50), 6),
+        "p90": round(percentile(ms, 90), 6),
+        "p99": round(percentile(ms, 99), 6),
+        "mean": round(sum(ms) / len(ms), 6),
+        "max": round(ms[-1], 6),
+    }
+
+
 def make_epoch_timer(clock=time.perf_counter):
     """A Keras callback that records per-epoch wall time and stops on a NaN loss.
 
@@ -51,14 +112,27 @@ def make_epoch_timer(clock=time.perf_counter):
     import keras
 
     class EpochTimer(keras.callbacks.Callback):
+        # Keras skips a callback marked async_safe when it decides whether batch hooks force
+        # synchronous dispatch (keras/src/callbacks/callback_list.py). Ours only reads a clock.
+        async_safe = True
+
         def __init__(self):
             super().__init__()
             self.epoch_seconds: list[float] = []
+            self.epoch_starts: list[float] = []
+            self.batch_ends: list[list[tuple[int, float]]] = []
             self.nan_epoch: int | None = None
             self._start = 0.0
 
         def on_epoch_begin(self, epoch, logs=None):
             self._start = clock()
+            self.epoch_starts.append(self._start)
+            self.batch_ends.append([])
+
+        def on_train_batch_end(self, batch, logs=None):
+            # Runs after Keras converted this step's logs to floats: the step is done.
+            # list.append is atomic, so the callback threads need no lock.
+            self.batch_ends[-1].append((batch, clock()))
 
         def on_epoch_end(self, epoch, logs=None):
             # logs are Python floats here: Keras has already waited for the device.

@@ -171,6 +171,8 @@ class Worker:
         self.save()
         self.result["predict"] = self._predict(ds, model)
         self.save()
+        self.result["efficiency"] = self._efficiency()
+        self.save()
         self.result["save"] = self._save_reload(keras, ds, model)
 
     # --- phases --------------------------------------------------------------------------------
@@ -184,7 +186,8 @@ class Worker:
         # Warm-up covers tracing/compilation of both batch shapes the measured fit will see
         # (full batches and the last, partial one), so no retrace lands in the steady state.
         n_warm = min(n_train, cell.warmup_steps * cell.batch_size + rem) if cell.warmup_steps else 0
-        compile_s, fit_s, epoch_s, histories = [], [], [], []
+        compile_s, fit_s, epoch_s, histories, chunks = [], [], [], [], []
+        chunk = self.task.get("chunk_steps", timing.DEFAULT_CHUNK)
         steps = math.ceil(n_train / cell.batch_size)
         for repeat in range(cell.repeats):
             self.phase("build", repeat=repeat + 1, of=cell.repeats)
@@ -222,14 +225,24 @@ class Worker:
                 raise RuntimeError(f"loss became NaN at epoch {timer.nan_epoch}; fit stopped early")
             fit_s.append(secs)
             epoch_s.append([round(s, 6) for s in timer.epoch_seconds])
+            for start, ends in zip(timer.epoch_starts, timer.batch_ends, strict=True):
+                chunks.extend(timing.chunk_step_times(start, ends, chunk))
             self.result["train"] = {"fit_seconds": fit_s, "history": histories}
             self.save()
         self.model = model
         samples = n_train * cell.epochs
+        # Steady state is the measured epochs themselves; what a fit call spends around them
+        # (data adapter and iterator setup, callbacks) is reported apart as fit overhead.
+        steady = [sum(e) for e in epoch_s]
         train = {
-            "samples_per_sec": stats.summarize([samples / s for s in fit_s]),
-            "ms_per_step": stats.summarize([1000 * s / (steps * cell.epochs) for s in fit_s]),
+            "samples_per_sec": stats.summarize([samples / s for s in steady]),
+            "ms_per_step": stats.summarize([1000 * s / (steps * cell.epochs) for s in steady]),
+            "steady_seconds": stats.summarize(steady),
             "fit_seconds": stats.summarize(fit_s),
+            "fit_overhead_seconds": stats.summarize(
+                [f - s for f, s in zip(fit_s, steady, strict=True)]
+            ),
+            "fit_samples_per_sec": stats.summarize([samples / s for s in fit_s]),
             "epoch_seconds": epoch_s,
             "steps_per_epoch": steps,
             "samples_per_epoch": n_train,
@@ -244,7 +257,8 @@ class Worker:
             "final_loss": histories[-1]["loss"][-1],
             "final_accuracy": histories[-1].get("accuracy", [None])[-1],
             "flops_per_sample": model_mod.train_flops_per_sample(model),
-            "timing_method": timing.TIMING_METHOD,
+            "step_time_ms": timing.step_time_summary(chunks, chunk),
+            "timing_method": timing.TIMING_METHOD.format(chunk=chunk),
             "keras_verbose": self.verbose,
         }
         train["noisy"] = train["samples_per_sec"]["noisy"]
@@ -305,6 +319,28 @@ class Worker:
             "seconds": round(secs, 6),
             "samples_per_sec": round(len(ds.x_test) / secs, 2),
         }
+
+    def _efficiency(self) -> dict[str, Any]:
+        """Achieved training FLOP/s against a matmul probe of the model's shape on this device."""
+        from . import probe
+
+        self.phase("probe")
+        train = self.result["train"]
+        achieved = train["flops_per_sample"] * train["samples_per_sec"]["median"]
+        peak = probe.matmul_rate(
+            self.backend, self.cell.batch_size, 784, 128, precision=self.cell.precision
+        )
+        out = {
+            "flops_per_sample": train["flops_per_sample"],
+            "achieved_flops_per_sec": round(achieved),
+            "probe": peak,
+            "fraction_of_probe": round(achieved / peak["flops_per_sec"], 4),
+        }
+        if self.cell.device == "cpu":  # numpy's BLAS is the reference a CPU user knows
+            ref = probe.matmul_rate("numpy", self.cell.batch_size, 784, 128, seconds=0.2)
+            out["numpy_probe"] = ref
+            out["fraction_of_numpy"] = round(achieved / ref["flops_per_sec"], 4)
+        return out
 
     def _predict(self, ds, model) -> dict[str, Any]:
         self.phase("predict")

@@ -53,6 +53,8 @@ def result(
             "warmup": {"seconds": stats.summarize([1.5])},
         }
         doc["evaluate"] = {"accuracy": accuracy, "loss": 0.3}
+        doc["efficiency"] = {"fraction_of_probe": 0.4}
+        doc["monitor"] = {"phases": {"fit": {"cpu": {"mean": 90.0, "peak": 99.5}}}}
         doc["predict"] = {"argmax_accuracy": accuracy}
         doc["save"] = {
             "keras": {"predictions_match": True, "max_abs_diff": 0.0},
