@@ -122,15 +122,63 @@ def cmd_schema(args: argparse.Namespace) -> int:
 
 
 def cmd_env(args: argparse.Namespace) -> int:
+    """Prints what the harness sees; each backend is asked in its own process."""
+    import os
+    import subprocess
+
+    from . import devices
+
     env = results.environment()
-    print(json.dumps(env, indent=2))
+    env["backend_devices"] = {}
+    for backend in devices.installed_backends():
+        child_env = dict(os.environ, KERAS_BACKEND=backend, TF_CPP_MIN_LOG_LEVEL="2")
+        child_env["PYTHONPATH"] = os.pathsep.join(
+            p for p in (str(runner.PACKAGE_ROOT), child_env.get("PYTHONPATH")) if p
+        )
+        try:
+            proc = subprocess.run(
+                [sys.executable, "-m", "harness.devices", backend],
+                env=child_env, capture_output=True, text=True, timeout=120,
+            )  # fmt: skip
+            lines = proc.stdout.strip().splitlines()
+            info = json.loads(lines[-1]) if proc.returncode == 0 and lines else None
+            if info is None:
+                tail = proc.stderr.strip().splitlines()[-1:] or ["no output"]
+                info = {"error": f"exit {proc.returncode}: {tail[0]}"}
+        except subprocess.TimeoutExpired:
+            info = {"error": "timed out after 120 s"}
+        env["backend_devices"][backend] = info
+    if args.json:
+        print(json.dumps(env, indent=2))
+        return 0
+    gpu = env["gpu"]
+    print(f"python     {env['python']} on {env['platform']}")
+    print(f"cpu        {env['cpu_model']} ({env['cpu_count_logical']} logical, "
+          f"{env['cpu_count_physical']} physical), {env['memory_bytes'] / 2**30:.1f} GiB")  # fmt: skip
+    print(f"keras      {env['packages'].get('keras')}")
+    print(
+        f"nvml       {gpu['status']}" + (f", driver {gpu['driver']}" if gpu.get("driver") else "")
+    )
+    for g in gpu.get("gpus", []):
+        print(f"gpu {g['index']}      {g['name']}, {g['fb_total'] / 2**30:.1f} GiB")
+    for backend, info in env["backend_devices"].items():
+        versions = ", ".join(f"{k} {v}" for k, v in (env["backends"].get(backend) or {}).items())
+        if "error" in info and "devices" not in info:
+            print(f"{backend:<10} {versions}: {info['error']}")
+            continue
+        extra = "".join(f", {k} {info[k]}" for k in ("cuda", "cudnn") if info.get(k))
+        print(f"{backend:<10} {versions}{extra}; devices: {', '.join(info['devices'])}")
+    if not env["backend_devices"]:
+        print("backends   none installed (pip install -e '.[jax]', or use tox)")
+    git = env["git"]
+    print(f"git        {git['commit']}{' (dirty)' if git['dirty'] else ''}")
     return 0
 
 
 def cmd_monitor(args: argparse.Namespace) -> int:
     from . import dmon
 
-    return dmon.main(args.rest)
+    return dmon.run(args)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -176,12 +224,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_schema)
 
     p = sub.add_parser("env", help="what the harness sees: versions, CPU, GPU, NVML")
+    p.add_argument("--json", action="store_true", help="everything, as JSON")
     p.set_defaults(func=cmd_env)
 
-    p = sub.add_parser(
-        "monitor", help="nvidia-smi dmon style live utilization lines", add_help=False
-    )
-    p.add_argument("rest", nargs=argparse.REMAINDER)
+    from . import dmon  # light: psutil, and pynvml only when it runs
+
+    p = sub.add_parser("monitor", help="nvidia-smi dmon style live utilization lines")
+    dmon.build_parser(p)
     p.set_defaults(func=cmd_monitor)
     return parser
 

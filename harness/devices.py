@@ -142,3 +142,46 @@ def backend_versions(backend: str) -> dict[str, str | None]:
         except importlib.metadata.PackageNotFoundError:
             continue
     return out
+
+
+def describe(backend: str) -> dict[str, Any]:
+    """What the (freshly imported) backend reports: version, devices, CUDA where it knows it."""
+    info: dict[str, Any] = {"backend": backend, "versions": backend_versions(backend)}
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        info["devices"] = [d.name for d in tf.config.list_logical_devices()]
+        build = tf.sysconfig.get_build_info()
+        info["cuda"] = build.get("cuda_version")
+        info["cudnn"] = build.get("cudnn_version")
+    elif backend == "jax":
+        import jax
+
+        try:
+            info["devices"] = [f"{d.platform}:{d.id} {d.device_kind}" for d in jax.devices()]
+        except Exception as exc:
+            info["devices"] = []
+            info["error"] = " ".join(str(exc).split())
+        info["default_backend"] = jax.default_backend()
+    elif backend == "torch":
+        import torch
+
+        info["devices"] = ["cpu"] + [
+            f"cuda:{i} {torch.cuda.get_device_name(i)}" for i in range(torch.cuda.device_count())
+        ]
+        info["cuda"] = torch.version.cuda
+        info["cudnn"] = (
+            torch.backends.cudnn.version() if torch.backends.cudnn.is_available() else None
+        )
+        info["threads"] = torch.get_num_threads()
+    return info
+
+
+if __name__ == "__main__":  # python -m harness.devices BACKEND: one JSON line, for `harness env`
+    import json
+    import os
+    import sys
+
+    name = sys.argv[1]
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    print(json.dumps(describe(name)))

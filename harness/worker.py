@@ -107,7 +107,12 @@ class Worker:
         try:
             from . import monitor
 
-            self.sampler = monitor.Sampler(interval=self.task.get("sample_interval", 0.5))
+            # NVML numbers GPUs physically, ignoring CUDA_VISIBLE_DEVICES: sample the cell's GPU.
+            kind, index = devices.parse(self.cell.device)
+            self.sampler = monitor.Sampler(
+                interval=self.task.get("sample_interval", 0.5),
+                gpu_indices=[index] if kind == "gpu" else None,
+            )
             self.sampler.start()
         except Exception as exc:  # monitoring must never cost a measurement
             self.result["monitor"] = {"error": f"{type(exc).__name__}: {exc}"}

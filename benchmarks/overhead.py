@@ -1,0 +1,113 @@
+"""What does the harness's instrumentation cost? The same fit with and without it, interleaved.
+
+    python benchmarks/overhead.py [--backend jax,torch,tensorflow] [--rounds 10]
+
+For each backend (a fresh process each, KERAS_BACKEND set before keras is imported) one model
+is fitted alternately plain (``model.fit``, nothing else) and instrumented (the harness's
+EpochTimer callback with its batch hook, plus the utilization sampler thread at its default
+interval), in ABBA order so drift hits both equally. Each fit is timed around the call with a
+device sync. Prints the median ratio instrumented/plain of samples/s with its spread; the
+budget is 1% (ratio >= 0.99).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def child(rounds: int, samples: int, batch: int, epochs: int) -> dict:
+    import keras
+    import numpy as np
+
+    from harness import data, monitor, timing
+    from harness import model as m
+
+    ds = data.synthetic(samples, 10, seed=0)
+    x, y = data.preprocess(ds.x_train), ds.y_train
+    keras.utils.set_random_seed(0)
+    model = m.compile_model(m.build_model(), m.make_optimizer("adam"))
+    model.fit(x, y, batch_size=batch, epochs=1, verbose=0)  # compile and warm up
+
+    def plain():
+        model.fit(x, y, batch_size=batch, epochs=epochs, verbose=0)
+
+    def instrumented():
+        sampler = monitor.Sampler(interval=0.5).start()
+        sampler.set_phase("fit")
+        timer = timing.make_epoch_timer()
+        model.fit(x, y, batch_size=batch, epochs=epochs, verbose=0, callbacks=[timer])
+        sampler.stop()
+
+    times = {"plain": [], "instrumented": []}
+    order = ["plain", "instrumented", "instrumented", "plain"]
+    for r in range(rounds):
+        name = order[r % 4]
+        fn = plain if name == "plain" else instrumented
+        start = time.perf_counter()
+        fn()
+        timing.sync(model)
+        times[name].append(time.perf_counter() - start)
+    pairs = min(len(times["plain"]), len(times["instrumented"]))
+    ratios = [times["plain"][i] / times["instrumented"][i] for i in range(pairs)]
+    return {
+        "backend": keras.backend.backend(),
+        "samples_per_fit": samples * epochs,
+        "batch_size": batch,
+        "plain_samples_per_sec": [samples * epochs / t for t in times["plain"]],
+        "instrumented_samples_per_sec": [samples * epochs / t for t in times["instrumented"]],
+        "ratio_median": statistics.median(ratios),
+        "ratio_values": ratios,
+        "numpy": np.__version__,
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--backend", default=os.environ.get("KERAS_BACKEND", "tensorflow,jax,torch")
+    )
+    parser.add_argument("--rounds", type=int, default=12)
+    parser.add_argument("--samples", type=int, default=16384)
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--epochs", type=int, default=2)
+    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        print(json.dumps(child(args.rounds, args.samples, args.batch_size, args.epochs)))
+        return 0
+    for backend in args.backend.split(","):
+        env = dict(
+            os.environ,
+            KERAS_BACKEND=backend,
+            CUDA_VISIBLE_DEVICES=os.environ.get("CUDA_VISIBLE_DEVICES", ""),
+        )
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH")) if p)
+        cmd = [sys.executable, __file__, "--child", "--rounds", str(args.rounds), "--samples",
+               str(args.samples), "--batch-size", str(args.batch_size), "--epochs", str(args.epochs)]  # fmt: skip
+        proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
+        if proc.returncode != 0:
+            print(f"{backend}: failed: {proc.stderr.strip().splitlines()[-1:]}")
+            continue
+        out = json.loads(proc.stdout.strip().splitlines()[-1])
+        ratios = out["ratio_values"]
+        spread = statistics.median(abs(r - out["ratio_median"]) for r in ratios)
+        plain = statistics.median(out["plain_samples_per_sec"])
+        verdict = "within the 1% budget" if out["ratio_median"] >= 0.99 else "OVER the 1% budget"
+        print(
+            f"{backend:<10} instrumented/plain throughput {out['ratio_median']:.4f} "
+            f"(MAD {spread:.4f}, {len(ratios)} pairs; plain {plain:,.0f} samples/s): {verdict}"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
