@@ -11,7 +11,7 @@ import json
 import sys
 from pathlib import Path
 
-from . import report, results, runner, scenario
+from . import compare, report, results, runner, scenario
 
 DEFAULT_RESULTS = Path("results")
 
@@ -104,6 +104,64 @@ def cmd_compare(args: argparse.Namespace) -> int:
     else:
         sys.stdout.write(text)
     return 2 if problems and not docs else 0
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    """The regression gate: 0 nothing regressed, 1 something did, 2 unusable input."""
+    for p in [*args.current, *args.baseline]:
+        if not Path(p).exists():
+            raise runner.UsageError(f"{p}: no such file or folder")
+    limit = compare.parse_limit(args.max_slowdown)
+    current, bad_cur = report.load_results(args.current)
+    baseline, bad_base = report.load_results(args.baseline)
+    if bad_cur or bad_base:
+        raise results.ResultError((bad_cur + bad_base)[0])
+    verdicts, refusals = compare.check(
+        current, baseline, max_slowdown=limit, confidence=args.confidence,
+        allow_mismatch=args.allow_mismatch,
+    )  # fmt: skip
+    for refusal in refusals:
+        print(f"harness: {refusal}", file=sys.stderr)
+    if refusals:
+        return 2
+    if not verdicts:
+        raise runner.UsageError(
+            "no cell is present (and ok) in both the current run and the baseline"
+        )
+    sys.stdout.write(compare.render_check(verdicts, markdown=args.format == "md"))
+    counts = {
+        s: sum(v.status == s for v in verdicts)
+        for s in ("regressed", "improved", "noisy", "unchanged", "missing")
+    }
+    print("\n" + ", ".join(f"{n} {s}" for s, n in counts.items() if n), file=sys.stderr)
+    return 1 if counts["regressed"] or counts["missing"] else 0
+
+
+def cmd_baseline(args: argparse.Namespace) -> int:
+    """Stores a run's ok results as the baseline for this machine and versions."""
+    import hashlib
+    import shutil
+
+    docs, problems = report.load_results([args.run])
+    if problems:
+        raise results.ResultError(problems[0])
+    ok = [d for d in docs if d["status"] == "ok"]
+    if not ok:
+        raise runner.UsageError(f"{args.run}: no ok results to keep as a baseline")
+    stored = []
+    for doc in ok:
+        fp = json.dumps(compare.fingerprint(doc), sort_keys=True)
+        machine = hashlib.sha256(fp.encode()).hexdigest()[:12]
+        dest = Path(args.into) / machine / Path(doc["_path"]).parent.name / Path(doc["_path"]).name
+        if dest.exists() and not args.replace:
+            raise runner.UsageError(f"{dest} exists; pass --replace to store a new baseline")
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(doc["_path"], dest)
+        stored.append(dest)
+    folders = sorted({str(p.parents[1]) for p in stored})
+    print(f"stored {len(stored)} result(s) as the baseline in {', '.join(folders)}")
+    print(f"check a later run with: harness check results/RUN_ID --baseline {folders[0]}")
+    return 0
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
@@ -215,6 +273,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--all", action="store_true", help="every result, not only the newest per cell")
     p.set_defaults(func=cmd_compare)
 
+    p = sub.add_parser("check", help="regression gate: exit 1 when a cell got slower beyond noise")
+    p.add_argument("current", nargs="+", type=Path, help="result files or run folders under test")
+    p.add_argument("--baseline", nargs="+", type=Path, required=True)
+    p.add_argument("--max-slowdown", default="5%", help="allowed slowdown, e.g. 5%% (default)")
+    p.add_argument("--confidence", type=float, default=0.95, help="of the rank test (0.95)")
+    p.add_argument("--allow-mismatch", action="store_true", help="compare across machines/versions")
+    p.add_argument("--format", choices=["text", "md"], default="text")
+    p.set_defaults(func=cmd_check)
+
+    p = sub.add_parser("baseline", help="store a run as the baseline for this machine")
+    p.add_argument("run", type=Path, help="a run folder (results/RUN_ID)")
+    p.add_argument("--into", type=Path, default=DEFAULT_RESULTS / "baselines")
+    p.add_argument("--replace", action="store_true")
+    p.set_defaults(func=cmd_baseline)
+
     p = sub.add_parser("validate", help="check scenario files without running them")
     p.add_argument("scenarios", nargs="+", type=Path)
     p.set_defaults(func=cmd_validate)
@@ -239,7 +312,12 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (scenario.ScenarioError, results.ResultError, runner.UsageError) as exc:
+    except (
+        scenario.ScenarioError,
+        results.ResultError,
+        runner.UsageError,
+        compare.LimitError,
+    ) as exc:
         print(f"harness: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

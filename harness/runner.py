@@ -172,14 +172,12 @@ class Runner:
         verbose: bool = False,
         progress_stream: TextIO = sys.stderr,
         environment: dict[str, Any] | None = None,
-        sample_interval: float = 0.5,
     ):
         self.jobs = jobs
         self.run_dir = Path(run_dir)
         self.verbose = verbose
         self.progress = Progress(len(jobs), progress_stream)
         self.environment = environment if environment is not None else results.environment()
-        self.sample_interval = sample_interval
         self.interrupted = False
 
     def result_path(self, job: Job) -> Path:
@@ -224,7 +222,6 @@ class Runner:
             },
             "run_id": self.run_dir.name,
             "environment": self.environment,
-            "sample_interval": self.sample_interval,
             "artifacts_dir": str(self.run_dir / "models"),
         }
         logs = self.run_dir / "logs"

@@ -99,6 +99,8 @@ class Cell:
     jit_compile: str | bool = "auto"
     steps_per_execution: int = 1
     time_limit: float = 1800.0
+    sample_interval: float = 1.0
+    step_delay_ms: float = 0.0
     backends: tuple[str, ...] = BACKENDS
 
     def to_json(self) -> dict[str, Any]:
@@ -194,6 +196,12 @@ def _number(minimum: float) -> _Check:
     return check
 
 
+def _nonneg_number(value: Any, what: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+        raise ValueError(f"must be a number >= 0, got {value!r}")
+    return float(value)
+
+
 def _optional_str(value: Any, what: str) -> str | None:
     if value is not None and not isinstance(value, str):
         raise ValueError(f"must be a string (a file path), got {value!r}")
@@ -258,9 +266,16 @@ FIELDS: dict[str, tuple[_Check, str]] = {
     "jit_compile": (_jit, 'passed to model.compile: true, false or "auto"'),
     "steps_per_execution": (_int(1), "passed to model.compile"),
     "time_limit": (_number(0), "seconds a cell may run before it is stopped"),
+    "sample_interval": (_number(0), "seconds between CPU/GPU utilization samples (like dmon: 1)"),
+    "step_delay_ms": (
+        _nonneg_number,
+        "a fixed sleep before every training step: a real, known slowdown to calibrate a regression gate with",
+    ),
     "backends": (_backends, "run only under these backends"),
 }
-MATRIX_FIELDS = tuple(k for k in FIELDS if k not in ("backends", "data_path", "time_limit"))
+MATRIX_FIELDS = tuple(
+    k for k in FIELDS if k not in ("backends", "data_path", "time_limit", "sample_interval")
+)
 TOP_LEVEL = ("name", "description", "defaults", "matrix")
 
 
@@ -415,6 +430,7 @@ _LABELS: dict[str, Callable[[Any], str]] = {
     "test_samples": lambda v: f"t{v}",
     "jit_compile": lambda v: f"jit-{_short(v)}",
     "steps_per_execution": lambda v: f"spe{v}",
+    "step_delay_ms": lambda v: f"delay{v:g}ms",
 }
 
 
@@ -443,6 +459,8 @@ def json_schema() -> dict[str, Any]:
         props[key].update(type="integer", minimum=1)
     props["data_path"]["type"] = "string"
     props["time_limit"].update(type="number", exclusiveMinimum=0)
+    props["sample_interval"].update(type="number", exclusiveMinimum=0)
+    props["step_delay_ms"].update(type="number", minimum=0)
     props["jit_compile"]["anyOf"] = [{"type": "boolean"}, {"const": "auto"}]
     props["optimizer"]["anyOf"] = [
         {"enum": list(OPTIMIZERS)},

@@ -143,3 +143,19 @@ def make_epoch_timer(clock=time.perf_counter):
                 self.model.stop_training = True
 
     return EpochTimer()
+
+
+def make_step_delay(delay_ms: float, sleep=time.sleep):
+    """A callback that sleeps ``delay_ms`` before every training step: a real slowdown of
+    known size, for calibrating a regression gate. Keras calls batch-begin hooks in the
+    training loop itself, so the delay lands on every step; only *end* hooks affect Keras'
+    asynchronous dispatch, and this callback has none."""
+    import keras
+
+    seconds = delay_ms / 1000.0
+
+    class StepDelay(keras.callbacks.Callback):
+        def on_train_batch_begin(self, batch, logs=None):
+            sleep(seconds)
+
+    return StepDelay()

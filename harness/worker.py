@@ -110,7 +110,7 @@ class Worker:
             # NVML numbers GPUs physically, ignoring CUDA_VISIBLE_DEVICES: sample the cell's GPU.
             kind, index = devices.parse(self.cell.device)
             self.sampler = monitor.Sampler(
-                interval=self.task.get("sample_interval", 0.5),
+                interval=self.cell.sample_interval,
                 gpu_indices=[index] if kind == "gpu" else None,
             )
             self.sampler.start()
@@ -176,7 +176,10 @@ class Worker:
         self.save()
         self.result["predict"] = self._predict(ds, model)
         self.save()
-        self.result["efficiency"] = self._efficiency()
+        try:
+            self.result["efficiency"] = self._efficiency()
+        except Exception as exc:  # the probe is an annotation; it must not cost the cell
+            self.result["efficiency"] = {"error": f"{type(exc).__name__}: {exc}"[:300]}
         self.save()
         self.result["save"] = self._save_reload(keras, ds, model)
 
@@ -218,9 +221,12 @@ class Worker:
             self.phase("fit", repeat=repeat + 1, of=cell.repeats)
             feed = self._feed(ds.x_train, ds.y_train, shuffle=True)
             timer = timing.make_epoch_timer()
+            callbacks = [timer]
+            if cell.step_delay_ms:
+                callbacks.append(timing.make_step_delay(cell.step_delay_ms))
             hist, secs = timing.timed(
-                lambda m=model, f=feed, t=timer: self._fit(
-                    m, f, epochs=cell.epochs, verbose=2 if self.verbose else 0, callbacks=[t]
+                lambda m=model, f=feed, c=callbacks: self._fit(
+                    m, f, epochs=cell.epochs, verbose=2 if self.verbose else 0, callbacks=c
                 ),
                 lambda m=model: timing.sync(m),
             )

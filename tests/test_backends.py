@@ -98,12 +98,19 @@ def test_pipelines_knobs_and_missing_gpu(backend, tmp_path):
         "[defaults]\ntrain_samples = 256\ntest_samples = 64\nbatch_size = 64\nepochs = 1\n"
         "repeats = 1\nsteps_per_execution = 2\n"
     )
+    mixed = tmp_path / "mixed.toml"
+    mixed.write_text(
+        "[defaults]\ntrain_samples = 256\ntest_samples = 64\nbatch_size = 64\nepochs = 1\n"
+        'repeats = 1\nprecision = "mixed_bfloat16"\njit_compile = false\n'
+    )
     gpu = tmp_path / "gpu.toml"
     gpu.write_text(
         '[defaults]\ntrain_samples = 256\ntest_samples = 64\ndevice = "gpu"\nrepeats = 1\n'
     )
     out = tmp_path / "r"
-    proc = run_cli("run", str(pipes), str(knobs), str(gpu), "--backend", backend, "--out", str(out))
+    proc = run_cli(
+        "run", str(pipes), str(knobs), str(mixed), str(gpu), "--backend", backend, "--out", str(out)
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]  # unsupported and skipped are not failures
     docs = results_of(out)
     assert docs["pipes/numpy"]["status"] == "ok"
@@ -125,6 +132,10 @@ def test_pipelines_knobs_and_missing_gpu(backend, tmp_path):
         assert "`steps_per_execution` must be 1 with the PyTorch backend" in knob["reason"]
     else:
         assert knob["status"] == "ok", knob.get("reason")
+    mixed_doc = docs["mixed/default"]
+    assert mixed_doc["status"] == "ok", mixed_doc.get("reason")
+    assert mixed_doc["efficiency"]["probe"]["dtype"] == "bfloat16"
+    assert mixed_doc["save"]["keras"]["predictions_match"] is True
     gpu_doc = docs["gpu/default"]
     assert gpu_doc["status"] == "skipped"
     assert f"gpu requested but {backend} sees no GPU" in gpu_doc["reason"]

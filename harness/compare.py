@@ -1,0 +1,229 @@
+"""Statistics across runs: is the current run slower than the baseline, beyond noise?
+
+Kept apart from rendering (report.py) and from any backend. A cell regressed when its median
+throughput fell by more than the allowed amount AND a one-sided Mann-Whitney U test on the
+per-repeat values says so at the stated confidence. A lone ratio of medians is never enough:
+on a noisy runner two runs of the same code differ by several percent.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import random
+import re
+import statistics
+from functools import lru_cache
+from typing import Any
+
+
+class LimitError(ValueError):
+    """A --max-slowdown value that cannot be parsed."""
+
+
+def parse_limit(text: str) -> float:
+    """``"5%"`` or ``"0.05"`` -> 0.05."""
+    m = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*(%?)\s*", text)
+    if not m:
+        raise LimitError(
+            f"--max-slowdown: expected a percentage like 5% or a fraction like 0.05, got {text!r}"
+        )
+    value = float(m.group(1)) / (100 if m.group(2) else 1)
+    if not 0 < value < 1:
+        raise LimitError(f"--max-slowdown: must be between 0% and 100%, got {text!r}")
+    return value
+
+
+@lru_cache(maxsize=256)
+def _u_counts(n1: int, n2: int) -> tuple[int, ...]:
+    """Number of arrangements giving each U = 0..n1*n2 (no ties), by the classic recursion."""
+    # f(n1, n2, u) = f(n1-1, n2, u-n2) + f(n1, n2-1, u)
+    if n1 == 0 or n2 == 0:
+        return (1,)
+    a = _u_counts(n1 - 1, n2)
+    b = _u_counts(n1, n2 - 1)
+    out = [0] * (n1 * n2 + 1)
+    for u, c in enumerate(b):
+        out[u] += c
+    for u, c in enumerate(a):
+        out[u + n2] += c
+    return tuple(out)
+
+
+def mann_whitney_less(x: list[float], y: list[float]) -> float:
+    """One-sided exact p-value that values in ``x`` tend to be smaller than those in ``y``.
+
+    U counts pairs (xi, yj) with xi > yj (ties count one half); small U means x is smaller.
+    The p-value is P(U <= observed) under the null of no difference (exact, no-ties table).
+    """
+    n1, n2 = len(x), len(y)
+    if not n1 or not n2:
+        raise ValueError("both samples need values")
+    u = sum(1.0 if a > b else 0.5 if a == b else 0.0 for a in x for b in y)
+    counts = _u_counts(n1, n2)
+    total = sum(counts)
+    return sum(c for k, c in enumerate(counts) if k <= u + 1e-9) / total
+
+
+def bootstrap_ratio_ci(
+    current: list[float],
+    baseline: list[float],
+    confidence: float = 0.95,
+    n: int = 4000,
+    seed: int = 0,
+) -> tuple[float, float]:
+    """Percentile-bootstrap interval of median(current) / median(baseline)."""
+    rng = random.Random(seed)
+    ratios = sorted(
+        statistics.median(rng.choices(current, k=len(current)))
+        / statistics.median(rng.choices(baseline, k=len(baseline)))
+        for _ in range(n)
+    )
+    tail = (1 - confidence) / 2
+    return ratios[int(tail * n)], ratios[min(n - 1, int((1 - tail) * n))]
+
+
+@dataclasses.dataclass(frozen=True)
+class Verdict:
+    key: str
+    status: str  # regressed | improved | unchanged | noisy | missing
+    ratio: float | None = None
+    ci: tuple[float, float] | None = None
+    p_slower: float | None = None
+    p_faster: float | None = None
+    why: str = ""
+
+
+def judge(
+    key: str,
+    current: list[float],
+    baseline: list[float],
+    *,
+    max_slowdown: float = 0.05,
+    confidence: float = 0.95,
+) -> Verdict:
+    """Compares per-repeat throughputs (higher is better) of one cell.
+
+    Args:
+        key: the cell's name, for messages.
+        current: samples/s per repeat of the run under test.
+        baseline: samples/s per repeat of the baseline.
+        max_slowdown: the slowdown tolerated (0.05 = 5%).
+        confidence: the confidence the rank test must reach (alpha = 1 - confidence).
+    """
+    alpha = round(1 - confidence, 12)  # 1 - 0.95 is 0.05000000000000004 in binary
+    ratio = statistics.median(current) / statistics.median(baseline)
+    ci = bootstrap_ratio_ci(current, baseline, confidence)
+    p_slower = mann_whitney_less(current, baseline)
+    p_faster = mann_whitney_less(baseline, current)
+    change = f"{ratio - 1:+.1%}"
+    if ratio < 1 - max_slowdown:
+        if p_slower < alpha:
+            why = f"{change}, past the allowed -{max_slowdown:.0%}; Mann-Whitney p={p_slower:.3g} < {alpha:.3g}"
+            return Verdict(key, "regressed", ratio, ci, p_slower, p_faster, why)
+        why = (
+            f"{change} looks slower, but p={p_slower:.3g} >= {alpha:.3g} with "
+            f"{len(current)} vs {len(baseline)} repeats: too noisy to judge"
+        )
+        return Verdict(key, "noisy", ratio, ci, p_slower, p_faster, why)
+    if ratio > 1 + max_slowdown and p_faster < alpha:
+        why = f"{change}; Mann-Whitney p={p_faster:.3g}"
+        return Verdict(key, "improved", ratio, ci, p_slower, p_faster, why)
+    return Verdict(
+        key,
+        "unchanged",
+        ratio,
+        ci,
+        p_slower,
+        p_faster,
+        f"{change}, within ±{max_slowdown:.0%} or not significant",
+    )
+
+
+def min_p_value(n1: int, n2: int) -> float:
+    """The smallest one-sided p a rank test can reach with these repeat counts."""
+    counts = _u_counts(n1, n2)
+    return counts[0] / sum(counts)
+
+
+def cell_key(doc: dict[str, Any]) -> str:
+    return (
+        f"{doc.get('scenario', {}).get('name', '?')}/{doc['cell'].get('id', '?')}--{doc['backend']}"
+    )
+
+
+def fingerprint(doc: dict[str, Any]) -> dict[str, Any]:
+    """What must match for two results to be comparable: hardware and versions."""
+    env = doc.get("environment") or {}
+    gpu = env.get("gpu") or {}
+    return {
+        "cpu_model": env.get("cpu_model"),
+        "cpu_count": env.get("cpu_count_logical"),
+        "gpus": [g.get("name") for g in gpu.get("gpus", [])],
+        "driver": gpu.get("driver"),
+        "keras": env.get("keras"),
+        "backend_versions": env.get("backend_versions"),
+        "device": (doc.get("device") or {}).get("variables_on"),
+    }
+
+
+def check(
+    current: list[dict],
+    baseline: list[dict],
+    *,
+    max_slowdown: float = 0.05,
+    confidence: float = 0.95,
+    allow_mismatch: bool = False,
+) -> tuple[list[Verdict], list[str]]:
+    """Judges every cell present (and ok) in both runs.
+
+    Returns:
+        The verdicts, and refusals: cells whose machine or versions differ (unless allowed).
+    """
+    base = {cell_key(d): d for d in baseline if d["status"] == "ok"}
+    verdicts, refusals = [], []
+    for doc in current:
+        key = cell_key(doc)
+        if key not in base:
+            continue
+        if doc["status"] != "ok":
+            verdicts.append(
+                Verdict(key, "missing", why=f"current run: {doc['status']}: {doc.get('reason')}")
+            )
+            continue
+        fp_cur, fp_base = fingerprint(doc), fingerprint(base[key])
+        if fp_cur != fp_base and not allow_mismatch:
+            diff = [k for k in fp_cur if fp_cur[k] != fp_base[k]]
+            detail = "; ".join(f"{k}: {fp_base[k]} -> {fp_cur[k]}" for k in diff)
+            refusals.append(
+                f"{key}: different machine or versions ({detail}); use --allow-mismatch to compare anyway"
+            )
+            continue
+        verdicts.append(
+            judge(
+                key,
+                doc["train"]["samples_per_sec"]["values"],
+                base[key]["train"]["samples_per_sec"]["values"],
+                max_slowdown=max_slowdown,
+                confidence=confidence,
+            )
+        )
+    return verdicts, refusals
+
+
+def render_check(verdicts: list[Verdict], markdown: bool = False) -> str:
+    head = ["cell", "verdict", "ratio", "95% CI", "p (slower)", "why"]
+    rows = []
+    for v in sorted(verdicts, key=lambda v: (v.status != "regressed", v.key)):
+        ratio = "" if v.ratio is None else f"{v.ratio:.3f}"
+        ci = "" if v.ci is None else f"{v.ci[0]:.3f}-{v.ci[1]:.3f}"
+        p = "" if v.p_slower is None else f"{v.p_slower:.3g}"
+        rows.append(
+            [v.key, v.status.upper() if v.status == "regressed" else v.status, ratio, ci, p, v.why]
+        )
+    if markdown:
+        lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+        lines += ["| " + " | ".join(r) + " |" for r in rows]
+        return "\n".join(lines) + "\n"
+    widths = [max(len(str(x)) for x in col) for col in zip(head, *rows, strict=False)]
+    fmt = "  ".join(f"{{:<{w}}}" for w in widths[:-1]) + "  {}"
+    return "\n".join(fmt.format(*r) for r in [head, *rows]) + "\n"
