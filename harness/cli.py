@@ -91,19 +91,20 @@ def cmd_compare(args: argparse.Namespace) -> int:
         if not Path(p).exists():
             raise runner.UsageError(f"{p}: no such file or folder")
     docs, problems = report.load_results(args.results, latest=not args.all)
+    if problems:  # a report that silently drops a file would mislead: refuse, name the file
+        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+        raise results.ResultError(problems[0] + more)
     if args.format == "md":
-        text = report.render_markdown(docs, problems)
+        text = report.render_markdown(docs)
     else:
         text = report.RENDERERS[args.format](docs)
-        for problem in problems:
-            print(f"harness: {problem}", file=sys.stderr)
     if args.out:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
         Path(args.out).write_text(text)
         print(f"wrote {args.out}", file=sys.stderr)
     else:
         sys.stdout.write(text)
-    return 2 if problems and not docs else 0
+    return 0
 
 
 def cmd_check(args: argparse.Namespace) -> int:

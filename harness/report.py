@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -38,9 +39,19 @@ def load_results(paths: list[Path], *, latest: bool = True) -> tuple[list[dict],
                 newest[key] = d
         docs = list(newest.values())
     docs.sort(
-        key=lambda d: (*_key(d)[:2], BACKEND_ORDER.get(d["backend"], 9), d.get("started") or "")
+        key=lambda d: (
+            _key(d)[0],
+            _natural(_key(d)[1]),
+            BACKEND_ORDER.get(d["backend"], 9),
+            d.get("started") or "",
+        )
     )
     return docs, problems
+
+
+def _natural(text: str) -> list:
+    """Sort key that puts bs32 before bs128."""
+    return [(0, int(p), "") if p.isdigit() else (1, 0, p) for p in re.split(r"(\d+)", text) if p]
 
 
 def _key(doc: dict) -> tuple[str, str, str]:
@@ -127,6 +138,7 @@ def _fmt_int(x: float | None) -> str:
 def render_markdown(docs: list[dict], problems: list[str] | None = None) -> str:
     """Markdown: one table over every cell and backend, then notes and environments."""
     table = rows(docs)
+    long_reasons: list[str] = []
     lines = ["# Keras backend comparison", ""]
     if not table:
         lines.append("No results found.")
@@ -155,10 +167,17 @@ def render_markdown(docs: list[dict], problems: list[str] | None = None) -> str:
                 )
             else:
                 reason = (r["reason"] or "").replace("|", "/")
+                if len(reason) > 90:
+                    long_reasons.append(
+                        f"- {r['scenario']}/{r['cell']} under {r['backend']}: {reason}"
+                    )
+                    reason = reason[:87].rstrip() + "..."
                 lines.append(
                     f"| {r['scenario']} | {r['cell']} | {version} | {r['status']} | {data} "
                     f"| {reason} | | | | | | | |"
                 )
+    if long_reasons:
+        lines += ["", "## Why cells did not run", ""] + long_reasons
     lines += ["", _environment_notes(docs)]
     if problems:
         lines += ["", "## Unreadable result files", ""] + [f"- {p}" for p in problems]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
+import math
 import os
 import platform
 import socket
@@ -59,7 +60,7 @@ def write_json_atomic(path: Path, doc: dict[str, Any], *, overwrite: bool = Fals
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(doc, f, indent=1, sort_keys=False, allow_nan=False, default=_jsonable)
+            json.dump(_finite(doc), f, indent=1, allow_nan=False, default=_jsonable)
             f.write("\n")
             f.flush()
             os.fsync(f.fileno())
@@ -68,6 +69,18 @@ def write_json_atomic(path: Path, doc: dict[str, Any], *, overwrite: bool = Fals
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+def _finite(obj: Any) -> Any:
+    """NaN and infinity are not JSON: a diverged loss is written as null (the status and
+    reason say what happened), so the file stays readable by every JSON parser."""
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k: _finite(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_finite(v) for v in obj]
+    return obj
 
 
 def _jsonable(obj: Any) -> Any:

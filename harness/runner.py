@@ -313,7 +313,9 @@ class Runner:
             doc = results.new_result(job.cell.to_json(), job.backend, {"name": job.scenario.name})
             doc["run_id"] = self.run_dir.name
             doc["environment"] = self.environment
-        phase = doc.get("phase") or _phase(state)
+        # The event stream is more current than the file (saved only after some phases).
+        phase = _phase(state) if state.get("phase") != "starting" else doc.get("phase") or "startup"
+        doc["phase"] = state.get("phase", doc.get("phase"))
         if outcome == "interrupted":
             doc["status"], doc["reason"] = "interrupted", f"interrupted by the user during {phase}"
         elif outcome:

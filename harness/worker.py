@@ -162,6 +162,7 @@ class Worker:
         except data_mod.DataUnavailable as exc:
             raise CellOutcome("skipped", str(exc)) from None
         self.result["data"] = {**ds.describe(), "pipeline": cell.pipeline}
+        self.save()  # from here on, a worker that dies leaves what it knew
         if cell.batch_size > len(ds.x_train):
             raise CellOutcome(
                 "skipped",
@@ -273,6 +274,12 @@ class Worker:
             "keras_verbose": self.verbose,
         }
         train["noisy"] = train["samples_per_sec"]["noisy"]
+        # Every repeat starts from the same seed: the loss histories must agree.
+        first = histories[0]["loss"]
+        train["repeat_loss_max_diff"] = max(
+            (abs(a - b) for h in histories[1:] for a, b in zip(h["loss"], first, strict=True)),
+            default=0.0,
+        )
         return train
 
     def _fit(self, model, feed, *, epochs, verbose, callbacks=None):
