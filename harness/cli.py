@@ -165,6 +165,46 @@ def cmd_baseline(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_calibrate(args: argparse.Namespace) -> int:
+    """Runs a scenario several times and says how small a slowdown the gate can catch here."""
+    scenarios = _load_scenarios([args.scenario])
+    backends = runner.resolve_backends(args.backend)
+    jobs, _ = runner.plan(scenarios, backends)
+    if not jobs:
+        raise runner.UsageError("no cells to run")
+    env = results.environment()
+    run_dirs = []
+    for k in range(args.runs):
+        run_dir = Path(args.out) / f"{runner.new_run_id(backends)}-calibrate{k + 1}"
+        print(f"calibration run {k + 1}/{args.runs} -> {run_dir}", file=sys.stderr)
+        runner.Runner(jobs, run_dir, environment=env).run()
+        run_dirs.append(run_dir)
+    per_cell: dict[str, list[list[float]]] = {}
+    for run_dir in run_dirs:
+        docs, _ = report.load_results([run_dir])
+        for d in docs:
+            if d["status"] == "ok":
+                per_cell.setdefault(compare.cell_key(d), []).append(
+                    d["train"]["samples_per_sec"]["values"]
+                )
+    print(f"\n{'cell':<40} {'noise floor':>11} {'--max-slowdown':>14} {'detects':>8}")
+    for key, runs in sorted(per_cell.items()):
+        if len(runs) < 2:
+            print(f"{key:<40} fewer than two ok runs")
+            continue
+        cal = compare.calibrate(runs, confidence=args.confidence)
+        limit = "-" if cal["max_slowdown"] is None else f"{cal['max_slowdown']:.1%}"
+        detects = "-" if cal["detectable"] is None else f"{cal['detectable']:.1%}"
+        print(f"{key:<40} {cal['noise_floor']:>11.1%} {limit:>14} {detects:>8}")
+        if cal["min_p"] >= cal["alpha"]:
+            print(f"  with {cal['repeats']} repeats the rank test cannot reach p < {cal['alpha']:g}: "
+                  "raise repeats to at least 4")  # fmt: skip
+    print("\nnoise floor: largest difference between two runs of the same code; --max-slowdown: "
+          "the smallest limit with no false alarm among them; detects: the smallest real "
+          "slowdown the gate then catches for every pair of runs.")  # fmt: skip
+    return 0
+
+
 def cmd_validate(args: argparse.Namespace) -> int:
     for sc in _load_scenarios(args.scenarios):
         print(f"{sc.path}: ok, {len(sc.cells)} cell(s): " + ", ".join(c.id for c in sc.cells))
@@ -282,6 +322,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--allow-mismatch", action="store_true", help="compare across machines/versions")
     p.add_argument("--format", choices=["text", "md"], default="text")
     p.set_defaults(func=cmd_check)
+
+    p = sub.add_parser(
+        "calibrate",
+        help="measure this runner's noise floor and the smallest slowdown the gate catches",
+    )
+    p.add_argument("scenario", type=Path)
+    p.add_argument("--runs", type=int, default=3, help="runs of the same code (3)")
+    p.add_argument("--backend")
+    p.add_argument("--out", type=Path, default=DEFAULT_RESULTS)
+    p.add_argument("--confidence", type=float, default=0.95)
+    p.set_defaults(func=cmd_calibrate)
 
     p = sub.add_parser("baseline", help="store a run as the baseline for this machine")
     p.add_argument("run", type=Path, help="a run folder (results/RUN_ID)")

@@ -227,3 +227,63 @@ def render_check(verdicts: list[Verdict], markdown: bool = False) -> str:
     widths = [max(len(str(x)) for x in col) for col in zip(head, *rows, strict=False)]
     fmt = "  ".join(f"{{:<{w}}}" for w in widths[:-1]) + "  {}"
     return "\n".join(fmt.format(*r) for r in [head, *rows]) + "\n"
+
+
+def calibrate(
+    runs: list[list[float]], *, confidence: float = 0.95, grid: tuple[float, ...] | None = None
+) -> dict[str, Any]:
+    """How small a slowdown can this runner catch, from repeated runs of the same code?
+
+    Args:
+        runs: per-repeat throughputs of one cell, one list per run (at least two runs).
+        confidence: of the gate's rank test.
+        grid: candidate slowdowns, ascending (default 1% to 50% in 0.5% steps).
+
+    Returns:
+        ``noise_floor``: the largest |median ratio - 1| between two runs of the same code;
+        ``max_slowdown``: the smallest allowed slowdown at which no A/A pair is called a
+        regression; ``detectable``: the smallest real slowdown that the gate, with that
+        limit, calls a regression for every ordered pair of runs (None if none in the grid);
+        ``min_p``: the smallest p the rank test can reach with these repeat counts.
+    """
+    if len(runs) < 2:
+        raise ValueError("calibration needs at least two runs of the same code")
+    grid = grid or tuple(round(0.01 + 0.005 * i, 4) for i in range(99))
+    pairs = [(a, b) for i, a in enumerate(runs) for j, b in enumerate(runs) if i != j]
+    ratios = [statistics.median(a) / statistics.median(b) for a, b in pairs]
+    noise = max(abs(r - 1) for r in ratios)
+    limit = next(
+        (
+            m
+            for m in grid
+            if all(
+                judge("aa", a, b, max_slowdown=m, confidence=confidence).status != "regressed"
+                for a, b in pairs
+            )
+        ),
+        None,
+    )
+    detectable = None
+    if limit is not None:
+        for d in grid:
+            if d <= limit:
+                continue
+            if all(
+                judge(
+                    "d", [x * (1 - d) for x in a], b, max_slowdown=limit, confidence=confidence
+                ).status
+                == "regressed"
+                for a, b in pairs
+            ):
+                detectable = d
+                break
+    n = min(len(r) for r in runs)
+    return {
+        "runs": len(runs),
+        "repeats": n,
+        "noise_floor": noise,
+        "max_slowdown": limit,
+        "detectable": detectable,
+        "min_p": min_p_value(n, n),
+        "alpha": round(1 - confidence, 12),
+    }

@@ -144,3 +144,20 @@ def test_gate_on_real_runs_passes_aa_and_catches_injected_delay(backend, tmp_pat
     assert aa.status != "regressed", aa
     slow = compare.judge("slow", by_id["delay2ms"], by_id["delay0ms"], max_slowdown=0.05)
     assert slow.status == "regressed", slow
+
+
+def test_calibrate_on_hand_made_runs():
+    runs = [
+        [100.0, 101.0, 99.0, 100.5, 100.2],
+        [98.0, 99.0, 97.5, 98.5, 98.2],  # median 98.2: 1.8% below the first
+        [101.0, 102.0, 100.0, 101.5, 100.8],
+    ]
+    cal = compare.calibrate(runs)
+    # largest A/A gap: run 3 (median 101.0) over run 2 (median 98.2)
+    assert cal["noise_floor"] == pytest.approx(101.0 / 98.2 - 1)
+    # run 2 vs run 3 is a significant -2.8%: a 2.5% limit would raise a false alarm
+    assert cal["max_slowdown"] == 0.03
+    assert cal["detectable"] == 0.06  # a 6% slowdown is caught for all six ordered pairs
+    assert cal["min_p"] == pytest.approx(1 / 252)
+    with pytest.raises(ValueError):
+        compare.calibrate(runs[:1])
