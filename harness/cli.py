@@ -96,6 +96,10 @@ def cmd_compare(args: argparse.Namespace) -> int:
         raise results.ResultError(problems[0] + more)
     if args.format == "md":
         text = report.render_markdown(docs)
+    elif args.format == "html":
+        from .html import render_html
+
+        text = render_html(docs)
     else:
         text = report.RENDERERS[args.format](docs)
     if args.out:
@@ -309,7 +313,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("compare", help="render a comparison report from result files")
     p.add_argument("results", nargs="+", type=Path, help="result files or folders")
-    p.add_argument("--format", choices=sorted(report.RENDERERS), default="md")
+    p.add_argument("--format", choices=[*sorted(report.RENDERERS), "html"], default="md")
     p.add_argument("--out", type=Path)
     p.add_argument("--all", action="store_true", help="every result, not only the newest per cell")
     p.set_defaults(func=cmd_compare)

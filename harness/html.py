@@ -1,0 +1,239 @@
+"""A self-contained HTML report: tables and inline SVG charts, nothing fetched from a network.
+
+A pure view of result files, like report.py: it reads the same rows and never imports a
+backend. Charts are drawn as SVG by hand so the page needs no plotting library to build and
+nothing but a browser to open.
+"""
+
+from __future__ import annotations
+
+import html
+from collections import defaultdict
+from typing import Any
+
+from . import report
+
+COLORS = {"tensorflow": "#e8710a", "jax": "#1a73e8", "torch": "#d93025"}
+PHASE_COLORS = {"fit": "#e6f4ea", "warmup": "#fef7e0", "evaluate": "#e8f0fe", "predict": "#f3e8fd"}
+
+
+def _e(x: Any) -> str:
+    return html.escape(str(x))
+
+
+def _nice_max(x: float) -> float:
+    if x <= 0:
+        return 1.0
+    mag = 10 ** (len(f"{int(x)}") - 1)
+    for step in (1, 2, 2.5, 5, 10):
+        if step * mag >= x:
+            return step * mag
+    return 10 * mag
+
+
+def throughput_chart(scenario: str, docs: list[dict]) -> str:
+    """Grouped bars: one group per cell, one bar per backend, whiskers from min to max repeat."""
+    ok = [d for d in docs if d["status"] == "ok"]
+    if not ok:
+        return ""
+    cells = list(dict.fromkeys(d["cell"]["id"] for d in docs))
+    backends = [b for b in report.BACKEND_ORDER if any(d["backend"] == b for d in ok)]
+    values = {(d["cell"]["id"], d["backend"]): d["train"]["samples_per_sec"] for d in ok}
+    top = _nice_max(max(v["max"] for v in values.values()))
+    width, height, left, bottom = max(360, 100 * len(cells) + 80), 260, 70, 50
+    plot_h = height - bottom - 20
+    group_w = (width - left - 10) / len(cells)
+    bar_w = min(28, (group_w - 16) / max(len(backends), 1))
+    out = [
+        f'<svg class="chart" width="{width}" height="{height}" role="img" aria-label="throughput {_e(scenario)}">'
+    ]
+    for i in range(5):
+        y = 20 + plot_h * i / 4
+        label = top * (1 - i / 4)
+        out.append(f'<line x1="{left}" x2="{width - 10}" y1="{y:.1f}" y2="{y:.1f}" class="grid"/>')
+        out.append(f'<text x="{left - 6}" y="{y + 4:.1f}" text-anchor="end">{label:,.0f}</text>')
+    for gi, cell in enumerate(cells):
+        gx = left + gi * group_w + 8
+        for bi, backend in enumerate(backends):
+            v = values.get((cell, backend))
+            if v is None:
+                continue
+            x = gx + bi * bar_w
+            h = plot_h * v["median"] / top
+            y = 20 + plot_h - h
+            out.append(
+                f'<rect x="{x:.1f}" y="{y:.1f}" width="{bar_w - 3:.1f}" height="{h:.1f}" '
+                f'fill="{COLORS.get(backend, "#888")}"><title>{_e(backend)} {_e(cell)}: median '
+                f"{v['median']:,.0f} samples/s (min {v['min']:,.0f}, max {v['max']:,.0f})</title></rect>"
+            )
+            cx = x + (bar_w - 3) / 2
+            y_lo = 20 + plot_h * (1 - v["min"] / top)
+            y_hi = 20 + plot_h * (1 - v["max"] / top)
+            out.append(
+                f'<line x1="{cx:.1f}" x2="{cx:.1f}" y1="{y_lo:.1f}" y2="{y_hi:.1f}" class="whisker"/>'
+            )
+            for yy in (y_lo, y_hi):
+                out.append(
+                    f'<line x1="{cx - 4:.1f}" x2="{cx + 4:.1f}" y1="{yy:.1f}" y2="{yy:.1f}" class="whisker"/>'
+                )
+        label = cell if len(cell) <= 14 else cell[:13] + "…"
+        out.append(
+            f'<text x="{gx + group_w / 2 - 8:.1f}" y="{height - bottom + 18}" '
+            f'text-anchor="middle"><title>{_e(cell)}</title>{_e(label)}</text>'
+        )
+    out.append(
+        f'<text x="12" y="{20 + plot_h / 2}" transform="rotate(-90 12 {20 + plot_h / 2})" text-anchor="middle">samples/s</text>'
+    )
+    out.append("</svg>")
+    return "".join(out)
+
+
+def utilization_chart(doc: dict) -> str:
+    """CPU (and GPU SM) utilization over the worker's life, phases shaded, like a W&B panel."""
+    samples = ((doc.get("monitor") or {}).get("samples")) or []
+    samples = [s for s in samples if s.get("cpu") is not None]
+    if len(samples) < 2:
+        return '<p class="muted">not enough utilization samples</p>'
+    width, height, left = 420, 120, 36
+    t_end = max(s["t"] for s in samples) or 1.0
+    plot_w, plot_h = width - left - 8, height - 28
+
+    def x(t: float) -> float:
+        return left + plot_w * t / t_end
+
+    def y(p: float) -> float:
+        return 8 + plot_h * (1 - min(p, 100) / 100)
+
+    out = [
+        f'<svg class="chart" width="{width}" height="{height}" role="img" aria-label="utilization">'
+    ]
+    start = samples[0]
+    for prev, cur in zip(samples, samples[1:], strict=False):
+        if cur["phase"] != prev["phase"] or cur is samples[-1]:
+            color = PHASE_COLORS.get(start["phase"])
+            if color:
+                out.append(
+                    f'<rect x="{x(start["t"]):.1f}" y="8" width="{max(x(cur["t"]) - x(start["t"]), 0.5):.1f}" '
+                    f'height="{plot_h}" fill="{color}"><title>{_e(start["phase"])}</title></rect>'
+                )
+            start = cur
+    for pct in (0, 50, 100):
+        out.append(f'<text x="{left - 4}" y="{y(pct) + 4:.1f}" text-anchor="end">{pct}%</text>')
+    cpu = " ".join(f"{x(s['t']):.1f},{y(s['cpu']):.1f}" for s in samples)
+    out.append(f'<polyline points="{cpu}" class="cpu"/>')
+    gpu_pts = [(s["t"], s["gpus"][0].get("sm")) for s in samples if s.get("gpus")]
+    gpu_pts = [(t, v) for t, v in gpu_pts if v is not None]
+    if gpu_pts:
+        pts = " ".join(f"{x(t):.1f},{y(v):.1f}" for t, v in gpu_pts)
+        out.append(f'<polyline points="{pts}" class="gpu"/>')
+    out.append(f'<text x="{left}" y="{height - 4}">0 s</text>')
+    out.append(f'<text x="{width - 8}" y="{height - 4}" text-anchor="end">{t_end:.0f} s</text>')
+    out.append("</svg>")
+    return "".join(out)
+
+
+def step_time_cell(doc: dict) -> str:
+    st = (doc.get("train") or {}).get("step_time_ms")
+    if not st:
+        return ""
+    return f"p50 {st['p50']:.3f} / p90 {st['p90']:.3f} / p99 {st['p99']:.3f} ms"
+
+
+def render_html(docs: list[dict]) -> str:
+    """The whole page."""
+    by_scenario: dict[str, list[dict]] = defaultdict(list)
+    for d in docs:
+        by_scenario[d.get("scenario", {}).get("name", "?")].append(d)
+    rows = {(r["scenario"], r["cell"], r["backend"]): r for r in report.rows(docs)}
+    body = ["<h1>Keras backend comparison</h1>"]
+    legend = " ".join(
+        f'<span class="key" style="background:{c}"></span>{_e(b)}' for b, c in COLORS.items()
+    )
+    body.append(
+        f'<p class="legend">{legend} <span class="muted">whiskers: slowest to fastest repeat</span></p>'
+    )
+    for scenario, sdocs in by_scenario.items():
+        body.append(f"<h2>{_e(scenario)}</h2>")
+        desc = sdocs[0].get("scenario", {}).get("description")
+        if desc:
+            body.append(f'<p class="muted">{_e(desc)}</p>')
+        body.append(throughput_chart(scenario, sdocs))
+        body.append(
+            "<table><tr><th>cell</th><th>backend</th><th>status</th><th>samples/s</th>"
+            "<th>vs fastest</th><th>step time (chunks)</th><th>warm-up s</th><th>test acc</th>"
+            "<th>reload</th><th>matmul peak</th></tr>"
+        )
+        for d in sdocs:
+            r = rows[(scenario, d["cell"]["id"], d["backend"])]
+            if r["status"] == "ok":
+                noisy = ' <span class="warn">noisy</span>' if r["noisy"] else ""
+                eff = "" if r["efficiency"] is None else f"{r['efficiency']:.0%}"
+                body.append(
+                    f"<tr><td>{_e(r['cell'])}</td><td>{_e(r['backend'])} {_e(r['backend_version'] or '')}</td>"
+                    f"<td>ok</td><td>{r['samples_per_sec']:,.0f} ± {r['samples_per_sec_mad']:,.0f}{noisy}</td>"
+                    f"<td>{r['relative']:.2f}x</td><td>{_e(step_time_cell(d))}</td>"
+                    f"<td>{r['warmup_seconds'] or 0:.2f}</td><td>{r['test_accuracy']:.3f}</td>"
+                    f"<td>{'ok' if r['reload_ok'] else '<b>MISMATCH</b>'}</td><td>{eff}</td></tr>"
+                )
+            else:
+                body.append(
+                    f"<tr class='off'><td>{_e(r['cell'])}</td><td>{_e(r['backend'])}</td><td>{_e(r['status'])}</td>"
+                    f"<td colspan='7'>{_e(r['reason'])}</td></tr>"
+                )
+        body.append("</table>")
+        body.append("<details><summary>CPU / GPU utilization over time</summary><div class='grid'>")
+        for d in sdocs:
+            if d["status"] == "ok":
+                body.append(
+                    f"<figure>{utilization_chart(d)}<figcaption>{_e(d['cell']['id'])} under "
+                    f"{_e(d['backend'])}: CPU % (line), GPU SM % (dashed); shading: warm-up, fit, "
+                    "evaluate, predict</figcaption></figure>"
+                )
+        body.append("</div></details>")
+    body.append("<h2>Environments</h2><table><tr><th>backend</th><th>versions</th><th>keras</th>"
+                "<th>host</th><th>CPU</th><th>GPU</th><th>runs</th></tr>")  # fmt: skip
+    envs: dict[tuple, set] = defaultdict(set)
+    for d in docs:
+        env = d.get("environment") or {}
+        gpus = (
+            ", ".join(g.get("name", "?") for g in (env.get("gpu") or {}).get("gpus", [])) or "none"
+        )
+        versions = ", ".join(
+            f"{k} {v}" for k, v in sorted((env.get("backend_versions") or {}).items())
+        )
+        key = (
+            d["backend"],
+            versions,
+            env.get("keras"),
+            env.get("hostname"),
+            env.get("cpu_model"),
+            gpus,
+        )
+        envs[key].add(d.get("run_id") or "?")
+    for key, runs in sorted(envs.items(), key=str):
+        cells = "".join(f"<td>{_e(k)}</td>" for k in key)
+        body.append(f"<tr>{cells}<td>{_e(', '.join(sorted(runs)))}</td></tr>")
+    body.append("</table>")
+    return PAGE.replace("{{BODY}}", "\n".join(body))
+
+
+PAGE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Keras backend comparison</title>
+<style>
+body { font: 14px/1.4 system-ui, sans-serif; margin: 24px; color: #202124; }
+h1 { font-size: 22px; } h2 { font-size: 18px; margin-top: 32px; }
+table { border-collapse: collapse; margin: 12px 0; }
+th, td { border-bottom: 1px solid #dadce0; padding: 4px 10px; text-align: left; }
+tr.off td { color: #80868b; }
+.muted { color: #5f6368; } .warn { color: #b06000; font-weight: 600; }
+.chart text { font-size: 11px; fill: #3c4043; }
+.chart .grid { stroke: #eee; } .chart .whisker { stroke: #202124; stroke-width: 1.2; }
+.chart .cpu { fill: none; stroke: #1e8e3e; stroke-width: 1.5; }
+.chart .gpu { fill: none; stroke: #9334e6; stroke-width: 1.5; stroke-dasharray: 4 2; }
+.key { display: inline-block; width: 12px; height: 12px; margin: 0 4px 0 12px; vertical-align: -1px; }
+div.grid { display: flex; flex-wrap: wrap; gap: 12px; }
+figure { margin: 0; } figcaption { font-size: 12px; color: #5f6368; max-width: 420px; }
+</style></head><body>
+{{BODY}}
+</body></html>
+"""
