@@ -95,18 +95,24 @@ def cmd_compare(args: argparse.Namespace) -> int:
         more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
         raise results.ResultError(problems[0] + more)
     if args.format == "md":
+        from . import portability
+
         text = report.render_markdown(docs)
+        matrix = portability.matrix_markdown(portability.load(args.results))
+        if matrix:
+            text += "\n" + matrix + "\n"
     elif args.format == "html":
+        from . import portability
         from .html import render_html
 
-        text = render_html(docs)
+        text = render_html(docs, portability.load(args.results))
     else:
         text = report.RENDERERS[args.format](docs)
     if args.out:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
         Path(args.out).write_text(text)
         print(f"wrote {args.out}", file=sys.stderr)
-    else:
+    if not args.out or args.tee:
         sys.stdout.write(text)
     return 0
 
@@ -207,6 +213,31 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
           "the smallest limit with no false alarm among them; detects: the smallest real "
           "slowdown the gate then catches for every pair of runs.")  # fmt: skip
     return 0
+
+
+def cmd_portability(args: argparse.Namespace) -> int:
+    """Loads every saved .keras model under the other installed backends."""
+    from . import portability
+
+    root = Path(args.results)
+    if not root.is_dir():
+        raise runner.UsageError(f"{root}: not a results folder")
+    targets = runner.resolve_backends(args.backend or "all")
+    docs, _ = report.load_results([root])
+    todo = portability.candidates(docs)
+    print(
+        f"portability: {len(todo)} saved model(s), loading under {', '.join(targets)}",
+        file=sys.stderr,
+    )
+    checks = portability.run(docs, targets, root / "portability")
+    for c in checks:
+        line = f"  {c['scenario']}/{c['cell']}: {c['source_backend']} -> {c['target_backend']}: {c['status']}"
+        if c["status"] == "ok":
+            line += f" (max diff {c['max_abs_diff']:.1e})"
+        else:
+            line += f": {c.get('reason')}"
+        print(line, file=sys.stderr)
+    return 1 if any(c["status"] != "ok" for c in checks) else 0
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
@@ -316,6 +347,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", choices=[*sorted(report.RENDERERS), "html"], default="md")
     p.add_argument("--out", type=Path)
     p.add_argument("--all", action="store_true", help="every result, not only the newest per cell")
+    p.add_argument("--tee", action="store_true", help="with --out, print the report too")
     p.set_defaults(func=cmd_compare)
 
     p = sub.add_parser("check", help="regression gate: exit 1 when a cell got slower beyond noise")
@@ -343,6 +375,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--into", type=Path, default=DEFAULT_RESULTS / "baselines")
     p.add_argument("--replace", action="store_true")
     p.set_defaults(func=cmd_baseline)
+
+    p = sub.add_parser("portability", help="load each saved .keras model under the other backends")
+    p.add_argument("results", type=Path, help="results root (default layout: results/)")
+    p.add_argument("--backend", help="target backends (default: all installed)")
+    p.set_defaults(func=cmd_portability)
 
     p = sub.add_parser("validate", help="check scenario files without running them")
     p.add_argument("scenarios", nargs="+", type=Path)

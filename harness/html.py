@@ -139,7 +139,7 @@ def step_time_cell(doc: dict) -> str:
     return f"p50 {st['p50']:.3f} / p90 {st['p90']:.3f} / p99 {st['p99']:.3f} ms"
 
 
-def render_html(docs: list[dict]) -> str:
+def render_html(docs: list[dict], portability_checks: list[dict] | None = None) -> str:
     """The whole page."""
     by_scenario: dict[str, list[dict]] = defaultdict(list)
     for d in docs:
@@ -190,6 +190,32 @@ def render_html(docs: list[dict]) -> str:
                     "evaluate, predict</figcaption></figure>"
                 )
         body.append("</div></details>")
+    if portability_checks:
+        body.append("<h2>Portability</h2><p class='muted'>A model saved in .keras under the row's "
+                    "backend, loaded under the column's: do its predictions agree?</p>")  # fmt: skip
+        body.append(
+            "<table><tr><th>saved under</th>"
+            + "".join(f"<th>loaded under {_e(b)}</th>" for b in COLORS)
+            + "</tr>"
+        )
+        for src in COLORS:
+            tds = []
+            for dst in COLORS:
+                sub = [
+                    c
+                    for c in portability_checks
+                    if c["source_backend"] == src and c["target_backend"] == dst
+                ]
+                if src == dst:
+                    tds.append("<td class='muted'>same backend</td>")
+                elif not sub:
+                    tds.append("<td class='muted'>not checked</td>")
+                else:
+                    ok = sum(c["status"] == "ok" for c in sub)
+                    cls = "" if ok == len(sub) else " class='warn'"
+                    tds.append(f"<td{cls}>{ok}/{len(sub)} agree</td>")
+            body.append(f"<tr><td>{_e(src)}</td>{''.join(tds)}</tr>")
+        body.append("</table>")
     body.append("<h2>Environments</h2><table><tr><th>backend</th><th>versions</th><th>keras</th>"
                 "<th>host</th><th>CPU</th><th>GPU</th><th>runs</th></tr>")  # fmt: skip
     envs: dict[tuple, set] = defaultdict(set)

@@ -385,7 +385,12 @@ class Worker:
         out: dict[str, Any] = {}
         folder = Path(self.task.get("artifacts_dir") or self.out.parent / "models")
         folder.mkdir(parents=True, exist_ok=True)
-        stem = self.out.stem
+        # Scenario in the name: two scenarios may have a cell of the same id.
+        stem = f"{self.task['scenario']['name']}--{self.out.stem}"
+        # Reference predictions let another backend check it loads this model faithfully.
+        from .portability import REFERENCE_SAMPLES
+
+        np.save(folder / f"{stem}.probs.npy", self._probs[:REFERENCE_SAMPLES])
         for fmt in ("keras", "h5"):
             path = folder / f"{stem}.{fmt}"
             self.phase("save", format=fmt)

@@ -1,0 +1,192 @@
+"""The portability matrix: a model saved in .keras under one backend, loaded under another.
+
+``harness portability RESULTS`` takes every ok result whose saved model and reference
+predictions are still on disk, and for each installed backend other than the one that saved
+it, starts a fresh process under that backend which loads the file, predicts on the same test
+inputs and compares with the predictions the saving backend made. One small JSON file per
+(model, target backend) lands in ``RESULTS/portability/``; the reports read them from there.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from . import devices, results
+
+SCHEMA = "keras-backend-harness/portability"
+REFERENCE_SAMPLES = 256
+TOLERANCE = 1e-5  # float32 kernels differ in summation order across backends
+
+
+def reference_paths(model_path: str | Path) -> Path:
+    return Path(str(model_path).removesuffix(".keras") + ".probs.npy")
+
+
+def candidates(docs: list[dict]) -> list[dict]:
+    """Results whose .keras file and reference predictions are still on disk."""
+    out = []
+    for d in docs:
+        path = ((d.get("save") or {}).get("keras") or {}).get("path")
+        if d["status"] == "ok" and path and Path(path).exists() and reference_paths(path).exists():
+            out.append(d)
+    return out
+
+
+def run(docs: list[dict], targets: list[str], out_dir: Path, *, timeout: float = 600) -> list[dict]:
+    """Checks every candidate model under every target backend but its own."""
+    from .runner import PACKAGE_ROOT
+
+    written = []
+    for doc in candidates(docs):
+        for target in targets:
+            if target == doc["backend"]:
+                continue
+            name = f"{doc['scenario']['name']}--{doc['cell']['id']}--{doc['backend']}--to-{target}.json"
+            task = {"result": doc["_path"], "model": doc["save"]["keras"]["path"], "target": target}
+            env = dict(os.environ)
+            env.update(devices.device_env("cpu", target))
+            env["PYTHONPATH"] = os.pathsep.join(
+                p for p in (str(PACKAGE_ROOT), env.get("PYTHONPATH")) if p
+            )
+            started = time.monotonic()
+            try:
+                proc = subprocess.run(
+                    [sys.executable, "-m", "harness.portability", json.dumps(task)],
+                    env=env, capture_output=True, text=True, timeout=timeout,
+                )  # fmt: skip
+                lines = proc.stdout.strip().splitlines()
+                check = json.loads(lines[-1]) if proc.returncode == 0 and lines else None
+                if check is None:
+                    tail = (proc.stderr.strip().splitlines() or ["no output"])[-1]
+                    check = {"status": "failed", "reason": f"exit {proc.returncode}: {tail[:300]}"}
+            except subprocess.TimeoutExpired:
+                check = {"status": "failed", "reason": f"timed out after {timeout:g} s"}
+            check.update(
+                schema=SCHEMA,
+                schema_version=1,
+                scenario=doc["scenario"]["name"],
+                cell=doc["cell"]["id"],
+                source_backend=doc["backend"],
+                source_run=doc.get("run_id"),
+                target_backend=target,
+                target_versions=devices.backend_versions(target),
+                model=task["model"],
+                seconds=round(time.monotonic() - started, 3),
+                checked=results.utc_now(),
+            )
+            written.append(check)
+            results.write_json_atomic(out_dir / name, check, overwrite=True)
+    return written
+
+
+def load(paths: list[Path]) -> list[dict]:
+    """Portability checks under the given folders (newest per model and target)."""
+    found: dict[tuple, dict] = {}
+    for root in paths:
+        root = Path(root)
+        folders = [root] if root.name == "portability" else list(root.rglob("portability"))
+        for folder in folders:
+            for f in sorted(folder.glob("*.json")):
+                try:
+                    doc = json.loads(f.read_text())
+                except (OSError, ValueError):
+                    continue
+                if doc.get("schema") == SCHEMA:
+                    key = (
+                        doc["scenario"],
+                        doc["cell"],
+                        doc["source_backend"],
+                        doc["target_backend"],
+                    )
+                    if key not in found or doc["checked"] >= found[key]["checked"]:
+                        found[key] = doc
+    return list(found.values())
+
+
+def matrix_markdown(checks: list[dict]) -> str:
+    """Rows: saved under; columns: loaded under; each entry over every model checked."""
+    if not checks:
+        return ""
+    backends = ["tensorflow", "jax", "torch"]
+    lines = [
+        "## Portability (.keras saved under the row's backend, loaded under the column's)",
+        "",
+        "| saved under | " + " | ".join(f"loaded under {b}" for b in backends) + " |",
+        "|---|" + "---|" * len(backends),
+    ]
+    for src in backends:
+        cells = []
+        for dst in backends:
+            if src == dst:
+                cells.append("(same backend: see reload)")
+                continue
+            sub = [c for c in checks if c["source_backend"] == src and c["target_backend"] == dst]
+            if not sub:
+                cells.append("not checked")
+                continue
+            ok = [c for c in sub if c["status"] == "ok"]
+            worst = max((c["max_abs_diff"] for c in ok), default=None)
+            text = f"{len(ok)}/{len(sub)} agree"
+            if worst is not None:
+                text += f" (max diff {worst:.1e})"
+            if len(ok) < len(sub):
+                bad = next(c for c in sub if c["status"] != "ok")
+                text += f"; {bad['scenario']}/{bad['cell']}: {bad.get('reason')}"
+            cells.append(text.replace("|", "/"))
+        lines.append(f"| {src} | " + " | ".join(cells) + " |")
+    lines += [
+        "",
+        f"Agree: predictions on {REFERENCE_SAMPLES} test samples within {TOLERANCE:g} of the saving backend's.",
+    ]
+    return "\n".join(lines)
+
+
+def check_one(task: dict[str, Any]) -> dict[str, Any]:
+    """In the target backend's process: load, predict, compare."""
+    import keras
+    import numpy as np
+
+    from .data import load_dataset, preprocess
+    from .scenario import Cell
+
+    doc = results.read_result(Path(task["result"]))
+    cell = Cell.from_json(doc["cell"])
+    reference = np.load(reference_paths(task["model"]))
+    ds = load_dataset(
+        cell.dataset,
+        seed=cell.seed,
+        train_samples=cell.train_samples,
+        test_samples=cell.test_samples,
+        data_path=cell.data_path,
+    )
+    x = preprocess(ds.x_test[: len(reference)])
+    try:
+        model = keras.saving.load_model(task["model"])
+    except Exception as exc:
+        return {
+            "status": "failed",
+            "reason": f"load failed: {type(exc).__name__}: {' '.join(str(exc).split())[:300]}",
+        }
+    probs = np.asarray(model.predict(x, verbose=0))
+    diff = float(np.max(np.abs(probs - reference)))
+    agree = float(np.mean(np.argmax(probs, -1) == np.argmax(reference, -1)))
+    status = "ok" if diff <= TOLERANCE else "failed"
+    out = {
+        "status": status,
+        "max_abs_diff": diff,
+        "argmax_agreement": agree,
+        "samples": len(reference),
+    }
+    if status != "ok":
+        out["reason"] = f"predictions differ by up to {diff:.3g} (> {TOLERANCE:g})"
+    return out
+
+
+if __name__ == "__main__":
+    print(json.dumps(check_one(json.loads(sys.argv[1]))))

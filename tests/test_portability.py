@@ -1,0 +1,57 @@
+"""The portability matrix: hand-made checks render exactly; real cross-backend loads where
+more than one backend is installed (each tox environment has one, so it skips there)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from conftest import SELECTED, run_cli
+
+from harness import portability
+
+
+def check(src, dst, status="ok", diff=1e-7, cell="c1", reason=None):
+    return {
+        "scenario": "s", "cell": cell, "source_backend": src, "target_backend": dst,
+        "status": status, "max_abs_diff": diff, "reason": reason, "checked": "2026-11-27T00:00:00Z",
+    }  # fmt: skip
+
+
+def test_matrix_markdown_exact():
+    text = portability.matrix_markdown(
+        [
+            check("tensorflow", "jax", diff=3e-7),
+            check("tensorflow", "jax", diff=5e-7, cell="c2"),
+            check("jax", "torch", status="failed", reason="load failed: ValueError: x"),
+        ]
+    )
+    lines = text.splitlines()
+    assert lines[4] == (
+        "| tensorflow | (same backend: see reload) | 2/2 agree (max diff 5.0e-07) | not checked |"
+    )
+    assert lines[5] == (
+        "| jax | not checked | (same backend: see reload) | 0/1 agree; s/c1: load failed: ValueError: x |"
+    )
+    assert portability.matrix_markdown([]) == ""
+
+
+@pytest.mark.backend
+@pytest.mark.skipif(len(SELECTED) < 2, reason="loading across backends needs two installed here")
+def test_models_load_across_backends(tmp_path):
+    a, b = SELECTED[:2]
+    proc = run_cli("run", "scenarios/smoke.toml", "--backend", f"{a},{b}", "--out", str(tmp_path))
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    proc = run_cli("portability", str(tmp_path), "--backend", f"{a},{b}")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    files = sorted((tmp_path / "portability").glob("*.json"))
+    assert [f.name for f in files] == sorted(
+        [f"smoke--default--{a}--to-{b}.json", f"smoke--default--{b}--to-{a}.json"]
+    )
+    for f in files:
+        doc = json.loads(f.read_text())
+        assert (
+            doc["status"] == "ok" and doc["max_abs_diff"] <= 1e-5 and doc["argmax_agreement"] == 1.0
+        )
+    proc = run_cli("compare", str(tmp_path))
+    assert "## Portability" in proc.stdout and "1/1 agree" in proc.stdout
