@@ -109,6 +109,25 @@ def test_sigkill_mid_fit_is_recorded_and_the_next_cell_runs(tmp_path):
     assert docs["default"]["status"] == "ok"  # the cell after it still ran
 
 
+def test_sigterm_marks_the_cell_interrupted(tmp_path):
+    """A CI runner's cancel sends SIGTERM: handled like Ctrl-C."""
+    sc = tmp_path / "term.toml"
+    sc.write_text(
+        "[defaults]\ntrain_samples = 60000\ntest_samples = 64\nbatch_size = 32\nrepeats = 1\n"
+        "epochs = 20\nwarmup_steps = 1\n"
+    )
+    proc = start(str(sc), "--out", str(tmp_path / "r"))
+    for line in proc.stderr:
+        if " fit 1/1  elapsed" in line:
+            proc.send_signal(signal.SIGTERM)
+            break
+    _, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 130, stderr[-2000:]
+    (doc,) = docs_in(tmp_path / "r").values()
+    assert doc["status"] == "interrupted"
+    assert not psutil.Process(os.getpid()).children(recursive=True)  # no worker left behind
+
+
 def test_interrupt_then_resume_finishes_only_what_is_missing(tmp_path):
     sc = tmp_path / "three.toml"
     sc.write_text(
