@@ -140,7 +140,8 @@ def test_gate_on_real_runs_passes_aa_and_catches_injected_delay(backend, tmp_pat
     assert not problems
     by_id = {d["cell"]["id"]: d["train"]["samples_per_sec"]["values"] for d in docs}
     assert set(by_id) == {"delay0ms", "delay0ms-1", "delay2ms"}
-    aa = compare.judge("aa", by_id["delay0ms-1"], by_id["delay0ms"], max_slowdown=0.10)
+    # 20%: what `harness calibrate` finds this shared 2-core machine needs between runs.
+    aa = compare.judge("aa", by_id["delay0ms-1"], by_id["delay0ms"], max_slowdown=0.20)
     assert aa.status != "regressed", aa
     slow = compare.judge("slow", by_id["delay2ms"], by_id["delay0ms"], max_slowdown=0.05)
     assert slow.status == "regressed", slow
