@@ -224,9 +224,9 @@ def cmd_portability(args: argparse.Namespace) -> int:
         raise runner.UsageError(f"{root}: not a results folder")
     targets = runner.resolve_backends(args.backend or "all")
     docs, _ = report.load_results([root])
-    todo = portability.candidates(docs)
+    todo = [(d, t) for d in portability.candidates(docs) for t in targets if t != d["backend"]]
     print(
-        f"portability: {len(todo)} saved model(s), loading under {', '.join(targets)}",
+        f"portability: {len(todo)} load(s) of saved models under {', '.join(targets)}",
         file=sys.stderr,
     )
     checks = portability.run(docs, targets, root / "portability")

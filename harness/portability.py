@@ -38,35 +38,51 @@ def candidates(docs: list[dict]) -> list[dict]:
     return out
 
 
-def run(docs: list[dict], targets: list[str], out_dir: Path, *, timeout: float = 600) -> list[dict]:
-    """Checks every candidate model under every target backend but its own."""
+def run(docs: list[dict], targets: list[str], out_dir: Path, *, timeout: float = 900) -> list[dict]:
+    """Checks every candidate model under every target backend but its own.
+
+    One process per target backend checks all of its models: importing a backend costs
+    seconds, a check milliseconds.
+    """
+    import tempfile
+
     from .runner import PACKAGE_ROOT
 
     written = []
-    for doc in candidates(docs):
-        for target in targets:
-            if target == doc["backend"]:
-                continue
-            name = f"{doc['scenario']['name']}--{doc['cell']['id']}--{doc['backend']}--to-{target}.json"
-            task = {"result": doc["_path"], "model": doc["save"]["keras"]["path"], "target": target}
-            env = dict(os.environ)
-            env.update(devices.device_env("cpu", target))
-            env["PYTHONPATH"] = os.pathsep.join(
-                p for p in (str(PACKAGE_ROOT), env.get("PYTHONPATH")) if p
-            )
-            started = time.monotonic()
-            try:
-                proc = subprocess.run(
-                    [sys.executable, "-m", "harness.portability", json.dumps(task)],
-                    env=env, capture_output=True, text=True, timeout=timeout,
-                )  # fmt: skip
-                lines = proc.stdout.strip().splitlines()
-                check = json.loads(lines[-1]) if proc.returncode == 0 and lines else None
-                if check is None:
-                    tail = (proc.stderr.strip().splitlines() or ["no output"])[-1]
-                    check = {"status": "failed", "reason": f"exit {proc.returncode}: {tail[:300]}"}
-            except subprocess.TimeoutExpired:
-                check = {"status": "failed", "reason": f"timed out after {timeout:g} s"}
+    for target in targets:
+        todo = [d for d in candidates(docs) if d["backend"] != target]
+        if not todo:
+            continue
+        tasks = [{"result": d["_path"], "model": d["save"]["keras"]["path"]} for d in todo]
+        env = dict(os.environ)
+        env.update(devices.device_env("cpu", target))
+        env["PYTHONPATH"] = os.pathsep.join(
+            p for p in (str(PACKAGE_ROOT), env.get("PYTHONPATH")) if p
+        )
+        with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
+            json.dump(tasks, f)
+        started = time.monotonic()
+        answers: list[dict | None] = [None] * len(tasks)
+        failure = None
+        try:
+            proc = subprocess.run(
+                [sys.executable, "-m", "harness.portability", f.name],
+                env=env, capture_output=True, text=True, timeout=timeout,
+            )  # fmt: skip
+            for line in proc.stdout.splitlines():
+                if line.startswith("{"):
+                    item = json.loads(line)
+                    answers[item.pop("index")] = item
+            if proc.returncode != 0:
+                tail = (proc.stderr.strip().splitlines() or ["no output"])[-1]
+                failure = f"exit {proc.returncode}: {tail[:300]}"
+        except subprocess.TimeoutExpired:
+            failure = f"timed out after {timeout:g} s"
+        finally:
+            Path(f.name).unlink(missing_ok=True)
+        seconds = round(time.monotonic() - started, 3)
+        for doc, task, check in zip(todo, tasks, answers, strict=True):
+            check = check or {"status": "failed", "reason": failure or "no answer"}
             check.update(
                 schema=SCHEMA,
                 schema_version=1,
@@ -77,11 +93,12 @@ def run(docs: list[dict], targets: list[str], out_dir: Path, *, timeout: float =
                 target_backend=target,
                 target_versions=devices.backend_versions(target),
                 model=task["model"],
-                seconds=round(time.monotonic() - started, 3),
+                batch_seconds=seconds,
                 checked=results.utc_now(),
             )
-            written.append(check)
+            name = f"{check['scenario']}--{check['cell']}--{doc['backend']}--to-{target}.json"
             results.write_json_atomic(out_dir / name, check, overwrite=True)
+            written.append(check)
     return written
 
 
@@ -188,5 +205,13 @@ def check_one(task: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-if __name__ == "__main__":
-    print(json.dumps(check_one(json.loads(sys.argv[1]))))
+if __name__ == "__main__":  # python -m harness.portability TASKS.json: one JSON line per task
+    for index, task in enumerate(json.loads(Path(sys.argv[1]).read_text())):
+        try:
+            answer = check_one(task)
+        except Exception as exc:  # one bad model must not hide the others' answers
+            answer = {
+                "status": "failed",
+                "reason": f"{type(exc).__name__}: {' '.join(str(exc).split())[:300]}",
+            }
+        print(json.dumps({"index": index, **answer}), flush=True)
