@@ -28,12 +28,24 @@ def reference_paths(model_path: str | Path) -> Path:
     return Path(str(model_path).removesuffix(".keras") + ".probs.npy")
 
 
+def model_path(doc: dict) -> Path | None:
+    """The result's saved .keras file: as recorded, else beside the result in its run folder
+    (run folders can be moved or copied; recorded paths may be relative to another cwd)."""
+    recorded = ((doc.get("save") or {}).get("keras") or {}).get("path")
+    if not recorded:
+        return None
+    if Path(recorded).exists():
+        return Path(recorded)
+    beside = Path(doc["_path"]).parent.parent / "models" / Path(recorded).name
+    return beside if beside.exists() else None
+
+
 def candidates(docs: list[dict]) -> list[dict]:
     """Results whose .keras file and reference predictions are still on disk."""
     out = []
     for d in docs:
-        path = ((d.get("save") or {}).get("keras") or {}).get("path")
-        if d["status"] == "ok" and path and Path(path).exists() and reference_paths(path).exists():
+        path = model_path(d) if d["status"] == "ok" else None
+        if path and reference_paths(path).exists():
             out.append(d)
     return out
 
@@ -53,7 +65,7 @@ def run(docs: list[dict], targets: list[str], out_dir: Path, *, timeout: float =
         todo = [d for d in candidates(docs) if d["backend"] != target]
         if not todo:
             continue
-        tasks = [{"result": d["_path"], "model": d["save"]["keras"]["path"]} for d in todo]
+        tasks = [{"result": d["_path"], "model": str(model_path(d))} for d in todo]
         env = dict(os.environ)
         env.update(devices.device_env("cpu", target))
         env["PYTHONPATH"] = os.pathsep.join(
