@@ -257,7 +257,6 @@ def cmd_schema(args: argparse.Namespace) -> int:
 
 def cmd_env(args: argparse.Namespace) -> int:
     """Prints what the harness sees; each backend is asked in its own process."""
-    import os
     import subprocess
 
     from . import devices
@@ -265,10 +264,8 @@ def cmd_env(args: argparse.Namespace) -> int:
     env = results.environment()
     env["backend_devices"] = {}
     for backend in devices.installed_backends():
-        child_env = dict(os.environ, KERAS_BACKEND=backend, TF_CPP_MIN_LOG_LEVEL="2")
-        child_env["PYTHONPATH"] = os.pathsep.join(
-            p for p in (str(runner.PACKAGE_ROOT), child_env.get("PYTHONPATH")) if p
-        )
+        # No device pinning here: `env` must see every GPU the backend can.
+        child_env = runner.child_env({"KERAS_BACKEND": backend, "TF_CPP_MIN_LOG_LEVEL": "2"})
         try:
             proc = subprocess.run(
                 [sys.executable, "-m", "harness.devices", backend],

@@ -10,7 +10,6 @@ inputs and compares with the predictions the saving backend made. One small JSON
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import time
@@ -58,7 +57,7 @@ def run(docs: list[dict], targets: list[str], out_dir: Path, *, timeout: float =
     """
     import tempfile
 
-    from .runner import PACKAGE_ROOT
+    from .runner import child_env
 
     written = []
     for target in targets:
@@ -66,11 +65,7 @@ def run(docs: list[dict], targets: list[str], out_dir: Path, *, timeout: float =
         if not todo:
             continue
         tasks = [{"result": d["_path"], "model": str(model_path(d))} for d in todo]
-        env = dict(os.environ)
-        env.update(devices.device_env("cpu", target))
-        env["PYTHONPATH"] = os.pathsep.join(
-            p for p in (str(PACKAGE_ROOT), env.get("PYTHONPATH")) if p
-        )
+        env = child_env(devices.device_env("cpu", target))
         with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
             json.dump(tasks, f)
         started = time.monotonic()

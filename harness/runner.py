@@ -26,6 +26,15 @@ from .scenario import BACKEND_ALIASES, BACKENDS, Cell, Scenario
 PACKAGE_ROOT = Path(__file__).resolve().parent.parent
 
 
+def child_env(extra: dict[str, str]) -> dict[str, str]:
+    """The environment for a harness child process: ours, plus ``extra``, with this package
+    importable whether or not it is installed."""
+    env = dict(os.environ)
+    env.update(extra)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(PACKAGE_ROOT), env.get("PYTHONPATH")) if p)
+    return env
+
+
 class UsageError(ValueError):
     """A mistake in how the harness was called; one line, exit code 2."""
 
@@ -227,11 +236,7 @@ class Runner:
         logs = self.run_dir / "logs"
         logs.mkdir(parents=True, exist_ok=True)
         log_path = logs / f"{job.scenario.name}--{job.file_stem}.log"
-        env = dict(os.environ)
-        env.update(dev.device_env(job.cell.device, job.backend))
-        env["PYTHONPATH"] = os.pathsep.join(
-            p for p in (str(PACKAGE_ROOT), env.get("PYTHONPATH", "")) if p
-        )
+        env = child_env(dev.device_env(job.cell.device, job.backend))
         with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
             json.dump(task, f)
             task_path = f.name
@@ -314,8 +319,11 @@ class Runner:
             doc["run_id"] = self.run_dir.name
             doc["environment"] = self.environment
         # The event stream is more current than the file (saved only after some phases).
-        phase = _phase(state) if state.get("phase") != "starting" else doc.get("phase") or "startup"
-        doc["phase"] = state.get("phase", doc.get("phase"))
+        if state.get("phase") != "starting":
+            doc["phase"] = state["phase"]
+            phase = _phase(state)
+        else:
+            phase = doc.get("phase") or "startup"
         if outcome == "interrupted":
             doc["status"], doc["reason"] = "interrupted", f"interrupted by the user during {phase}"
         elif outcome:

@@ -196,7 +196,7 @@ class Worker:
         # (full batches and the last, partial one), so no retrace lands in the steady state.
         n_warm = min(n_train, cell.warmup_steps * cell.batch_size + rem) if cell.warmup_steps else 0
         compile_s, fit_s, epoch_s, histories, chunks = [], [], [], [], []
-        chunk = self.task.get("chunk_steps", timing.DEFAULT_CHUNK)
+        chunk = timing.DEFAULT_CHUNK
         steps = math.ceil(n_train / cell.batch_size)
         for repeat in range(cell.repeats):
             self.phase("build", repeat=repeat + 1, of=cell.repeats)

@@ -63,17 +63,19 @@ def backend(request):
     return name
 
 
+def cli_env(extra: dict | None = None) -> dict:
+    """The environment of a harness process started by a test (the checkout importable)."""
+    from harness.runner import child_env
+
+    return child_env(extra or {})
+
+
 def run_cli(*args: str, cwd: Path | None = None, env: dict | None = None, timeout: float = 600):
     """Runs ``python -m harness ARGS`` in a fresh process, as a user would."""
-    full_env = dict(os.environ)
-    full_env["PYTHONPATH"] = os.pathsep.join(
-        p for p in (str(ROOT), full_env.get("PYTHONPATH")) if p
-    )
-    full_env.update(env or {})
     return subprocess.run(
         [sys.executable, "-m", "harness", *args],
         cwd=cwd or ROOT,
-        env=full_env,
+        env=cli_env(env),
         capture_output=True,
         text=True,
         timeout=timeout,

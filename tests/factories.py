@@ -5,6 +5,20 @@ from __future__ import annotations
 from harness import results, stats
 
 
+def write_mnist_npz(path, n_train: int, n_test: int) -> None:
+    """MNIST-shaped random data in keras' mnist.npz layout."""
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    np.savez(
+        path,
+        x_train=rng.integers(0, 256, (n_train, 28, 28), dtype=np.uint8),
+        y_train=rng.integers(0, 10, n_train, dtype=np.uint8),
+        x_test=rng.integers(0, 256, (n_test, 28, 28), dtype=np.uint8),
+        y_test=rng.integers(0, 10, n_test, dtype=np.uint8),
+    )
+
+
 def result(
     backend: str,
     sps: list[float],

@@ -9,9 +9,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import numpy as np
 import pytest
 from conftest import run_cli
+from factories import write_mnist_npz
 
 from harness import devices
 
@@ -147,41 +147,23 @@ def test_pipelines_knobs_and_missing_gpu(backend, tmp_path):
 def test_mnist_from_local_file_or_skipped_with_how_to(backend, tmp_path):
     """The real MNIST path: a local mnist.npz (here MNIST-shaped data in keras' layout) is used
     and named in the result; without one the cell is skipped and says how to provide it."""
+
+    def seed_cell(mnist: Path, out: Path) -> dict:
+        proc = run_cli(
+            "run", "scenarios/seed.toml", "--backend", backend, "--out", str(out),
+            env={"HARNESS_MNIST": str(mnist)},
+        )  # fmt: skip
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        return results_of(out)["seed/numpy"]
+
     missing = tmp_path / "absent" / "mnist.npz"
-    proc = run_cli(
-        "run",
-        "scenarios/seed.toml",
-        "--backend",
-        backend,
-        "--out",
-        str(tmp_path / "a"),
-        env={"HARNESS_MNIST": str(missing)},
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    doc = results_of(tmp_path / "a")["seed/numpy"]
+    doc = seed_cell(missing, tmp_path / "a")
     assert doc["status"] == "skipped"
     assert f"MNIST file {missing} does not exist" in doc["reason"]
 
-    rng = np.random.default_rng(0)
     npz = tmp_path / "mnist.npz"
-    np.savez(
-        npz,
-        x_train=rng.integers(0, 256, (320, 28, 28), dtype=np.uint8),
-        y_train=rng.integers(0, 10, 320, dtype=np.uint8),
-        x_test=rng.integers(0, 256, (64, 28, 28), dtype=np.uint8),
-        y_test=rng.integers(0, 10, 64, dtype=np.uint8),
-    )
-    proc = run_cli(
-        "run",
-        "scenarios/seed.toml",
-        "--backend",
-        backend,
-        "--out",
-        str(tmp_path / "b"),
-        env={"HARNESS_MNIST": str(npz)},
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    doc = results_of(tmp_path / "b")["seed/numpy"]
+    write_mnist_npz(npz, 320, 64)
+    doc = seed_cell(npz, tmp_path / "b")
     assert doc["status"] == "ok", doc.get("reason")
     assert doc["data"]["source"].startswith(f"file {npz}")
     assert doc["data"]["train_samples"] == 320 and doc["cell"]["batch_size"] == 32

@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+from factories import write_mnist_npz
 
 from harness import data
 
@@ -45,15 +46,8 @@ def test_synthetic_is_seeded_and_sized():
 
 
 def test_mnist_from_local_npz(tmp_path):
-    rng = np.random.default_rng(0)
     path = tmp_path / "mnist.npz"
-    np.savez(
-        path,
-        x_train=rng.integers(0, 255, (50, 28, 28), dtype=np.uint8),
-        y_train=rng.integers(0, 10, 50, dtype=np.uint8),
-        x_test=rng.integers(0, 255, (10, 28, 28), dtype=np.uint8),
-        y_test=rng.integers(0, 10, 10, dtype=np.uint8),
-    )
+    write_mnist_npz(path, 50, 10)
     ds = data.load_dataset("mnist", data_path=str(path), train_samples=40)
     assert ds.name == "mnist" and len(ds.x_train) == 40 and len(ds.x_test) == 10
     assert ds.source.startswith(f"file {path}") and "sha256" in ds.source

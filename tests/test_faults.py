@@ -17,7 +17,7 @@ from pathlib import Path
 
 import psutil
 import pytest
-from conftest import ROOT, SELECTED
+from conftest import ROOT, SELECTED, cli_env
 
 pytestmark = pytest.mark.backend
 
@@ -28,7 +28,7 @@ TINY = "train_samples = 256\ntest_samples = 64\nbatch_size = 64\nepochs = 1\nrep
 
 
 def start(*args: str) -> subprocess.Popen:
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    env = cli_env()
     return subprocess.Popen(
         [sys.executable, "-m", "harness", "run", *args, "--backend", BACKEND],
         cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import textwrap
 
 import pytest
-from conftest import ROOT
+from conftest import cli_env
 
 from harness import timing
+from harness.devices import device_env
 
 
 def test_chunks_of_uneven_steps_exact():
@@ -117,10 +117,7 @@ CALLBACK_PROBE = textwrap.dedent(
 def test_step_timing_keeps_async_dispatch_and_agrees_with_wall_time(backend):
     steps, delay = 30, 0.02
     code = f"STEPS = {steps}\nDELAY = {delay}\n" + CALLBACK_PROBE
-    env = dict(os.environ, KERAS_BACKEND=backend, CUDA_VISIBLE_DEVICES="")
-    env["PYTHONPATH"] = str(ROOT)
-    if backend == "jax":
-        env["JAX_PLATFORMS"] = "cpu"
+    env = cli_env(device_env("cpu", backend))
     proc = subprocess.run(
         [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300
     )
