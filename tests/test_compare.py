@@ -131,7 +131,7 @@ def test_gate_on_real_runs_passes_aa_and_catches_injected_delay(backend, tmp_pat
     scenario = tmp_path / "gate.toml"
     scenario.write_text(
         "[defaults]\ntrain_samples = 1024\ntest_samples = 64\nbatch_size = 32\nepochs = 2\n"
-        "repeats = 5\nwarmup_steps = 2\n[matrix]\nstep_delay_ms = [0, 0, 2]\n"
+        "repeats = 7\nwarmup_steps = 2\n[matrix]\nstep_delay_ms = [0, 0, 2]\n"
     )
     out = tmp_path / "r"
     proc = run_cli("run", str(scenario), "--backend", backend, "--out", str(out))
