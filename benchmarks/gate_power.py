@@ -1,17 +1,27 @@
 """Proof of power of the regression gate, side by side, on this runner.
 
-    python benchmarks/gate_power.py [--runs 4] [--backend jax] [--max-slowdown 5%]
+    python benchmarks/gate_power.py [--jobs 3] [--rounds 8] [--backend jax] [--delay-ms 0.19]
+    python benchmarks/gate_power.py --from results/gate-power   # analyse earlier jobs again
 
-Runs scenarios/gate.toml (one cell without, one with a fixed sleep before every step) RUNS
-times, then judges (a) every ordered pair of runs of the undelayed cell, which is the same
-code and must not be called a regression, and (b) every delayed run against every undelayed
-one, which is a real slowdown and must be caught. Prints the measured slowdown and the
-verdicts, and the calibration (noise floor, smallest detectable slowdown) of this runner.
+Two ways to gate, each judged on (a) two measurements of the same code, which must not be
+called a regression, and (b) a real slowdown (``step_delay_ms``: a wait after every step,
+once the device has finished it), which must be caught:
+
+- ``harness ab`` (interleaved, one worker process per round and side): JOBS A/A runs and JOBS
+  runs whose candidate has the delay (scenarios/gate.toml syncs every step on both sides, so
+  only the wait differs), each judged as ``harness ab`` judges it.
+- separate runs against a lone stored baseline, the way most CI gates work: the first
+  baseline worker of each A/A job is one run (its repeats, in one process), minutes apart from
+  the others; every ordered pair is judged, and the runs are calibrated.
+
+Prints how often each was called a regression, the slowdown really measured, and the
+calibration (noise floor, smallest slowdown caught) of this runner.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
 import subprocess
 import sys
@@ -22,71 +32,118 @@ sys.path.insert(0, str(ROOT))
 
 from harness import compare, report  # noqa: E402
 
+SCENARIO = ROOT / "scenarios" / "gate.toml"
+
+
+def start_ab(out: Path, args, candidate_set: list[str]) -> Path:
+    before = set(out.glob("ab-*")) if out.exists() else set()
+    cmd = [sys.executable, "-m", "harness", "ab", str(SCENARIO), "--rounds", str(args.rounds)]
+    cmd += ["--out", str(out), "--max-slowdown", args.max_slowdown]
+    if args.backend:
+        cmd += ["--backend", args.backend]
+    for s in candidate_set:
+        cmd += ["--candidate-set", s]
+    if args.repeats:
+        for side in ("--baseline-set", "--candidate-set"):
+            cmd += [side, f"repeats={args.repeats}"]
+    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
+    if proc.returncode not in (0, 1):
+        sys.exit(f"harness ab failed ({proc.returncode}): {proc.stderr[-2000:]}")
+    (run_dir,) = set(out.glob("ab-*")) - before
+    return run_dir
+
+
+def analyse(run_dir: Path, limit: float) -> dict:
+    """One A/B job, judged as `harness ab` judges it."""
+    sides = {}
+    for side in ("baseline", "candidate"):
+        docs, problems = report.load_results([run_dir / side], latest=False)
+        if problems or not docs or any(d["status"] != "ok" for d in docs):
+            sys.exit(
+                f"{run_dir}/{side}: unusable results: {problems or [d.get('reason') for d in docs]}"
+            )
+        docs.sort(key=lambda d: d["ab"]["round"])
+        sides[side] = docs
+    (verdict,), _ = compare.check(
+        sides["candidate"], sides["baseline"], max_slowdown=limit, allow_mismatch=True
+    )
+    meta = json.loads((run_dir / "ab.json").read_text())
+    return {
+        "dir": run_dir.name,
+        "delayed": any(x.startswith("step_delay_ms=") for x in meta["set"]["candidate"]),
+        "verdict": verdict,
+        "first_run": sides["baseline"][0]["train"]["samples_per_sec"]["values"],
+    }
+
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=4)
+    parser.add_argument("--jobs", type=int, default=3, help="A/A runs, and as many delayed runs")
+    parser.add_argument("--rounds", type=int, default=8)
     parser.add_argument("--backend", default=None)
+    parser.add_argument("--delay-ms", type=float, default=0.19)
+    parser.add_argument("--repeats", type=int, help="repeats per worker (default: the scenario's)")
     parser.add_argument("--max-slowdown", default="5%")
     parser.add_argument("--out", type=Path, default=ROOT / "results" / "gate-power")
+    parser.add_argument(
+        "--from", dest="reuse", type=Path, help="analyse the ab-* jobs in this folder"
+    )
     args = parser.parse_args()
     limit = compare.parse_limit(args.max_slowdown)
-    plain, delayed = [], []
-    for k in range(args.runs):
-        cmd = [
-            sys.executable,
-            "-m",
-            "harness",
-            "run",
-            str(ROOT / "scenarios" / "gate.toml"),
-            "--out",
-            str(args.out),
-        ]
-        if args.backend:
-            cmd += ["--backend", args.backend]
-        proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
-        if proc.returncode != 0:
-            print(proc.stderr[-2000:])
-            return 1
-        run_dir = max(
-            (p for p in args.out.iterdir() if p.is_dir()), key=lambda p: p.stat().st_mtime
-        )
-        docs, _ = report.load_results([run_dir])
-        by_id = {
-            d["cell"]["id"]: d["train"]["samples_per_sec"]["values"]
-            for d in docs
-            if d["status"] == "ok"
-        }
-        plain.append(by_id["delay0ms"])
-        delayed.append(by_id["delay0.3ms"])
+
+    if args.reuse:
+        dirs = sorted(p for p in args.reuse.glob("ab-*") if (p / "ab.json").exists())
+    else:
+        dirs = []
+        for k in range(args.jobs):
+            for delayed in (False, True):
+                sets = [f"step_delay_ms={args.delay_ms:g}"] if delayed else []
+                dirs.append(start_ab(args.out, args, sets))
+                a = analyse(dirs[-1], limit)
+                what = "delay" if delayed else "A/A"
+                print(
+                    f"{what} job {k + 1}: {a['verdict'].status} (ratio {a['verdict'].ratio:.3f})",
+                    flush=True,
+                )
+    jobs = [analyse(d, limit) for d in dirs]
+    aa = [j for j in jobs if not j["delayed"]]
+    slow = [j for j in jobs if j["delayed"]]
+
+    print(f"\n== interleaved (harness ab, limit -{limit:.0%}) ==")
+    for j in jobs:
+        v = j["verdict"]
         print(
-            f"run {k + 1}: plain {statistics.median(plain[-1]):,.0f}, delayed {statistics.median(delayed[-1]):,.0f} samples/s"
+            f"  {j['dir']} {'delay' if j['delayed'] else 'A/A  '}  {v.status:<9} ratio {v.ratio:.3f} "
+            f"(95% CI {v.ci[0]:.3f}-{v.ci[1]:.3f}, p {v.p_slower:.3g}, n {v.n[0]}/{v.n[1]})"
         )
-    aa = [
-        compare.judge("aa", a, b, max_slowdown=limit)
-        for i, a in enumerate(plain)
-        for j, b in enumerate(plain)
-        if i != j
-    ]
-    slow = [compare.judge("slow", d, p, max_slowdown=limit) for d in delayed for p in plain]
-    false_alarms = sum(v.status == "regressed" for v in aa)
-    caught = sum(v.status == "regressed" for v in slow)
-    slowdowns = [1 - v.ratio for v in slow]
     print(
-        f"\nA/A (same code): {false_alarms} of {len(aa)} ordered pairs called a regression at -{limit:.0%}"
+        f"A/A called a regression: {sum(j['verdict'].status == 'regressed' for j in aa)} of {len(aa)}"
     )
-    print(f"  ratios: {', '.join(f'{v.ratio:.3f}' for v in aa)}")
-    print(
-        f"delayed vs plain: measured slowdown median {statistics.median(slowdowns):.1%} "
-        f"(range {min(slowdowns):.1%} to {max(slowdowns):.1%}); caught in {caught} of {len(slow)} pairs"
-    )
-    cal = compare.calibrate(plain)
-    det = "none within 50%" if cal["detectable"] is None else f"{cal['detectable']:.1%}"
-    print(
-        f"calibration: noise floor {cal['noise_floor']:.1%}, false-alarm-free limit "
-        f"{cal['max_slowdown']:.1%}, smallest slowdown caught for every pair {det} "
-        f"({cal['repeats']} repeats, {cal['runs']} runs)"
-    )
+    if slow:
+        slowdowns = [1 - j["verdict"].ratio for j in slow]
+        print(
+            f"delay: measured slowdown median {statistics.median(slowdowns):.1%} (range "
+            f"{min(slowdowns):.1%} to {max(slowdowns):.1%}); caught "
+            f"{sum(j['verdict'].status == 'regressed' for j in slow)} of {len(slow)}"
+        )
+    runs = [j["first_run"] for j in aa]
+    if len(runs) >= 2:
+        pairs = [(a, b) for i, a in enumerate(runs) for j, b in enumerate(runs) if i != j]
+        alarms = sum(
+            compare.judge("aa", a, b, max_slowdown=limit).status == "regressed" for a, b in pairs
+        )
+        ratios = [statistics.median(a) / statistics.median(b) for a, b in pairs]
+        print(f"\n== separate runs ({len(runs[0])} repeats in one process each, minutes apart) ==")
+        print(
+            f"A/A called a regression: {alarms} of {len(pairs)} ordered pairs; ratios {min(ratios):.3f} to {max(ratios):.3f}"
+        )
+        cal = compare.calibrate(runs)
+        det = "none within 50%" if cal["detectable"] is None else f"{cal['detectable']:.1%}"
+        lim = "none within 50%" if cal["max_slowdown"] is None else f"{cal['max_slowdown']:.1%}"
+        print(
+            f"calibration: noise floor {cal['noise_floor']:.1%}, false-alarm-free limit {lim}, "
+            f"smallest slowdown caught for every pair {det}"
+        )
     return 0
 
 

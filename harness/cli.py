@@ -123,13 +123,17 @@ def cmd_check(args: argparse.Namespace) -> int:
         if not Path(p).exists():
             raise runner.UsageError(f"{p}: no such file or folder")
     limit = compare.parse_limit(args.max_slowdown)
-    current, bad_cur = report.load_results(args.current)
-    baseline, bad_base = report.load_results(args.baseline)
+    current, bad_cur = report.load_results(args.current, latest=False)
+    baseline, bad_base = report.load_results(args.baseline, latest=False)
     if bad_cur or bad_base:
         raise results.ResultError((bad_cur + bad_base)[0])
+    return _gate(current, baseline, limit, args.confidence, args.allow_mismatch, args.format)
+
+
+def _gate(current, baseline, limit, confidence, allow_mismatch, fmt) -> int:
     verdicts, refusals = compare.check(
-        current, baseline, max_slowdown=limit, confidence=args.confidence,
-        allow_mismatch=args.allow_mismatch,
+        current, baseline, max_slowdown=limit, confidence=confidence,
+        allow_mismatch=allow_mismatch,
     )  # fmt: skip
     for refusal in refusals:
         print(f"harness: {refusal}", file=sys.stderr)
@@ -139,80 +143,211 @@ def cmd_check(args: argparse.Namespace) -> int:
         raise runner.UsageError(
             "no cell is present (and ok) in both the current run and the baseline"
         )
-    sys.stdout.write(compare.render_check(verdicts, markdown=args.format == "md"))
+    sys.stdout.write(compare.render_check(verdicts, markdown=fmt == "md"))
     counts = {
         s: sum(v.status == s for v in verdicts)
         for s in ("regressed", "improved", "noisy", "unchanged", "missing")
     }
     print("\n" + ", ".join(f"{n} {s}" for s, n in counts.items() if n), file=sys.stderr)
+    interleaved = all(d.get("ab") for d in current + baseline)
+    if not interleaved and compare.baseline_runs(baseline) < 2:
+        print(
+            "note: the baseline holds one run, so the gate cannot tell a slower moment of this "
+            "machine from slower code; keep several runs (harness baseline RUN --add) or measure "
+            "both sides interleaved (harness ab)",
+            file=sys.stderr,
+        )
     return 1 if counts["regressed"] or counts["missing"] else 0
 
 
 def cmd_baseline(args: argparse.Namespace) -> int:
-    """Stores a run's ok results as the baseline for this machine and versions."""
+    """Stores a run's ok results as (part of) the baseline for this machine and versions.
+
+    Layout: ``INTO/<machine>/<run_id>/<scenario>/<file>``, so a baseline can hold several runs
+    (``--add``), from whose spread the gate learns this machine's run-to-run noise.
+    """
     import hashlib
     import shutil
 
-    docs, problems = report.load_results([args.run])
+    docs, problems = report.load_results([args.run], latest=False)
     if problems:
         raise results.ResultError(problems[0])
     ok = [d for d in docs if d["status"] == "ok"]
     if not ok:
         raise runner.UsageError(f"{args.run}: no ok results to keep as a baseline")
-    stored = []
+    plan = []
     for doc in ok:
         fp = json.dumps(compare.fingerprint(doc), sort_keys=True)
-        machine = hashlib.sha256(fp.encode()).hexdigest()[:12]
-        dest = Path(args.into) / machine / Path(doc["_path"]).parent.name / Path(doc["_path"]).name
-        if dest.exists() and not args.replace:
-            raise runner.UsageError(f"{dest} exists; pass --replace to store a new baseline")
+        machine = Path(args.into) / hashlib.sha256(fp.encode()).hexdigest()[:12]
+        src = Path(doc["_path"])
+        rel = src.relative_to(Path(args.run)) if src.is_relative_to(Path(args.run)) else src.name
+        run_name = Path(args.run).resolve().name if Path(args.run).is_dir() else "run"
+        plan.append((src, machine, machine / run_name / rel))
+    machines = sorted({m for _, m, _ in plan})
+    if args.replace:
+        for m in machines:
+            shutil.rmtree(m, ignore_errors=True)
+    elif not args.add:
+        held = [m for m in machines if m.exists()]
+        if held:
+            raise runner.UsageError(
+                f"{held[0]} holds a baseline; pass --add to add this run to it, or --replace"
+            )
+    for _, _, dest in plan:
+        if dest.exists():
+            raise runner.UsageError(f"{dest} exists: this run is already in the baseline")
+    for src, _, dest in plan:
         dest.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(doc["_path"], dest)
-        stored.append(dest)
-    folders = sorted({str(p.parents[1]) for p in stored})
-    print(f"stored {len(stored)} result(s) as the baseline in {', '.join(folders)}")
-    print(f"check a later run with: harness check results/RUN_ID --baseline {folders[0]}")
+        shutil.copyfile(src, dest)
+    for m in machines:
+        runs = sorted(p.name for p in m.iterdir() if p.is_dir())
+        print(f"baseline {m}: {len(runs)} run(s): {', '.join(runs)}")
+    print(f"check a later run with: harness check results/RUN_ID --baseline {machines[0]}")
+    if len(runs) < 3:
+        print(
+            "tip: add two more runs (harness baseline RUN --add) so the gate knows how far runs "
+            "of the same code differ on this machine",
+        )
     return 0
 
 
 def cmd_calibrate(args: argparse.Namespace) -> int:
-    """Runs a scenario several times and says how small a slowdown the gate can catch here."""
+    """Runs a scenario several times and says how small a slowdown the gate can catch here.
+
+    Separate runs (the default) calibrate ``harness check`` against a stored baseline;
+    ``--interleaved`` runs A/A jobs of ``harness ab`` and calibrates that.
+    """
     scenarios = _load_scenarios([args.scenario])
     backends = runner.resolve_backends(args.backend)
     jobs, _ = runner.plan(scenarios, backends)
     if not jobs:
         raise runner.UsageError("no cells to run")
+    if args.interleaved and args.rounds < 2:
+        raise runner.UsageError("--rounds: at least 2 (the rank test needs several per side)")
     env = results.environment()
-    run_dirs = []
-    for k in range(args.runs):
-        run_dir = Path(args.out) / f"{runner.new_run_id(backends)}-calibrate{k + 1}"
-        print(f"calibration run {k + 1}/{args.runs} -> {run_dir}", file=sys.stderr)
-        runner.Runner(jobs, run_dir, environment=env).run()
-        run_dirs.append(run_dir)
+    # per cell: the A/A comparisons, each (values of one measurement, values of the other)
     per_cell: dict[str, list[list[float]]] = {}
-    for run_dir in run_dirs:
-        docs, _ = report.load_results([run_dir])
-        for d in docs:
-            if d["status"] == "ok":
-                per_cell.setdefault(compare.cell_key(d), []).append(
-                    d["train"]["samples_per_sec"]["values"]
-                )
+    pairs: dict[str, list[tuple[list[float], list[float]]]] = {}
+    for k in range(args.runs):
+        if args.interleaved:
+            from . import ab
+
+            run_dir = Path(args.out) / f"ab-{runner.new_run_id(backends)}-calibrate{k + 1}"
+            print(f"calibration A/A job {k + 1}/{args.runs} -> {run_dir}", file=sys.stderr)
+            sides = {side: scenarios for side in ab.SIDES}
+            plan = ab.plan(run_dir.name, sides, {}, backends, args.rounds)
+            runner.Runner(plan, run_dir, environment=env).run()
+            docs, _ = report.load_results([run_dir], latest=False)
+            values = compare.values_by_side(docs)
+            for key, by_side in values.items():
+                if len(by_side) == 2:
+                    a, b = by_side["candidate"], by_side["baseline"]
+                    pairs.setdefault(key, []).extend([(a, b), (b, a)])
+        else:
+            run_dir = Path(args.out) / f"{runner.new_run_id(backends)}-calibrate{k + 1}"
+            print(f"calibration run {k + 1}/{args.runs} -> {run_dir}", file=sys.stderr)
+            runner.Runner(jobs, run_dir, environment=env).run()
+            docs, _ = report.load_results([run_dir])
+            for d in docs:
+                if d["status"] == "ok":
+                    per_cell.setdefault(compare.cell_key(d), []).append(
+                        d["train"]["samples_per_sec"]["values"]
+                    )
+    unit = "rounds" if args.interleaved else "repeats"
+    cal = None
     print(f"\n{'cell':<40} {'noise floor':>11} {'--max-slowdown':>14} {'detects':>8}")
-    for key, runs in sorted(per_cell.items()):
-        if len(runs) < 2:
+    for key in sorted(set(per_cell) | set(pairs)):
+        if args.interleaved:
+            cal = compare.calibrate([], pairs=pairs[key], confidence=args.confidence)
+        elif len(per_cell[key]) < 2:
             print(f"{key:<40} fewer than two ok runs")
             continue
-        cal = compare.calibrate(runs, confidence=args.confidence)
+        else:
+            cal = compare.calibrate(per_cell[key], confidence=args.confidence)
         limit = "-" if cal["max_slowdown"] is None else f"{cal['max_slowdown']:.1%}"
         detects = "-" if cal["detectable"] is None else f"{cal['detectable']:.1%}"
         print(f"{key:<40} {cal['noise_floor']:>11.1%} {limit:>14} {detects:>8}")
         if cal["min_p"] >= cal["alpha"]:
-            print(f"  with {cal['repeats']} repeats the rank test cannot reach p < {cal['alpha']:g}: "
-                  "raise repeats to at least 4")  # fmt: skip
-    print("\nnoise floor: largest difference between two runs of the same code; --max-slowdown: "
-          "the smallest limit with no false alarm among them; detects: the smallest real "
-          "slowdown the gate then catches for every pair of runs.")  # fmt: skip
+            print(f"  with {cal['repeats']} {unit} the rank test cannot reach p < {cal['alpha']:g}: "
+                  f"raise {unit} to at least 4")  # fmt: skip
+    if cal is None:
+        return 1
+    what = "A/A jobs" if args.interleaved else "runs"
+    print(f"\nnoise floor: largest difference between two {what} of the same code; "
+          "--max-slowdown: the smallest limit with no false alarm among them; detects: the "
+          f"smallest real slowdown the gate then catches for every pair ({cal['pairs']} pairs, "
+          f"{cal['repeats']} {unit} each).")  # fmt: skip
     return 0
+
+
+def cmd_ab(args: argparse.Namespace) -> int:
+    """Baseline and candidate interleaved, one repeat per worker process, then the gate."""
+    from . import ab
+
+    if args.rounds < 2:
+        raise runner.UsageError("--rounds: at least 2 (the rank test needs several per side)")
+    pythons = {"baseline": args.baseline_python, "candidate": args.candidate_python}
+    for side, py in pythons.items():
+        if py is not None and not Path(py).is_file():
+            raise runner.UsageError(f"--{side}-python: {py}: no such interpreter")
+    limit = compare.parse_limit(args.max_slowdown)
+    loaded = _load_scenarios(args.scenarios)
+    sides = {
+        "baseline": [scenario.override(sc, args.baseline_set, "--baseline-set") for sc in loaded],
+        "candidate": [
+            scenario.override(sc, args.candidate_set, "--candidate-set") for sc in loaded
+        ],
+    }
+    backends = runner.resolve_backends(args.backend)
+    if args.resume:
+        run_dir = Path(args.resume)
+        if not run_dir.is_dir():
+            raise runner.UsageError(f"--resume: {run_dir} is not an A/B run folder")
+    else:
+        run_dir = Path(args.out) / ("ab-" + runner.new_run_id(backends))
+        if run_dir.exists():
+            raise runner.UsageError(f"{run_dir} already exists; wait a second or use --resume")
+    jobs = ab.plan(run_dir.name, sides, pythons, backends, args.rounds)
+    if not jobs:
+        raise runner.UsageError("no cells to run for backend(s) " + ", ".join(backends))
+    env = results.environment()
+    run_dir.mkdir(parents=True, exist_ok=True)
+    if not (run_dir / "ab.json").exists():
+        results.write_json_atomic(
+            run_dir / "ab.json",
+            {
+                "ab_id": run_dir.name,
+                "argv": sys.argv,
+                "rounds": args.rounds,
+                "order": "ABBA: each round one repeat per side, each in its own process",
+                "backends": backends,
+                "scenarios": [sc.path for sc in loaded],
+                "python": {k: v or sys.executable for k, v in pythons.items()},
+                "set": {"baseline": args.baseline_set, "candidate": args.candidate_set},
+                "environment": env,
+            },
+        )
+    print(
+        f"ab {run_dir.name}: {args.rounds} round(s) x 2 sides x "
+        f"{len(jobs) // (2 * args.rounds)} cell(s), one worker each -> {run_dir}",
+        file=sys.stderr,
+    )
+    run = runner.Runner(jobs, run_dir, verbose=args.keras_verbose, environment=env)
+    run.run()
+    if run.interrupted:
+        print(f"interrupted; finish with: harness ab ... --resume {run_dir}", file=sys.stderr)
+        return 130
+    current, bad_cur = report.load_results([run_dir / "candidate"], latest=False)
+    baseline, bad_base = report.load_results([run_dir / "baseline"], latest=False)
+    if bad_cur or bad_base:
+        raise results.ResultError((bad_cur + bad_base)[0])
+    print(
+        f"\ncandidate vs baseline (again: harness check {run_dir / 'candidate'} "
+        f"--baseline {run_dir / 'baseline'}):",
+        file=sys.stderr,
+    )
+    # Two interpreters may hold different versions on purpose: that is the question asked.
+    return _gate(current, baseline, limit, args.confidence, True, args.format)
 
 
 def cmd_portability(args: argparse.Namespace) -> int:
@@ -357,11 +492,34 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_check)
 
     p = sub.add_parser(
+        "ab",
+        help="baseline and candidate interleaved round by round, then the regression gate",
+    )
+    p.add_argument("scenarios", nargs="+", type=Path, help="scenario TOML files")
+    p.add_argument("--rounds", type=int, default=8, help="repeats per side, one process each (8)")
+    p.add_argument("--backend", help="backend(s): a name, a comma-separated list, or all")
+    p.add_argument("--baseline-python", help="interpreter of the baseline (default: this one)")
+    p.add_argument("--candidate-python", help="interpreter of the candidate (default: this one)")
+    p.add_argument("--baseline-set", action="append", default=[], metavar="KEY=VALUE",
+                   help="scenario setting for the baseline side (repeatable)")  # fmt: skip
+    p.add_argument("--candidate-set", action="append", default=[], metavar="KEY=VALUE",
+                   help="scenario setting for the candidate, e.g. step_delay_ms=0.3")  # fmt: skip
+    p.add_argument("--max-slowdown", default="5%", help="allowed slowdown, e.g. 5%% (default)")
+    p.add_argument("--confidence", type=float, default=0.95, help="of the rank test (0.95)")
+    p.add_argument("--format", choices=["text", "md"], default="text")
+    p.add_argument("--out", type=Path, default=DEFAULT_RESULTS)
+    p.add_argument("--resume", metavar="AB_DIR", help="finish an interrupted A/B run")
+    p.add_argument("--keras-verbose", action="store_true", help=argparse.SUPPRESS)
+    p.set_defaults(func=cmd_ab)
+
+    p = sub.add_parser(
         "calibrate",
         help="measure this runner's noise floor and the smallest slowdown the gate catches",
     )
     p.add_argument("scenario", type=Path)
-    p.add_argument("--runs", type=int, default=3, help="runs of the same code (3)")
+    p.add_argument("--runs", type=int, default=3, help="runs (or A/A jobs) of the same code (3)")
+    p.add_argument("--interleaved", action="store_true", help="calibrate `harness ab` instead")
+    p.add_argument("--rounds", type=int, default=8, help="with --interleaved: rounds per side")
     p.add_argument("--backend")
     p.add_argument("--out", type=Path, default=DEFAULT_RESULTS)
     p.add_argument("--confidence", type=float, default=0.95)
@@ -370,7 +528,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("baseline", help="store a run as the baseline for this machine")
     p.add_argument("run", type=Path, help="a run folder (results/RUN_ID)")
     p.add_argument("--into", type=Path, default=DEFAULT_RESULTS / "baselines")
-    p.add_argument("--replace", action="store_true")
+    group = p.add_mutually_exclusive_group()
+    group.add_argument("--add", action="store_true", help="add this run to the stored baseline")
+    group.add_argument("--replace", action="store_true", help="start the baseline over")
     p.set_defaults(func=cmd_baseline)
 
     p = sub.add_parser("portability", help="load each saved .keras model under the other backends")

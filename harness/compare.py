@@ -91,6 +91,7 @@ class Verdict:
     p_slower: float | None = None
     p_faster: float | None = None
     why: str = ""
+    n: tuple[int, int] | None = None  # values compared: current, baseline
 
 
 def judge(
@@ -100,6 +101,8 @@ def judge(
     *,
     max_slowdown: float = 0.05,
     confidence: float = 0.95,
+    run_noise: float = 0.0,
+    baseline_runs: int = 1,
 ) -> Verdict:
     """Compares per-repeat throughputs (higher is better) of one cell.
 
@@ -109,6 +112,10 @@ def judge(
         baseline: samples/s per repeat of the baseline.
         max_slowdown: the slowdown tolerated (0.05 = 5%).
         confidence: the confidence the rank test must reach (alpha = 1 - confidence).
+        run_noise: how far apart the baseline's own runs are (largest |ratio - 1| of their
+            medians). Repeats inside one run share its moment on the machine, so the rank test
+            cannot see this noise; a slowdown within it is "noisy", never "regressed".
+        baseline_runs: how many runs ``run_noise`` came from, for the message.
     """
     alpha = round(1 - confidence, 12)  # 1 - 0.95 is 0.05000000000000004 in binary
     ratio = statistics.median(current) / statistics.median(baseline)
@@ -116,6 +123,13 @@ def judge(
     p_faster = mann_whitney_less(baseline, current)
     change = f"{ratio - 1:+.1%}"
     if ratio < 1 - max_slowdown:
+        if p_slower < alpha and ratio >= 1 - run_noise:
+            why = (
+                f"{change} is significant (p={p_slower:.3g}), but the baseline's "
+                f"{baseline_runs} runs of the same code differ by up to {run_noise:.1%}: "
+                "too noisy to judge"
+            )
+            return Verdict(key, "noisy", ratio, None, p_slower, p_faster, why)
         if p_slower < alpha:
             why = f"{change}, past the allowed -{max_slowdown:.0%}; Mann-Whitney p={p_slower:.3g} < {alpha:.3g}"
             return Verdict(key, "regressed", ratio, None, p_slower, p_faster, why)
@@ -165,6 +179,49 @@ def fingerprint(doc: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def unit_id(doc: dict[str, Any]) -> str:
+    """Which measurement a result belongs to: one side of an A/B run (many one-repeat files),
+    else its run."""
+    ab = doc.get("ab")
+    if ab:
+        return f"ab:{ab['id']}/{ab['side']}"
+    return f"run:{doc.get('run_id') or doc.get('_path', '?')}"
+
+
+def _units(docs: list[dict]) -> dict[str, dict[str, list[dict]]]:
+    """key -> unit -> results, in file order."""
+    out: dict[str, dict[str, list[dict]]] = {}
+    for d in docs:
+        out.setdefault(cell_key(d), {}).setdefault(unit_id(d), []).append(d)
+    return out
+
+
+def _values(docs: list[dict]) -> list[float]:
+    """The values to rank: every repeat of a run; one per process (its median) of an A/B
+    side, whose repeats share their process's luck and are not independent samples."""
+    out = []
+    for d in docs:
+        values = d["train"]["samples_per_sec"]["values"]
+        out += [statistics.median(values)] if d.get("ab") else values
+    return out
+
+
+def values_by_side(docs: list[dict]) -> dict[str, dict[str, list[float]]]:
+    """key -> A/B side -> the values the gate ranks (one per worker), ok results only."""
+    out: dict[str, dict[str, list[float]]] = {}
+    for d in docs:
+        if d["status"] == "ok" and d.get("ab"):
+            side = out.setdefault(cell_key(d), {}).setdefault(d["ab"]["side"], [])
+            side += _values([d])
+    return out
+
+
+def run_noise(runs: list[list[float]]) -> float:
+    """The largest |median ratio - 1| between two runs of the same code (0 for one run)."""
+    meds = [statistics.median(r) for r in runs if r]
+    return max((a / b - 1 for a in meds for b in meds), default=0.0)
+
+
 def check(
     current: list[dict],
     baseline: list[dict],
@@ -173,23 +230,33 @@ def check(
     confidence: float = 0.95,
     allow_mismatch: bool = False,
 ) -> tuple[list[Verdict], list[str]]:
-    """Judges every cell present (and ok) in both runs.
+    """Judges every cell present (and ok) in both.
+
+    Results are grouped per cell into *units*: a run, or one side of an interleaved A/B run
+    (whose rounds are one-repeat results). The current side is the newest unit per cell; the
+    baseline pools every unit it holds (``harness baseline --add`` keeps several runs), and
+    the spread between those runs becomes the cell's run-to-run noise, below which no
+    slowdown is called a regression. Interleaved A/B sides share their moments on the machine,
+    so there the rank test alone decides.
 
     Returns:
         The verdicts, and refusals: cells whose machine or versions differ (unless allowed).
     """
-    base = {cell_key(d): d for d in baseline if d["status"] == "ok"}
+    base_units = _units([d for d in baseline if d["status"] == "ok"])
     verdicts, refusals = [], []
-    for doc in current:
-        key = cell_key(doc)
-        if key not in base:
+    for key, units in _units(current).items():
+        if key not in base_units:
             continue
-        if doc["status"] != "ok":
+        unit = max(units.values(), key=lambda ds: max(d.get("started") or "" for d in ds))
+        failed = [d for d in unit if d["status"] != "ok"]
+        if failed:
+            d = failed[0]
             verdicts.append(
-                Verdict(key, "missing", why=f"current run: {doc['status']}: {doc.get('reason')}")
+                Verdict(key, "missing", why=f"current run: {d['status']}: {d.get('reason')}")
             )
             continue
-        fp_cur, fp_base = fingerprint(doc), fingerprint(base[key])
+        ref_units = base_units[key]
+        fp_cur, fp_base = fingerprint(unit[0]), fingerprint(next(iter(ref_units.values()))[0])
         if fp_cur != fp_base and not allow_mismatch:
             diff = [k for k in fp_cur if fp_cur[k] != fp_base[k]]
             detail = "; ".join(f"{k}: {fp_base[k]} -> {fp_cur[k]}" for k in diff)
@@ -197,25 +264,37 @@ def check(
                 f"{key}: different machine or versions ({detail}); use --allow-mismatch to compare anyway"
             )
             continue
-        cur = doc["train"]["samples_per_sec"]["values"]
-        ref = base[key]["train"]["samples_per_sec"]["values"]
-        verdict = judge(key, cur, ref, max_slowdown=max_slowdown, confidence=confidence)
+        cur = _values(unit)
+        ref = _values([d for ds in ref_units.values() for d in ds])
+        ab_ids = {(d.get("ab") or {}).get("id") for ds in (unit, *ref_units.values()) for d in ds}
+        interleaved = len(ab_ids) == 1 and None not in ab_ids
+        noise = 0.0 if interleaved else run_noise([_values(ds) for ds in ref_units.values()])
+        verdict = judge(
+            key, cur, ref, max_slowdown=max_slowdown, confidence=confidence,
+            run_noise=noise, baseline_runs=len(ref_units),
+        )  # fmt: skip
         # The interval is for the reader; the verdict itself rests on the rank test.
         ci = bootstrap_ratio_ci(cur, ref, confidence)
-        verdicts.append(dataclasses.replace(verdict, ci=ci))
+        verdicts.append(dataclasses.replace(verdict, ci=ci, n=(len(cur), len(ref))))
     return verdicts, refusals
 
 
+def baseline_runs(baseline: list[dict]) -> int:
+    """The fewest runs any cell of the baseline holds (A/B sides count as one)."""
+    units = _units([d for d in baseline if d["status"] == "ok"])
+    return min((len(u) for u in units.values()), default=0)
+
+
 def render_check(verdicts: list[Verdict], markdown: bool = False) -> str:
-    head = ["cell", "verdict", "ratio", "95% CI", "p (slower)", "why"]
+    head = ["cell", "verdict", "ratio", "95% CI", "p (slower)", "n", "why"]
     rows = []
     for v in sorted(verdicts, key=lambda v: (v.status != "regressed", v.key)):
         ratio = "" if v.ratio is None else f"{v.ratio:.3f}"
         ci = "" if v.ci is None else f"{v.ci[0]:.3f}-{v.ci[1]:.3f}"
         p = "" if v.p_slower is None else f"{v.p_slower:.3g}"
-        rows.append(
-            [v.key, v.status.upper() if v.status == "regressed" else v.status, ratio, ci, p, v.why]
-        )
+        n = "" if v.n is None else f"{v.n[0]}/{v.n[1]}"
+        status = v.status.upper() if v.status == "regressed" else v.status
+        rows.append([v.key, status, ratio, ci, p, n, v.why])
     if markdown:
         lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
         lines += ["| " + " | ".join(r) + " |" for r in rows]
@@ -226,14 +305,21 @@ def render_check(verdicts: list[Verdict], markdown: bool = False) -> str:
 
 
 def calibrate(
-    runs: list[list[float]], *, confidence: float = 0.95, grid: tuple[float, ...] | None = None
+    runs: list[list[float]],
+    *,
+    confidence: float = 0.95,
+    grid: tuple[float, ...] | None = None,
+    pairs: list[tuple[list[float], list[float]]] | None = None,
 ) -> dict[str, Any]:
     """How small a slowdown can this runner catch, from repeated runs of the same code?
 
     Args:
-        runs: per-repeat throughputs of one cell, one list per run (at least two runs).
+        runs: per-repeat throughputs of one cell, one list per run (at least two runs);
+            every ordered pair of them is an A/A comparison.
         confidence: of the gate's rank test.
         grid: candidate slowdowns, ascending (default 1% to 50% in 0.5% steps).
+        pairs: the A/A comparisons to use instead of every pair of ``runs`` (interleaved
+            A/A jobs: each job's two sides, in both orders).
 
     Returns:
         ``noise_floor``: the largest |median ratio - 1| between two runs of the same code;
@@ -242,12 +328,14 @@ def calibrate(
         limit, calls a regression for every ordered pair of runs (None if none in the grid);
         ``min_p``: the smallest p the rank test can reach with these repeat counts.
     """
-    if len(runs) < 2:
-        raise ValueError("calibration needs at least two runs of the same code")
+    if pairs is None:
+        if len(runs) < 2:
+            raise ValueError("calibration needs at least two runs of the same code")
+        pairs = [(a, b) for i, a in enumerate(runs) for j, b in enumerate(runs) if i != j]
+    else:
+        runs = [r for pair in pairs for r in pair]
     grid = grid or tuple(round(0.01 + 0.005 * i, 4) for i in range(99))
-    pairs = [(a, b) for i, a in enumerate(runs) for j, b in enumerate(runs) if i != j]
-    ratios = [statistics.median(a) / statistics.median(b) for a, b in pairs]
-    noise = max(abs(r - 1) for r in ratios)
+    noise = max(run_noise([a, b]) for a, b in pairs)
     limit = next(
         (
             m
@@ -276,6 +364,7 @@ def calibrate(
     n = min(len(r) for r in runs)
     return {
         "runs": len(runs),
+        "pairs": len(pairs),
         "repeats": n,
         "noise_floor": noise,
         "max_slowdown": limit,

@@ -172,8 +172,8 @@ def render_html(docs: list[dict], portability_checks: list[dict] | None = None) 
                     f"<tr><td>{_e(r['cell'])}</td><td>{_e(r['backend'])} {_e(r['backend_version'] or '')}</td>"
                     f"<td>ok</td><td>{r['samples_per_sec']:,.0f} ± {r['samples_per_sec_mad']:,.0f}{noisy}</td>"
                     f"<td>{r['relative']:.2f}x</td><td>{_e(step_time_cell(d))}</td>"
-                    f"<td>{r['warmup_seconds'] or 0:.2f}</td><td>{r['test_accuracy']:.3f}</td>"
-                    f"<td>{'ok' if r['reload_ok'] else '<b>MISMATCH</b>'}</td><td>{eff}</td></tr>"
+                    f"<td>{r['warmup_seconds'] or 0:.2f}</td><td>{_acc(r['test_accuracy'])}</td>"
+                    f"<td>{_reload(r['reload_ok'])}</td><td>{eff}</td></tr>"
                 )
             else:
                 body.append(
@@ -263,3 +263,12 @@ figure { margin: 0; } figcaption { font-size: 12px; color: #5f6368; max-width: 4
 {{BODY}}
 </body></html>
 """
+
+
+def _acc(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3f}"
+
+
+def _reload(ok: bool | None) -> str:
+    """None: the run skipped save/reload (``harness ab`` trains only)."""
+    return {True: "ok", False: "<b>MISMATCH</b>", None: "-"}[ok]

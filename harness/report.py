@@ -95,7 +95,7 @@ def rows(docs: list[dict]) -> list[dict[str, Any]]:
                 relative=sps["median"] / best[_key(d)[:2]],
                 ms_per_step=d["train"]["ms_per_step"]["median"],
                 warmup_seconds=warm.get("median"),
-                test_accuracy=d["evaluate"]["accuracy"],
+                test_accuracy=(d.get("evaluate") or {}).get("accuracy"),
                 predict_accuracy=(d.get("predict") or {}).get("argmax_accuracy"),
                 reload_ok=all(v.get("predictions_match") for v in save.values()) if save else None,
                 train_samples=d["data"]["train_samples"],
@@ -158,11 +158,12 @@ def render_markdown(docs: list[dict], problems: list[str] | None = None) -> str:
                 if r["noisy"]:
                     spread += f" (noisy, cv {r['samples_per_sec_cv']:.0%})"
                 warm = "" if r["warmup_seconds"] is None else f"{r['warmup_seconds']:.2f}"
-                reload = "ok" if r["reload_ok"] else "MISMATCH"
+                reload = {True: "ok", False: "MISMATCH", None: "-"}[r["reload_ok"]]
+                acc = "-" if r["test_accuracy"] is None else f"{r['test_accuracy']:.3f}"
                 lines.append(
                     f"| {r['scenario']} | {r['cell']} | {version} | ok | {data} (n={r['train_samples']}) "
                     f"| {spread} | {r['relative']:.2f}x | {r['ms_per_step']:.3f} | {warm} "
-                    f"| {r['test_accuracy']:.3f} | {reload} | {_pct(r['efficiency'])} "
+                    f"| {acc} | {reload} | {_pct(r['efficiency'])} "
                     f"| {_util(r['peak_cpu'], r['peak_gpu'])} |"
                 )
             else:

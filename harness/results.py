@@ -127,7 +127,7 @@ def iter_result_files(paths: list[Path]) -> list[Path]:
             out.extend(
                 f
                 for f in sorted(p.rglob("*.json"))
-                if f.name != "run.json"
+                if f.name not in ("run.json", "ab.json")
                 and not {"logs", "portability", "models"} & set(f.relative_to(p).parts[:-1])
             )
         else:

@@ -86,10 +86,16 @@ class Job:
     scenario: Scenario
     cell: Cell
     backend: str
+    # Set by `harness ab`: a sub-folder of the run (side/round), the interpreter that runs the
+    # worker (a side may be another environment) and extra task keys.
+    subdir: str = ""
+    python: str | None = None
+    extra: dict[str, Any] = dataclasses.field(default_factory=dict)
 
     @property
     def label(self) -> str:
-        return f"{self.scenario.name}/{self.cell.id}"
+        where = f"{self.subdir}: " if self.subdir else ""
+        return f"{where}{self.scenario.name}/{self.cell.id}"
 
     @property
     def file_stem(self) -> str:
@@ -190,7 +196,7 @@ class Runner:
         self.interrupted = False
 
     def result_path(self, job: Job) -> Path:
-        return self.run_dir / job.scenario.name / f"{job.file_stem}.json"
+        return self.run_dir / job.subdir / job.scenario.name / f"{job.file_stem}.json"
 
     def run(self) -> list[dict[str, Any]]:
         """Runs every job not already recorded in the run folder; returns all results."""
@@ -232,10 +238,12 @@ class Runner:
             "run_id": self.run_dir.name,
             "environment": self.environment,
             "artifacts_dir": str(self.run_dir / "models"),
+            **job.extra,
         }
         logs = self.run_dir / "logs"
         logs.mkdir(parents=True, exist_ok=True)
-        log_path = logs / f"{job.scenario.name}--{job.file_stem}.log"
+        prefix = job.subdir.replace("/", "-") + "--" if job.subdir else ""
+        log_path = logs / f"{prefix}{job.scenario.name}--{job.file_stem}.log"
         env = child_env(dev.device_env(job.cell.device, job.backend))
         with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
             json.dump(task, f)
@@ -244,7 +252,7 @@ class Runner:
         state = {"phase": "starting"}
         started = time.monotonic()
         cmd = [
-            sys.executable,
+            job.python or sys.executable,
             "-m",
             "harness.worker",
             task_path,
@@ -318,6 +326,8 @@ class Runner:
             doc = results.new_result(job.cell.to_json(), job.backend, {"name": job.scenario.name})
             doc["run_id"] = self.run_dir.name
             doc["environment"] = self.environment
+            if job.extra.get("ab"):
+                doc["ab"] = job.extra["ab"]
         # The event stream is more current than the file (saved only after some phases).
         if state.get("phase") != "starting":
             doc["phase"] = state["phase"]
@@ -394,6 +404,7 @@ def _summary_line(index: int, total: int, job: Job, doc: dict[str, Any]) -> str:
     head = f"[{index}/{total}] {job.backend:<10} {job.label}  {status}"
     if status == "ok":
         sps = doc["train"]["samples_per_sec"]
-        acc = doc.get("evaluate", {}).get("accuracy")
-        return f"{head}  {sps['median']:,.0f} samples/s (cv {sps['cv']:.1%})  test acc {acc:.3f}"
+        acc = (doc.get("evaluate") or {}).get("accuracy")
+        tail = "" if acc is None else f"  test acc {acc:.3f}"
+        return f"{head}  {sps['median']:,.0f} samples/s (cv {sps['cv']:.1%}){tail}"
     return f"{head}: {doc.get('reason')}"

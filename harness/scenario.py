@@ -101,6 +101,7 @@ class Cell:
     time_limit: float = 1800.0
     sample_interval: float = 1.0
     step_delay_ms: float = 0.0
+    sync_every_step: bool = False
     backends: tuple[str, ...] = BACKENDS
 
     def to_json(self) -> dict[str, Any]:
@@ -214,6 +215,12 @@ def _jit(value: Any, what: str) -> str | bool:
     raise ValueError(f'must be true, false or "auto", got {value!r}')
 
 
+def _bool(value: Any, what: str) -> bool:
+    if isinstance(value, bool):
+        return value
+    raise ValueError(f"must be true or false, got {value!r}")
+
+
 def _optimizer(value: Any, what: str) -> Optimizer:
     if isinstance(value, str):
         _choice(OPTIMIZERS)(value, "optimizer")
@@ -269,7 +276,14 @@ FIELDS: dict[str, tuple[_Check, str]] = {
     "sample_interval": (_number(0), "seconds between CPU/GPU utilization samples (like dmon: 1)"),
     "step_delay_ms": (
         _nonneg_number,
-        "a fixed sleep before every training step: a real, known slowdown to calibrate a regression gate with",
+        "a fixed wait (a spin on the host) after every training step, once the device has finished it: a real, "
+        "known slowdown to calibrate a regression gate with (compare with sync_every_step = "
+        "true and no delay, so that only the wait differs)",
+    ),
+    "sync_every_step": (
+        _bool,
+        "wait for the device after every training step, as Keras does when any callback "
+        "(its progress bar too) needs per-step logs; step_delay_ms implies it",
     ),
     "backends": (_backends, "run only under these backends"),
 }
@@ -380,6 +394,33 @@ def load(path: str | Path) -> Scenario:
     return Scenario(name=name, description=description, path=str(path), cells=tuple(cells))
 
 
+def override(sc: Scenario, settings: list[str], where: str = "--set") -> Scenario:
+    """Returns ``sc`` with ``KEY=VALUE`` settings applied to every cell, ids unchanged.
+
+    Values are TOML (``0.3``, ``"sgd"``, ``true``); a bare word is taken as a string. Each is
+    validated like the same key in a file, and a mistake names ``where`` and the key.
+    """
+    changes: dict[str, Any] = {}
+    for item in settings:
+        key, sep, text = item.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise ScenarioError(where, None, f"expected KEY=VALUE, got {item!r}")
+        try:
+            value = tomllib.loads(f"v = {text.strip()}")["v"]
+        except tomllib.TOMLDecodeError:
+            value = text.strip()
+        changes[key] = _field(Path(where), key, key, value, FIELDS)
+    if not changes:
+        return sc
+    cells = []
+    for cell in sc.cells:
+        cell = dataclasses.replace(cell, **changes)
+        _check_cell(Path(where), cell)
+        cells.append(cell)
+    return dataclasses.replace(sc, cells=tuple(cells))
+
+
 def _table(path: Path, doc: dict[str, Any], key: str) -> dict[str, Any]:
     value = doc.get(key, {})
     if not isinstance(value, dict):
@@ -431,6 +472,7 @@ _LABELS: dict[str, Callable[[Any], str]] = {
     "jit_compile": lambda v: f"jit-{_short(v)}",
     "steps_per_execution": lambda v: f"spe{v}",
     "step_delay_ms": lambda v: f"delay{v:g}ms",
+    "sync_every_step": lambda v: "sync" if v else "async",
 }
 
 
@@ -461,6 +503,7 @@ def json_schema() -> dict[str, Any]:
     props["time_limit"].update(type="number", exclusiveMinimum=0)
     props["sample_interval"].update(type="number", exclusiveMinimum=0)
     props["step_delay_ms"].update(type="number", minimum=0)
+    props["sync_every_step"]["type"] = "boolean"
     props["jit_compile"]["anyOf"] = [{"type": "boolean"}, {"const": "auto"}]
     props["optimizer"]["anyOf"] = [
         {"enum": list(OPTIMIZERS)},

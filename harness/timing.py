@@ -145,17 +145,39 @@ def make_epoch_timer(clock=time.perf_counter):
     return EpochTimer()
 
 
-def make_step_delay(delay_ms: float, sleep=time.sleep):
-    """A callback that sleeps ``delay_ms`` before every training step: a real slowdown of
-    known size, for calibrating a regression gate. Keras calls batch-begin hooks in the
-    training loop itself, so the delay lands on every step; only *end* hooks affect Keras'
-    asynchronous dispatch, and this callback has none."""
+SYNCED_NOTE = (
+    " This cell waited for the device after every step (sync_every_step or step_delay_ms), "
+    "so Keras' asynchronous dispatch was off."
+)
+
+
+def spin(seconds: float, clock=time.perf_counter) -> None:
+    """Waits ``seconds`` exactly, by polling a clock: ``time.sleep`` overshoots short waits
+    by 50-100 us (the kernel's timer slack), which is half of a 0.2 ms delay."""
+    end = clock() + seconds
+    while clock() < end:
+        pass
+
+
+def make_step_delay(delay_ms: float, wait=spin):
+    """A callback that waits ``delay_ms`` after every training step: a real slowdown of
+    known size, for calibrating a regression gate. With ``delay_ms`` 0 it only syncs.
+
+    The wait must sit on the device's critical path, or asynchronous dispatch hides it (a
+    host sleep *before* a step overlaps with the previous step still running on the device).
+    So this callback overrides ``on_train_batch_end`` and is deliberately *not* async-safe:
+    Keras then waits for each step's results (it converts the logs to floats) before calling
+    it, and the next step is dispatched only after the wait. The cell therefore also pays one
+    device sync per step, which alone can cost more than the delay (a quarter of a 1.5 ms JAX
+    step on a CPU): compare a delayed cell with a ``sync_every_step`` cell, not a plain one.
+    """
     import keras
 
     seconds = delay_ms / 1000.0
 
     class StepDelay(keras.callbacks.Callback):
-        def on_train_batch_begin(self, batch, logs=None):
-            sleep(seconds)
+        def on_train_batch_end(self, batch, logs=None):
+            if seconds:
+                wait(seconds)
 
     return StepDelay()

@@ -48,6 +48,8 @@ class Worker:
         self.result["run_id"] = task.get("run_id")
         self.result["environment"] = task.get("environment", {})
         self.result["warnings"] = []
+        if task.get("ab"):
+            self.result["ab"] = task["ab"]
         self.sampler = None
 
     # --- bookkeeping -----------------------------------------------------------------------
@@ -172,6 +174,11 @@ class Worker:
         if cell.precision != "float32":
             keras.mixed_precision.set_global_policy(cell.precision)
         self.result["train"] = self._train(keras, ds)
+        if self.task.get("train_only"):
+            # `harness ab` runs one repeat per process, many processes: it gates on training
+            # throughput, and the other phases would only lengthen each round.
+            self.result["phases_skipped"] = ["evaluate", "predict", "efficiency", "save"]
+            return
         model = self.model
         self.result["evaluate"] = self._evaluate(ds, model)
         self.save()
@@ -223,7 +230,7 @@ class Worker:
             feed = self._feed(ds.x_train, ds.y_train, shuffle=True)
             timer = timing.make_epoch_timer()
             callbacks = [timer]
-            if cell.step_delay_ms:
+            if cell.step_delay_ms or cell.sync_every_step:
                 callbacks.append(timing.make_step_delay(cell.step_delay_ms))
             hist, secs = timing.timed(
                 lambda m=model, f=feed, c=callbacks: self._fit(
@@ -270,7 +277,8 @@ class Worker:
             "final_accuracy": histories[-1].get("accuracy", [None])[-1],
             "flops_per_sample": model_mod.train_flops_per_sample(model),
             "step_time_ms": timing.step_time_summary(chunks, chunk),
-            "timing_method": timing.TIMING_METHOD.format(chunk=chunk),
+            "timing_method": timing.TIMING_METHOD.format(chunk=chunk)
+            + (timing.SYNCED_NOTE if cell.step_delay_ms or cell.sync_every_step else ""),
             "keras_verbose": self.verbose,
         }
         train["noisy"] = train["samples_per_sec"]["noisy"]

@@ -188,3 +188,20 @@ def test_json_schema_is_published_and_current():
     props = published["properties"]["defaults"]["properties"]
     assert set(props) == set(scenario.FIELDS)
     assert props["pipeline"]["enum"] == ["numpy", "pydataset", "tf.data", "torch"]
+
+
+def test_override_applies_validated_settings_and_keeps_cell_ids(tmp_path):
+    path = tmp_path / "s.toml"
+    path.write_text("[defaults]\nepochs = 2\n[matrix]\nbatch_size = [32, 64]\n")
+    sc = scenario.load(path)
+    out = scenario.override(sc, ["step_delay_ms=0.3", "optimizer=sgd", "jit_compile = false"])
+    assert [c.id for c in out.cells] == ["bs32", "bs64"]
+    assert {(c.step_delay_ms, c.optimizer.name, c.jit_compile) for c in out.cells} == {
+        (0.3, "sgd", False)
+    }
+    assert scenario.override(sc, []) is sc
+    with pytest.raises(scenario.ScenarioError) as err:
+        scenario.override(sc, ["epochs=0"], "--candidate-set")
+    assert str(err.value) == "--candidate-set: key 'epochs': must be an integer >= 1, got 0"
+    with pytest.raises(scenario.ScenarioError, match="exceeds the 100 training samples"):
+        scenario.override(sc, ["train_samples=100", "batch_size=512"])

@@ -81,6 +81,7 @@ CALLBACK_PROBE = textwrap.dedent(
     timer = timing.make_epoch_timer()
     plain = CallbackList([], model=None)
     ours = CallbackList([timer], model=None)
+    delayed = CallbackList([timer, timing.make_step_delay(1.0)], model=None)
 
     class Slow(keras.utils.PyDataset):
         # A real slow step: every batch takes DELAY s to produce.
@@ -105,7 +106,7 @@ CALLBACK_PROBE = textwrap.dedent(
     for s, ends in zip(timer.epoch_starts, timer.batch_ends):
         chunks.extend(timing.chunk_step_times(s, ends, 10))
     print(json.dumps({
-        "async_plain": plain._async_train, "async_ours": ours._async_train,
+        "async_plain": plain._async_train, "async_ours": ours._async_train, "async_delayed": delayed._async_train,
         "wall": wall, "from_first_epoch": time.perf_counter() - timer.epoch_starts[0], "epochs": timer.epoch_seconds, "chunks": chunks,
         "n_ends": [len(e) for e in timer.batch_ends],
     }))
@@ -127,6 +128,8 @@ def test_step_timing_keeps_async_dispatch_and_agrees_with_wall_time(backend):
     assert out["async_ours"] == out["async_plain"]
     if backend != "tensorflow":  # Keras marks the TF backend not thread-safe: always sync
         assert out["async_ours"] is True
+    # The calibration delay, on purpose, makes Keras wait for every step before it sleeps.
+    assert out["async_delayed"] is False
     assert out["n_ends"] == [steps, steps]
     # Each step really takes >= delay; the measured step times must show it, and the
     # chunked step times must add up to the wall time of the same fit within a few percent.
