@@ -149,8 +149,7 @@ def _gate(current, baseline, limit, confidence, allow_mismatch, fmt) -> int:
         for s in ("regressed", "improved", "noisy", "unchanged", "missing")
     }
     print("\n" + ", ".join(f"{n} {s}" for s, n in counts.items() if n), file=sys.stderr)
-    interleaved = all(d.get("ab") for d in current + baseline)
-    if not interleaved and compare.baseline_runs(baseline) < 2:
+    if not compare.is_interleaved(current + baseline) and compare.baseline_runs(baseline) < 2:
         print(
             "note: the baseline holds one run, so the gate cannot tell a slower moment of this "
             "machine from slower code; keep several runs (harness baseline RUN --add) or measure "
@@ -172,6 +171,11 @@ def cmd_baseline(args: argparse.Namespace) -> int:
     docs, problems = report.load_results([args.run], latest=False)
     if problems:
         raise results.ResultError(problems[0])
+    if any(d.get("ab") for d in docs):
+        raise runner.UsageError(
+            f"{args.run}: an A/B run holds its own baseline side; store a plain run "
+            "(harness run) as a baseline"
+        )
     ok = [d for d in docs if d["status"] == "ok"]
     if not ok:
         raise runner.UsageError(f"{args.run}: no ok results to keep as a baseline")
@@ -180,9 +184,9 @@ def cmd_baseline(args: argparse.Namespace) -> int:
         fp = json.dumps(compare.fingerprint(doc), sort_keys=True)
         machine = Path(args.into) / hashlib.sha256(fp.encode()).hexdigest()[:12]
         src = Path(doc["_path"])
-        rel = src.relative_to(Path(args.run)) if src.is_relative_to(Path(args.run)) else src.name
-        run_name = Path(args.run).resolve().name if Path(args.run).is_dir() else "run"
-        plan.append((src, machine, machine / run_name / rel))
+        run_name = doc.get("run_id") or src.parent.parent.name
+        scenario_name = (doc.get("scenario") or {}).get("name") or src.parent.name
+        plan.append((src, machine, machine / run_name / scenario_name / src.name))
     machines = sorted({m for _, m, _ in plan})
     if args.replace:
         for m in machines:
@@ -199,11 +203,13 @@ def cmd_baseline(args: argparse.Namespace) -> int:
     for src, _, dest in plan:
         dest.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(src, dest)
+    fewest = None
     for m in machines:
         runs = sorted(p.name for p in m.iterdir() if p.is_dir())
+        fewest = len(runs) if fewest is None else min(fewest, len(runs))
         print(f"baseline {m}: {len(runs)} run(s): {', '.join(runs)}")
-    print(f"check a later run with: harness check results/RUN_ID --baseline {machines[0]}")
-    if len(runs) < 3:
+        print(f"  check a later run with: harness check results/RUN_ID --baseline {m}")
+    if fewest < 3:
         print(
             "tip: add two more runs (harness baseline RUN --add) so the gate knows how far runs "
             "of the same code differ on this machine",
@@ -281,15 +287,22 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
 
 
 def cmd_ab(args: argparse.Namespace) -> int:
-    """Baseline and candidate interleaved, one repeat per worker process, then the gate."""
+    """Baseline and candidate interleaved, one worker per round and side, then the gate."""
+    import shutil
+
     from . import ab
 
-    if args.rounds < 2:
-        raise runner.UsageError("--rounds: at least 2 (the rank test needs several per side)")
-    pythons = {"baseline": args.baseline_python, "candidate": args.candidate_python}
-    for side, py in pythons.items():
-        if py is not None and not Path(py).is_file():
+    if args.rounds < 4 or args.rounds % 2:
+        raise runner.UsageError(
+            f"--rounds: an even number, at least 4, got {args.rounds} (ABBA pairs; with fewer "
+            "than 4 per side no rank test can reach 95%)"
+        )
+    pythons: dict[str, str | None] = {}
+    for side, py in (("baseline", args.baseline_python), ("candidate", args.candidate_python)):
+        found = shutil.which(py) if py else None
+        if py and not found:
             raise runner.UsageError(f"--{side}-python: {py}: no such interpreter")
+        pythons[side] = str(Path(found).absolute()) if found else None
     limit = compare.parse_limit(args.max_slowdown)
     loaded = _load_scenarios(args.scenarios)
     sides = {
@@ -311,19 +324,31 @@ def cmd_ab(args: argparse.Namespace) -> int:
     if not jobs:
         raise runner.UsageError("no cells to run for backend(s) " + ", ".join(backends))
     env = results.environment()
-    run_dir.mkdir(parents=True, exist_ok=True)
-    if not (run_dir / "ab.json").exists():
+    plan = {
+        "rounds": args.rounds,
+        "backends": backends,
+        "scenarios": [sc.path for sc in loaded],
+        "python": {k: v or sys.executable for k, v in pythons.items()},
+        "set": {"baseline": args.baseline_set, "candidate": args.candidate_set},
+    }
+    manifest = run_dir / "ab.json"
+    if manifest.exists():  # --resume: the rest of the job must be the same experiment
+        started = json.loads(manifest.read_text())
+        for k, v in plan.items():
+            if started.get(k) != v:
+                raise runner.UsageError(
+                    f"--resume: {run_dir} was started with {k} = {started.get(k)}, not {v}; "
+                    "resume with the options it was started with"
+                )
+    else:
+        run_dir.mkdir(parents=True, exist_ok=True)
         results.write_json_atomic(
-            run_dir / "ab.json",
+            manifest,
             {
                 "ab_id": run_dir.name,
                 "argv": sys.argv,
-                "rounds": args.rounds,
-                "order": "ABBA: each round one repeat per side, each in its own process",
-                "backends": backends,
-                "scenarios": [sc.path for sc in loaded],
-                "python": {k: v or sys.executable for k, v in pythons.items()},
-                "set": {"baseline": args.baseline_set, "candidate": args.candidate_set},
+                **plan,
+                "order": "ABBA: each round one worker process per side; its median is one value",
                 "environment": env,
             },
         )
@@ -341,11 +366,11 @@ def cmd_ab(args: argparse.Namespace) -> int:
     baseline, bad_base = report.load_results([run_dir / "baseline"], latest=False)
     if bad_cur or bad_base:
         raise results.ResultError((bad_cur + bad_base)[0])
-    print(
-        f"\ncandidate vs baseline (again: harness check {run_dir / 'candidate'} "
-        f"--baseline {run_dir / 'baseline'}):",
-        file=sys.stderr,
+    again = (
+        f"harness check {run_dir / 'candidate'} --baseline {run_dir / 'baseline'} "
+        f"--max-slowdown {args.max_slowdown} --confidence {args.confidence:g} --allow-mismatch"
     )
+    print(f"\ncandidate vs baseline (again: {again}):", file=sys.stderr)
     # Two interpreters may hold different versions on purpose: that is the question asked.
     return _gate(current, baseline, limit, args.confidence, True, args.format)
 

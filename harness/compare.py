@@ -9,6 +9,7 @@ on a noisy runner two runs of the same code differ by several percent.
 from __future__ import annotations
 
 import dataclasses
+import math
 import random
 import re
 import statistics
@@ -101,7 +102,7 @@ def judge(
     *,
     max_slowdown: float = 0.05,
     confidence: float = 0.95,
-    run_noise: float = 0.0,
+    run_allowance: float = 0.0,
     baseline_runs: int = 1,
 ) -> Verdict:
     """Compares per-repeat throughputs (higher is better) of one cell.
@@ -112,22 +113,25 @@ def judge(
         baseline: samples/s per repeat of the baseline.
         max_slowdown: the slowdown tolerated (0.05 = 5%).
         confidence: the confidence the rank test must reach (alpha = 1 - confidence).
-        run_noise: how far apart the baseline's own runs are (largest |ratio - 1| of their
-            medians). Repeats inside one run share its moment on the machine, so the rank test
-            cannot see this noise; a slowdown within it is "noisy", never "regressed".
-        baseline_runs: how many runs ``run_noise`` came from, for the message.
+        run_allowance: how far (log ratio) one more run of the baseline's code may land from
+            the baseline by chance (see :func:`run_allowance`). Repeats inside one run share
+            its moment on the machine, so the rank test cannot see this noise; a change within
+            it is "noisy", never "regressed" or "improved".
+        baseline_runs: how many runs ``run_allowance`` came from, for the message.
     """
     alpha = round(1 - confidence, 12)  # 1 - 0.95 is 0.05000000000000004 in binary
     ratio = statistics.median(current) / statistics.median(baseline)
     p_slower = mann_whitney_less(current, baseline)
     p_faster = mann_whitney_less(baseline, current)
     change = f"{ratio - 1:+.1%}"
+    low, high = math.exp(-run_allowance), math.exp(run_allowance)
     if ratio < 1 - max_slowdown:
-        if p_slower < alpha and ratio >= 1 - run_noise:
+        if p_slower < alpha and ratio >= low:
             why = (
-                f"{change} is significant (p={p_slower:.3g}), but the baseline's "
-                f"{baseline_runs} runs of the same code differ by up to {run_noise:.1%}: "
-                "too noisy to judge"
+                f"{change} is significant (p={p_slower:.3g}), but from the spread of the "
+                f"baseline's {baseline_runs} runs another run of the same code may land "
+                f"{1 - low:.1%} lower by chance ({confidence:.0%} prediction bound): too noisy "
+                "to judge"
             )
             return Verdict(key, "noisy", ratio, None, p_slower, p_faster, why)
         if p_slower < alpha:
@@ -138,7 +142,7 @@ def judge(
             f"{len(current)} vs {len(baseline)} repeats: too noisy to judge"
         )
         return Verdict(key, "noisy", ratio, None, p_slower, p_faster, why)
-    if ratio > 1 + max_slowdown and p_faster < alpha:
+    if ratio > max(1 + max_slowdown, high) and p_faster < alpha:
         why = f"{change}; Mann-Whitney p={p_faster:.3g}"
         return Verdict(key, "improved", ratio, None, p_slower, p_faster, why)
     return Verdict(
@@ -180,7 +184,7 @@ def fingerprint(doc: dict[str, Any]) -> dict[str, Any]:
 
 
 def unit_id(doc: dict[str, Any]) -> str:
-    """Which measurement a result belongs to: one side of an A/B run (many one-repeat files),
+    """Which measurement a result belongs to: one side of an A/B run (a file per round),
     else its run."""
     ab = doc.get("ab")
     if ab:
@@ -216,6 +220,34 @@ def values_by_side(docs: list[dict]) -> dict[str, dict[str, list[float]]]:
     return out
 
 
+def t_quantile(p: float, df: int) -> float:
+    """Student's t quantile (one-sided ``p`` in (0.5, 1)): exact for 1 and 2 degrees of
+    freedom, Cornish-Fisher expansion beyond (within 1.5% at df 3, better after)."""
+    if df == 1:
+        return math.tan(math.pi * (p - 0.5))
+    if df == 2:
+        return (2 * p - 1) / math.sqrt(2 * p * (1 - p))
+    z = statistics.NormalDist().inv_cdf(p)
+    return (
+        z
+        + (z**3 + z) / (4 * df)
+        + (5 * z**5 + 16 * z**3 + 3 * z) / (96 * df**2)
+        + (3 * z**7 + 19 * z**5 + 17 * z**3 - 15 * z) / (384 * df**3)
+    )
+
+
+def run_allowance(runs: list[list[float]], confidence: float = 0.95) -> float:
+    """How far (as a log ratio) the median of one more run of the same code may land from
+    these runs' by chance: the one-sided prediction bound ``t * s * sqrt(1 + 1/k)`` over the
+    log medians of the ``k`` runs (0 for fewer than two). With few runs it is wide on purpose:
+    two runs that differ by 10% allow a 40% swing; three spread over 10%, about 15%."""
+    meds = [math.log(statistics.median(r)) for r in runs if r]
+    k = len(meds)
+    if k < 2:
+        return 0.0
+    return t_quantile(confidence, k - 1) * statistics.stdev(meds) * math.sqrt(1 + 1 / k)
+
+
 def run_noise(runs: list[list[float]]) -> float:
     """The largest |median ratio - 1| between two runs of the same code (0 for one run)."""
     meds = [statistics.median(r) for r in runs if r]
@@ -233,7 +265,7 @@ def check(
     """Judges every cell present (and ok) in both.
 
     Results are grouped per cell into *units*: a run, or one side of an interleaved A/B run
-    (whose rounds are one-repeat results). The current side is the newest unit per cell; the
+    (one result per worker process and round). The current side is the newest unit per cell; the
     baseline pools every unit it holds (``harness baseline --add`` keeps several runs), and
     the spread between those runs becomes the cell's run-to-run noise, below which no
     slowdown is called a regression. Interleaved A/B sides share their moments on the machine,
@@ -247,7 +279,14 @@ def check(
     for key, units in _units(current).items():
         if key not in base_units:
             continue
-        unit = max(units.values(), key=lambda ds: max(d.get("started") or "" for d in ds))
+        # The newest unit; of an A/B run given whole, its candidate side.
+        unit = max(
+            units.values(),
+            key=lambda ds: (
+                (ds[0].get("ab") or {}).get("side") != "baseline",
+                max(d.get("started") or "" for d in ds),
+            ),
+        )
         failed = [d for d in unit if d["status"] != "ok"]
         if failed:
             d = failed[0]
@@ -256,27 +295,40 @@ def check(
             )
             continue
         ref_units = base_units[key]
-        fp_cur, fp_base = fingerprint(unit[0]), fingerprint(next(iter(ref_units.values()))[0])
-        if fp_cur != fp_base and not allow_mismatch:
-            diff = [k for k in fp_cur if fp_cur[k] != fp_base[k]]
-            detail = "; ".join(f"{k}: {fp_base[k]} -> {fp_cur[k]}" for k in diff)
+        fp_cur = fingerprint(unit[0])
+        other = next(
+            (fingerprint(ds[0]) for ds in ref_units.values() if fingerprint(ds[0]) != fp_cur),
+            None,
+        )
+        if other is not None and not allow_mismatch:
+            diff = [k for k in fp_cur if fp_cur[k] != other[k]]
+            detail = "; ".join(f"{k}: {other[k]} -> {fp_cur[k]}" for k in diff)
             refusals.append(
                 f"{key}: different machine or versions ({detail}); use --allow-mismatch to compare anyway"
             )
             continue
         cur = _values(unit)
         ref = _values([d for ds in ref_units.values() for d in ds])
-        ab_ids = {(d.get("ab") or {}).get("id") for ds in (unit, *ref_units.values()) for d in ds}
-        interleaved = len(ab_ids) == 1 and None not in ab_ids
-        noise = 0.0 if interleaved else run_noise([_values(ds) for ds in ref_units.values()])
+        interleaved = is_interleaved([*unit, *(d for ds in ref_units.values() for d in ds)])
+        allowance = (
+            0.0
+            if interleaved
+            else run_allowance([_values(ds) for ds in ref_units.values()], confidence)
+        )
         verdict = judge(
             key, cur, ref, max_slowdown=max_slowdown, confidence=confidence,
-            run_noise=noise, baseline_runs=len(ref_units),
+            run_allowance=allowance, baseline_runs=len(ref_units),
         )  # fmt: skip
         # The interval is for the reader; the verdict itself rests on the rank test.
         ci = bootstrap_ratio_ci(cur, ref, confidence)
         verdicts.append(dataclasses.replace(verdict, ci=ci, n=(len(cur), len(ref))))
     return verdicts, refusals
+
+
+def is_interleaved(docs: list[dict]) -> bool:
+    """True when all these results come from one A/B run (measured together)."""
+    ids = {(d.get("ab") or {}).get("id") for d in docs}
+    return len(ids) == 1 and None not in ids
 
 
 def baseline_runs(baseline: list[dict]) -> int:

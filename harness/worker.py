@@ -175,7 +175,7 @@ class Worker:
             keras.mixed_precision.set_global_policy(cell.precision)
         self.result["train"] = self._train(keras, ds)
         if self.task.get("train_only"):
-            # `harness ab` runs one repeat per process, many processes: it gates on training
+            # `harness ab` runs a worker per round and side, many processes: it gates on training
             # throughput, and the other phases would only lengthen each round.
             self.result["phases_skipped"] = ["evaluate", "predict", "efficiency", "save"]
             return
