@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import statistics
 import subprocess
 import sys
@@ -136,6 +137,27 @@ def main() -> int:
         print(f"\n== separate runs ({len(runs[0])} repeats in one process each, minutes apart) ==")
         print(
             f"A/A called a regression: {alarms} of {len(pairs)} ordered pairs; ratios {min(ratios):.3f} to {max(ratios):.3f}"
+        )
+        # The same runs, each against a stored baseline of all the others (harness baseline
+        # --add), whose spread gives the prediction bound that check applies.
+        held = []
+        for i, cur in enumerate(runs):
+            rest = [r for j, r in enumerate(runs) if j != i]
+            allowance = compare.run_allowance(rest)
+            pooled = [x for r in rest for x in r]
+            v = compare.judge(
+                "aa",
+                cur,
+                pooled,
+                max_slowdown=limit,
+                run_allowance=allowance,
+                baseline_runs=len(rest),
+            )
+            held.append((v.status == "regressed", 1 - math.exp(-allowance)))
+        print(
+            f"against a stored baseline of the other {len(runs) - 1} runs: A/A called a regression "
+            f"{sum(h[0] for h in held)} of {len(held)}; the baseline's spread lets a run land "
+            f"{min(h[1] for h in held):.0%} to {max(h[1] for h in held):.0%} lower by chance"
         )
         cal = compare.calibrate(runs)
         det = "none within 50%" if cal["detectable"] is None else f"{cal['detectable']:.1%}"

@@ -27,11 +27,18 @@ BACKEND = SELECTED[0]
 TINY = "train_samples = 256\ntest_samples = 64\nbatch_size = 64\nepochs = 1\nrepeats = 1\nwarmup_steps = 1\n"
 
 
+def _default_sigint() -> None:
+    # A test suite started in the background (`cmd &` in a script, nohup) inherits SIGINT
+    # ignored, and Python then installs no Ctrl-C handler in the child: give it a real one.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def start(*args: str) -> subprocess.Popen:
     env = cli_env()
     return subprocess.Popen(
         [sys.executable, "-m", "harness", "run", *args, "--backend", BACKEND],
         cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        preexec_fn=_default_sigint,
     )  # fmt: skip
 
 
@@ -138,12 +145,14 @@ def test_interrupt_then_resume_finishes_only_what_is_missing(tmp_path):
     tiny.write_text(f"[defaults]\n{TINY}")
     out = tmp_path / "r"
     proc = start(str(tiny), str(sc), "--out", str(out))
+    seen = []
     for line in proc.stderr:
+        seen.append(line)
         if "three/e3" in line and " fit 1/1  elapsed" in line:
             proc.send_signal(signal.SIGINT)
             break
     stdout, stderr = proc.communicate(timeout=120)
-    assert proc.returncode == 130
+    assert proc.returncode == 130, "".join(seen) + stderr
     assert "--resume" in stderr
     (run_dir,) = [p for p in out.iterdir() if p.is_dir()]
     docs = docs_in(out)
