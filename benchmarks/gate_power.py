@@ -154,12 +154,18 @@ def main() -> int:
                 baseline_runs=len(rest),
             )
             held.append((v.status == "regressed", 1 - math.exp(-allowance)))
-        print(
-            f"against a stored baseline of the other {len(runs) - 1} runs: A/A called a regression "
-            f"{sum(h[0] for h in held)} of {len(held)}; the baseline's spread lets a run land "
-            f"{min(h[1] for h in held):.0%} to {max(h[1] for h in held):.0%} lower by chance"
-        )
+        if len(runs) >= 3:
+            print(
+                f"against a stored baseline of the other {len(runs) - 1} runs: A/A called a regression "
+                f"{sum(h[0] for h in held)} of {len(held)}; the baseline's spread lets a run land "
+                f"{min(h[1] for h in held):.0%} to {max(h[1] for h in held):.0%} lower by chance"
+            )
         cal = compare.calibrate(runs)
+        if cal["min_p"] >= cal["alpha"]:
+            print(
+                f"(with {cal['repeats']} repeats per run no rank test reaches p < {cal['alpha']:g}: "
+                "these separate-run verdicts can never be 'regressed' and say nothing)"
+            )
         det = "none within 50%" if cal["detectable"] is None else f"{cal['detectable']:.1%}"
         lim = "none within 50%" if cal["max_slowdown"] is None else f"{cal['max_slowdown']:.1%}"
         print(
