@@ -28,18 +28,35 @@ def _load_scenarios(paths: list[Path]) -> list[scenario.Scenario]:
     return loaded
 
 
+def _run_dir(
+    args: argparse.Namespace, backends: list[str], prefix: str = "", what: str = "run folder"
+) -> Path:
+    """The folder of a new run under ``--out``, or the one ``--resume`` names."""
+    if args.resume:
+        run_dir = Path(args.resume)
+        if not run_dir.is_dir():
+            raise runner.UsageError(f"--resume: {run_dir} is not a {what}")
+        return run_dir
+    run_dir = Path(args.out) / (prefix + runner.new_run_id(backends))
+    if run_dir.exists():
+        raise runner.UsageError(f"{run_dir} already exists; wait a second or use --resume")
+    return run_dir
+
+
+def _load_pair(current: list[Path], baseline: list[Path]) -> tuple[list[dict], list[dict]]:
+    """Every result under both sides, unreadable files refused (one line, exit 2)."""
+    cur, bad_cur = report.load_results(current, latest=False)
+    base, bad_base = report.load_results(baseline, latest=False)
+    if bad_cur or bad_base:
+        raise results.ResultError((bad_cur + bad_base)[0])
+    return cur, base
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     scenarios = _load_scenarios(args.scenarios)
     backends = runner.resolve_backends(args.backend)
     jobs, notes = runner.plan(scenarios, backends)
-    if args.resume:
-        run_dir = Path(args.resume)
-        if not run_dir.is_dir():
-            raise runner.UsageError(f"--resume: {run_dir} is not a run folder")
-    else:
-        run_dir = Path(args.out) / runner.new_run_id(backends)
-        if run_dir.exists():
-            raise runner.UsageError(f"{run_dir} already exists; wait a second or use --resume")
+    run_dir = _run_dir(args, backends)
     for note in notes:
         print(f"note: {note}", file=sys.stderr)
     if not jobs:
@@ -123,10 +140,7 @@ def cmd_check(args: argparse.Namespace) -> int:
         if not Path(p).exists():
             raise runner.UsageError(f"{p}: no such file or folder")
     limit = compare.parse_limit(args.max_slowdown)
-    current, bad_cur = report.load_results(args.current, latest=False)
-    baseline, bad_base = report.load_results(args.baseline, latest=False)
-    if bad_cur or bad_base:
-        raise results.ResultError((bad_cur + bad_base)[0])
+    current, baseline = _load_pair(args.current, args.baseline)
     return _gate(current, baseline, limit, args.confidence, args.allow_mismatch, args.format)
 
 
@@ -312,14 +326,7 @@ def cmd_ab(args: argparse.Namespace) -> int:
         ],
     }
     backends = runner.resolve_backends(args.backend)
-    if args.resume:
-        run_dir = Path(args.resume)
-        if not run_dir.is_dir():
-            raise runner.UsageError(f"--resume: {run_dir} is not an A/B run folder")
-    else:
-        run_dir = Path(args.out) / ("ab-" + runner.new_run_id(backends))
-        if run_dir.exists():
-            raise runner.UsageError(f"{run_dir} already exists; wait a second or use --resume")
+    run_dir = _run_dir(args, backends, prefix="ab-", what="A/B run folder")
     jobs = ab.plan(run_dir.name, sides, pythons, backends, args.rounds)
     if not jobs:
         raise runner.UsageError("no cells to run for backend(s) " + ", ".join(backends))
@@ -362,10 +369,7 @@ def cmd_ab(args: argparse.Namespace) -> int:
     if run.interrupted:
         print(f"interrupted; finish with: harness ab ... --resume {run_dir}", file=sys.stderr)
         return 130
-    current, bad_cur = report.load_results([run_dir / "candidate"], latest=False)
-    baseline, bad_base = report.load_results([run_dir / "baseline"], latest=False)
-    if bad_cur or bad_base:
-        raise results.ResultError((bad_cur + bad_base)[0])
+    current, baseline = _load_pair([run_dir / "candidate"], [run_dir / "baseline"])
     again = (
         f"harness check {run_dir / 'candidate'} --baseline {run_dir / 'baseline'} "
         f"--max-slowdown {args.max_slowdown} --confidence {args.confidence:g} --allow-mismatch"
@@ -521,7 +525,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="baseline and candidate interleaved round by round, then the regression gate",
     )
     p.add_argument("scenarios", nargs="+", type=Path, help="scenario TOML files")
-    p.add_argument("--rounds", type=int, default=8, help="repeats per side, one process each (8)")
+    p.add_argument(
+        "--rounds", type=int, default=8, help="worker processes per side, even, >= 4 (8)"
+    )
     p.add_argument("--backend", help="backend(s): a name, a comma-separated list, or all")
     p.add_argument("--baseline-python", help="interpreter of the baseline (default: this one)")
     p.add_argument("--candidate-python", help="interpreter of the candidate (default: this one)")

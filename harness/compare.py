@@ -297,7 +297,7 @@ def check(
         ref_units = base_units[key]
         fp_cur = fingerprint(unit[0])
         other = next(
-            (fingerprint(ds[0]) for ds in ref_units.values() if fingerprint(ds[0]) != fp_cur),
+            (fp for fp in (fingerprint(ds[0]) for ds in ref_units.values()) if fp != fp_cur),
             None,
         )
         if other is not None and not allow_mismatch:
@@ -307,9 +307,10 @@ def check(
                 f"{key}: different machine or versions ({detail}); use --allow-mismatch to compare anyway"
             )
             continue
+        ref_docs = [d for ds in ref_units.values() for d in ds]
         cur = _values(unit)
-        ref = _values([d for ds in ref_units.values() for d in ds])
-        interleaved = is_interleaved([*unit, *(d for ds in ref_units.values() for d in ds)])
+        ref = _values(ref_docs)
+        interleaved = is_interleaved(unit + ref_docs)
         allowance = (
             0.0
             if interleaved
