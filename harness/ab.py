@@ -17,8 +17,6 @@ power). Layout: ``OUT/<ab-id>/{baseline,candidate}/round-NN/<scenario>/<cell>--<
 
 from __future__ import annotations
 
-import sys
-
 from .runner import Job
 from .scenario import Scenario
 
@@ -37,7 +35,7 @@ def order(rounds: int) -> list[tuple[int, str]]:
 def plan(
     ab_id: str,
     scenarios: dict[str, list[Scenario]],
-    pythons: dict[str, str | None],
+    pythons: dict[str, str],
     backends: list[str],
     rounds: int,
 ) -> list[Job]:
@@ -47,7 +45,7 @@ def plan(
         ab_id: the name of this A/B run (its folder).
         scenarios: per side, the scenarios with that side's settings applied; the cells of
             both sides must have the same ids.
-        pythons: per side, the interpreter (None: this one).
+        pythons: per side, the interpreter that runs its workers.
         backends: backends to run, each side alike.
         rounds: worker processes per side; each runs the cell's repeats, and the gate takes
             its median as one value (repeats in one process share its luck).
@@ -63,14 +61,14 @@ def plan(
                             cell,
                             backend,
                             subdir=f"{side}/round-{rnd:02d}",
-                            python=pythons.get(side),
+                            python=pythons[side],
                             extra={
                                 "train_only": True,
                                 "ab": {
                                     "id": ab_id,
                                     "side": side,
                                     "round": rnd,
-                                    "python": pythons.get(side) or sys.executable,
+                                    "python": pythons[side],
                                 },
                             },
                         )

@@ -311,12 +311,12 @@ def cmd_ab(args: argparse.Namespace) -> int:
             f"--rounds: an even number, at least 4, got {args.rounds} (ABBA pairs; with fewer "
             "than 4 per side no rank test can reach 95%)"
         )
-    pythons: dict[str, str | None] = {}
+    pythons: dict[str, str] = {}  # per side, the interpreter (default: this one)
     for side, py in (("baseline", args.baseline_python), ("candidate", args.candidate_python)):
-        found = shutil.which(py) if py else None
-        if py and not found:
+        found = shutil.which(py) if py else sys.executable
+        if not found:
             raise runner.UsageError(f"--{side}-python: {py}: no such interpreter")
-        pythons[side] = str(Path(found).absolute()) if found else None
+        pythons[side] = str(Path(found).absolute())
     limit = compare.parse_limit(args.max_slowdown)
     loaded = _load_scenarios(args.scenarios)
     sides = {
@@ -335,7 +335,7 @@ def cmd_ab(args: argparse.Namespace) -> int:
         "rounds": args.rounds,
         "backends": backends,
         "scenarios": [sc.path for sc in loaded],
-        "python": {k: v or sys.executable for k, v in pythons.items()},
+        "python": pythons,
         "set": {"baseline": args.baseline_set, "candidate": args.candidate_set},
     }
     manifest = run_dir / "ab.json"

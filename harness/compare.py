@@ -275,9 +275,15 @@ def check(
         The verdicts, and refusals: cells whose machine or versions differ (unless allowed).
     """
     base_units = _units([d for d in baseline if d["status"] == "ok"])
+    base_failed = _units([d for d in baseline if d["status"] != "ok"])
     verdicts, refusals = [], []
     for key, units in _units(current).items():
         if key not in base_units:
+            if key in base_failed:  # present in both, but the baseline has nothing to judge by
+                d = next(iter(base_failed[key].values()))[0]
+                verdicts.append(
+                    Verdict(key, "missing", why=f"baseline: {d['status']}: {d.get('reason')}")
+                )
             continue
         # The newest unit; of an A/B run given whole, its candidate side.
         unit = max(
@@ -287,12 +293,19 @@ def check(
                 max(d.get("started") or "" for d in ds),
             ),
         )
-        failed = [d for d in unit if d["status"] != "ok"]
+        # A failed worker of this side, or of the other side of the same A/B run (its rounds
+        # are then no longer paired, and a baseline that crashes is news, not noise to drop).
+        ab_id = (unit[0].get("ab") or {}).get("id")
+        failed = [d for d in unit if d["status"] != "ok"] + [
+            d
+            for ds in (base_failed.get(key) or {}).values()
+            for d in ds
+            if ab_id is not None and (d.get("ab") or {}).get("id") == ab_id
+        ]
         if failed:
             d = failed[0]
-            verdicts.append(
-                Verdict(key, "missing", why=f"current run: {d['status']}: {d.get('reason')}")
-            )
+            who = f"{d['ab']['side']} side" if d.get("ab") else "current run"
+            verdicts.append(Verdict(key, "missing", why=f"{who}: {d['status']}: {d.get('reason')}"))
             continue
         ref_units = base_units[key]
         fp_cur = fingerprint(unit[0])

@@ -197,6 +197,34 @@ def test_interleaved_sides_are_judged_by_the_rank_test_alone():
     assert compare.baseline_runs(base) == 1
 
 
+def test_a_failed_worker_on_either_side_is_missing_not_dropped():
+    def side(name, values, failed_round=None):
+        docs = []
+        for k, x in enumerate(values, 1):
+            bad = k == failed_round
+            d = result(
+                "jax", [x], run_id=f"round-{k:02d}",
+                status="failed" if bad else "ok", reason="boom" if bad else None,
+            )  # fmt: skip
+            d["ab"] = {"id": "ab-1", "side": name, "round": k}
+            docs.append(d)
+        return docs
+
+    for broken in ("baseline", "candidate"):
+        base = side("baseline", BASE, failed_round=3 if broken == "baseline" else None)
+        cand = side("candidate", BASE, failed_round=2 if broken == "candidate" else None)
+        (v,), _ = compare.check(cand, base)
+        assert (v.status, v.why) == ("missing", f"{broken} side: failed: boom")
+    # a stored baseline whose only run of the cell failed
+    failed = result("jax", BASE, run_id="b", status="failed", reason="out of memory")
+    (v,), _ = compare.check([result("jax", BASE, run_id="new")], [failed])
+    assert (v.status, v.why) == ("missing", "baseline: failed: out of memory")
+    # ... but a failed run among ok runs of a stored baseline is left out of the pool
+    ok = [result("jax", BASE, run_id="b1"), result("jax", BASE, run_id="b2")]
+    (v,), _ = compare.check([result("jax", BASE, run_id="new")], [*ok, failed])
+    assert v.status == "unchanged" and v.n == (5, 10)
+
+
 def test_current_side_is_the_newest_run_of_each_cell():
     base = result("jax", BASE, run_id="b")
     old = result("jax", [x * 0.5 for x in BASE], run_id="old", started="2026-11-26T00:00:00Z")
