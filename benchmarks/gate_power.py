@@ -65,14 +65,23 @@ def analyse(run_dir: Path, limit: float) -> dict:
             )
         docs.sort(key=lambda d: d["ab"]["round"])
         sides[side] = docs
-    (verdict,), _ = compare.check(
-        sides["candidate"], sides["baseline"], max_slowdown=limit, allow_mismatch=True
-    )
+    all_docs = sides["baseline"] + sides["candidate"]
+    verdicts, spreads = {}, {}
+    for metric in compare.METRICS:
+        (verdicts[metric],), _ = compare.check(
+            sides["candidate"], sides["baseline"], max_slowdown=limit, allow_mismatch=True,
+            metric=metric,
+        )  # fmt: skip
+        # how far one side's workers spread (log sd), from which the rounds a slowdown needs
+        by_side = compare.values_by_side(all_docs, metric)
+        spreads[metric] = compare.log_spread([v for c in by_side.values() for v in c.values()])
     meta = json.loads((run_dir / "ab.json").read_text())
     return {
         "dir": run_dir.name,
         "delayed": any(x.startswith("step_delay_ms=") for x in meta["set"]["candidate"]),
-        "verdict": verdict,
+        "verdict": verdicts["throughput"],
+        "verdicts": verdicts,
+        "spreads": spreads,
         "first_run": sides["baseline"][0]["train"]["samples_per_sec"]["values"],
     }
 
@@ -108,25 +117,33 @@ def main() -> int:
                 )
     jobs = [analyse(d, limit) for d in dirs]
     aa = [j for j in jobs if not j["delayed"]]
-    slow = [j for j in jobs if j["delayed"]]
 
-    print(f"\n== interleaved (harness ab, limit -{limit:.0%}) ==")
-    for j in jobs:
-        v = j["verdict"]
+    for metric in compare.METRICS:
+        judged = [j for j in jobs if j["verdicts"][metric].ratio is not None]
+        if not judged:
+            print(f"\n(--metric {metric}: not recorded in these results)")
+            continue
+        print(f"\n== interleaved (harness ab --metric {metric}, limit -{limit:.0%}) ==")
+        for j in judged:
+            v, spread = j["verdicts"][metric], j["spreads"][metric]
+            print(
+                f"  {j['dir']} {'delay' if j['delayed'] else 'A/A  '}  {v.status:<9} "
+                f"ratio {v.ratio:.3f} (95% CI {v.ci[0]:.3f}-{v.ci[1]:.3f}, p {v.p_slower:.3g}, "
+                f"n {v.n[0]}/{v.n[1]}; workers spread {spread:.1%}: "
+                f"{compare.rounds_needed(spread, 0.1)} rounds catch 10%)"
+            )
+        aa_m = [j["verdicts"][metric] for j in judged if not j["delayed"]]
+        slow_m = [j["verdicts"][metric] for j in judged if j["delayed"]]
         print(
-            f"  {j['dir']} {'delay' if j['delayed'] else 'A/A  '}  {v.status:<9} ratio {v.ratio:.3f} "
-            f"(95% CI {v.ci[0]:.3f}-{v.ci[1]:.3f}, p {v.p_slower:.3g}, n {v.n[0]}/{v.n[1]})"
+            f"A/A called a regression: {sum(v.status == 'regressed' for v in aa_m)} of {len(aa_m)}"
         )
-    print(
-        f"A/A called a regression: {sum(j['verdict'].status == 'regressed' for j in aa)} of {len(aa)}"
-    )
-    if slow:
-        slowdowns = [1 - j["verdict"].ratio for j in slow]
-        print(
-            f"delay: measured slowdown median {statistics.median(slowdowns):.1%} (range "
-            f"{min(slowdowns):.1%} to {max(slowdowns):.1%}); caught "
-            f"{sum(j['verdict'].status == 'regressed' for j in slow)} of {len(slow)}"
-        )
+        if slow_m:
+            slowdowns = [1 - v.ratio for v in slow_m]
+            print(
+                f"delay: measured slowdown median {statistics.median(slowdowns):.1%} (range "
+                f"{min(slowdowns):.1%} to {max(slowdowns):.1%}); caught "
+                f"{sum(v.status == 'regressed' for v in slow_m)} of {len(slow_m)}"
+            )
     runs = [j["first_run"] for j in aa]
     if len(runs) >= 2:
         pairs = [(a, b) for i, a in enumerate(runs) for j, b in enumerate(runs) if i != j]

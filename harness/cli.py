@@ -14,6 +14,12 @@ from pathlib import Path
 from . import compare, report, results, runner, scenario
 
 DEFAULT_RESULTS = Path("results")
+METRIC_HELP = (
+    "what the gate ranks: throughput (samples/s over each repeat's measured epochs, the "
+    "default) or typical (batch size / the median 10-step chunk's time per step: a burst of "
+    "other work on a shared runner slows some chunks, not the median one; blind to slowdowns "
+    "that hit only some steps)"
+)
 
 
 def _load_scenarios(paths: list[Path]) -> list[scenario.Scenario]:
@@ -141,13 +147,15 @@ def cmd_check(args: argparse.Namespace) -> int:
             raise runner.UsageError(f"{p}: no such file or folder")
     limit = compare.parse_limit(args.max_slowdown)
     current, baseline = _load_pair(args.current, args.baseline)
-    return _gate(current, baseline, limit, args.confidence, args.allow_mismatch, args.format)
+    return _gate(
+        current, baseline, limit, args.confidence, args.allow_mismatch, args.format, args.metric
+    )
 
 
-def _gate(current, baseline, limit, confidence, allow_mismatch, fmt) -> int:
+def _gate(current, baseline, limit, confidence, allow_mismatch, fmt, metric) -> int:
     verdicts, refusals = compare.check(
         current, baseline, max_slowdown=limit, confidence=confidence,
-        allow_mismatch=allow_mismatch,
+        allow_mismatch=allow_mismatch, metric=metric,
     )  # fmt: skip
     for refusal in refusals:
         print(f"harness: {refusal}", file=sys.stderr)
@@ -163,7 +171,13 @@ def _gate(current, baseline, limit, confidence, allow_mismatch, fmt) -> int:
         for s in ("regressed", "improved", "noisy", "unchanged", "missing")
     }
     print("\n" + ", ".join(f"{n} {s}" for s, n in counts.items() if n), file=sys.stderr)
-    if not compare.is_interleaved(current + baseline) and compare.baseline_runs(baseline) < 2:
+    if compare.is_interleaved(current + baseline):
+        sides = compare.values_by_side(current + baseline, metric)
+        for v in verdicts:
+            if v.status == "noisy" and len(sides.get(v.key, {})) == 2:
+                print(_rounds_hint(v.key, list(sides[v.key].values()), limit, confidence),
+                      file=sys.stderr)  # fmt: skip
+    elif compare.baseline_runs(baseline) < 2:
         print(
             "note: the baseline holds one run, so the gate cannot tell a slower moment of this "
             "machine from slower code; keep several runs (harness baseline RUN --add) or measure "
@@ -171,6 +185,15 @@ def _gate(current, baseline, limit, confidence, allow_mismatch, fmt) -> int:
             file=sys.stderr,
         )
     return 1 if counts["regressed"] or counts["missing"] else 0
+
+
+def _rounds_hint(key: str, sides: list[list[float]], limit: float, confidence: float) -> str:
+    spread = compare.log_spread(sides)
+    n = compare.rounds_needed(spread, limit, confidence)
+    return (
+        f"{key}: workers of one side spread by {spread:.1%}; to catch a {limit:.0%} slowdown "
+        f"4 times in 5 the gate needs about {n} rounds (--rounds {n})"
+    )
 
 
 def cmd_baseline(args: argparse.Namespace) -> int:
@@ -255,10 +278,11 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
             run_dir = Path(args.out) / f"ab-{runner.new_run_id(backends)}-calibrate{k + 1}"
             print(f"calibration A/A job {k + 1}/{args.runs} -> {run_dir}", file=sys.stderr)
             sides = {side: scenarios for side in ab.SIDES}
-            plan = ab.plan(run_dir.name, sides, {}, backends, args.rounds)
+            pythons = dict.fromkeys(ab.SIDES, sys.executable)
+            plan = ab.plan(run_dir.name, sides, pythons, backends, args.rounds)
             runner.Runner(plan, run_dir, environment=env).run()
             docs, _ = report.load_results([run_dir], latest=False)
-            values = compare.values_by_side(docs)
+            values = compare.values_by_side(docs, args.metric)
             for key, by_side in values.items():
                 if len(by_side) == 2:
                     a, b = by_side["candidate"], by_side["baseline"]
@@ -269,9 +293,9 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
             runner.Runner(jobs, run_dir, environment=env).run()
             docs, _ = report.load_results([run_dir])
             for d in docs:
-                if d["status"] == "ok":
+                if d["status"] == "ok" and compare.has_metric(d, args.metric):
                     per_cell.setdefault(compare.cell_key(d), []).append(
-                        d["train"]["samples_per_sec"]["values"]
+                        d["train"][compare.METRICS[args.metric]]["values"]
                     )
     unit = "rounds" if args.interleaved else "repeats"
     cal = None
@@ -290,6 +314,12 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
         if cal["min_p"] >= cal["alpha"]:
             print(f"  with {cal['repeats']} {unit} the rank test cannot reach p < {cal['alpha']:g}: "
                   f"raise {unit} to at least 4")  # fmt: skip
+        if args.interleaved:
+            n5, n10 = (
+                compare.rounds_needed(cal["spread"], d, args.confidence) for d in (0.05, 0.1)
+            )
+            print(f"  workers spread by {cal['spread']:.1%}: about {n5} rounds catch a 5% "
+                  f"slowdown 4 times in 5, {n10} rounds a 10% one")  # fmt: skip
     if cal is None:
         return 1
     what = "A/A jobs" if args.interleaved else "runs"
@@ -372,11 +402,12 @@ def cmd_ab(args: argparse.Namespace) -> int:
     current, baseline = _load_pair([run_dir / "candidate"], [run_dir / "baseline"])
     again = (
         f"harness check {run_dir / 'candidate'} --baseline {run_dir / 'baseline'} "
-        f"--max-slowdown {args.max_slowdown} --confidence {args.confidence:g} --allow-mismatch"
+        f"--max-slowdown {args.max_slowdown} --confidence {args.confidence:g} "
+        f"--metric {args.metric} --allow-mismatch"
     )
     print(f"\ncandidate vs baseline (again: {again}):", file=sys.stderr)
     # Two interpreters may hold different versions on purpose: that is the question asked.
-    return _gate(current, baseline, limit, args.confidence, True, args.format)
+    return _gate(current, baseline, limit, args.confidence, True, args.format, args.metric)
 
 
 def cmd_portability(args: argparse.Namespace) -> int:
@@ -517,6 +548,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-slowdown", default="5%", help="allowed slowdown, e.g. 5%% (default)")
     p.add_argument("--confidence", type=float, default=0.95, help="of the rank test (0.95)")
     p.add_argument("--allow-mismatch", action="store_true", help="compare across machines/versions")
+    p.add_argument("--metric", choices=sorted(compare.METRICS), default="throughput",
+                   help=METRIC_HELP)  # fmt: skip
     p.add_argument("--format", choices=["text", "md"], default="text")
     p.set_defaults(func=cmd_check)
 
@@ -539,6 +572,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--confidence", type=float, default=0.95, help="of the rank test (0.95)")
     p.add_argument("--format", choices=["text", "md"], default="text")
     p.add_argument("--out", type=Path, default=DEFAULT_RESULTS)
+    p.add_argument("--metric", choices=sorted(compare.METRICS), default="throughput",
+                   help=METRIC_HELP)  # fmt: skip
     p.add_argument("--resume", metavar="AB_DIR", help="finish an interrupted A/B run")
     p.add_argument("--keras-verbose", action="store_true", help=argparse.SUPPRESS)
     p.set_defaults(func=cmd_ab)
@@ -554,6 +589,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--backend")
     p.add_argument("--out", type=Path, default=DEFAULT_RESULTS)
     p.add_argument("--confidence", type=float, default=0.95)
+    p.add_argument("--metric", choices=sorted(compare.METRICS), default="throughput",
+                   help=METRIC_HELP)  # fmt: skip
     p.set_defaults(func=cmd_calibrate)
 
     p = sub.add_parser("baseline", help="store a run as the baseline for this machine")

@@ -21,6 +21,16 @@ class LimitError(ValueError):
     """A --max-slowdown value that cannot be parsed."""
 
 
+# What the gate ranks (``--metric``): a field of a result's ``train`` with per-repeat values.
+METRICS = {
+    # samples over each repeat's measured epochs / their wall time: what a user gets
+    "throughput": "samples_per_sec",
+    # batch size / the median 10-step chunk's time per step: blind to bursts of other work on
+    # a shared machine (they slow some chunks), and to slowdowns that hit only some steps
+    "typical": "typical_samples_per_sec",
+}
+
+
 def parse_limit(text: str) -> float:
     """``"5%"`` or ``"0.05"`` -> 0.05."""
     m = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*(%?)\s*", text)
@@ -200,23 +210,29 @@ def _units(docs: list[dict]) -> dict[str, dict[str, list[dict]]]:
     return out
 
 
-def _values(docs: list[dict]) -> list[float]:
+def has_metric(doc: dict[str, Any], metric: str = "throughput") -> bool:
+    return bool(((doc.get("train") or {}).get(METRICS[metric]) or {}).get("values"))
+
+
+def _values(docs: list[dict], metric: str = "throughput") -> list[float]:
     """The values to rank: every repeat of a run; one per process (its median) of an A/B
     side, whose repeats share their process's luck and are not independent samples."""
     out = []
     for d in docs:
-        values = d["train"]["samples_per_sec"]["values"]
+        values = d["train"][METRICS[metric]]["values"]
         out += [statistics.median(values)] if d.get("ab") else values
     return out
 
 
-def values_by_side(docs: list[dict]) -> dict[str, dict[str, list[float]]]:
+def values_by_side(
+    docs: list[dict], metric: str = "throughput"
+) -> dict[str, dict[str, list[float]]]:
     """key -> A/B side -> the values the gate ranks (one per worker), ok results only."""
     out: dict[str, dict[str, list[float]]] = {}
     for d in docs:
-        if d["status"] == "ok" and d.get("ab"):
+        if d["status"] == "ok" and d.get("ab") and has_metric(d, metric):
             side = out.setdefault(cell_key(d), {}).setdefault(d["ab"]["side"], [])
-            side += _values([d])
+            side += _values([d], metric)
     return out
 
 
@@ -261,6 +277,7 @@ def check(
     max_slowdown: float = 0.05,
     confidence: float = 0.95,
     allow_mismatch: bool = False,
+    metric: str = "throughput",
 ) -> tuple[list[Verdict], list[str]]:
     """Judges every cell present (and ok) in both.
 
@@ -270,6 +287,9 @@ def check(
     the spread between those runs becomes the cell's run-to-run noise, below which no
     slowdown is called a regression. Interleaved A/B sides share their moments on the machine,
     so there the rank test alone decides.
+
+    ``metric`` (see :data:`METRICS`) picks the values ranked; a result recorded without
+    them (an older harness) makes its cell "missing".
 
     Returns:
         The verdicts, and refusals: cells whose machine or versions differ (unless allowed).
@@ -321,13 +341,21 @@ def check(
             )
             continue
         ref_docs = [d for ds in ref_units.values() for d in ds]
-        cur = _values(unit)
-        ref = _values(ref_docs)
+        lacking = [d for d in unit + ref_docs if not has_metric(d, metric)]
+        if lacking:
+            why = (
+                f"{lacking[0].get('_path') or 'a result'} has no train.{METRICS[metric]} "
+                f"(--metric {metric}; recorded by newer versions of the harness)"
+            )
+            verdicts.append(Verdict(key, "missing", why=why))
+            continue
+        cur = _values(unit, metric)
+        ref = _values(ref_docs, metric)
         interleaved = is_interleaved(unit + ref_docs)
         allowance = (
             0.0
             if interleaved
-            else run_allowance([_values(ds) for ds in ref_units.values()], confidence)
+            else run_allowance([_values(ds, metric) for ds in ref_units.values()], confidence)
         )
         verdict = judge(
             key, cur, ref, max_slowdown=max_slowdown, confidence=confidence,
@@ -337,6 +365,30 @@ def check(
         ci = bootstrap_ratio_ci(cur, ref, confidence)
         verdicts.append(dataclasses.replace(verdict, ci=ci, n=(len(cur), len(ref))))
     return verdicts, refusals
+
+
+def log_spread(sides: list[list[float]]) -> float:
+    """The pooled standard deviation of the log values within each side (0 if none)."""
+    logs = [[math.log(x) for x in side] for side in sides if len(side) > 1]
+    df = sum(len(side) - 1 for side in logs)
+    if not df:
+        return 0.0
+    ss = sum((x - statistics.fmean(side)) ** 2 for side in logs for x in side)
+    return math.sqrt(ss / df)
+
+
+def rounds_needed(
+    spread: float, slowdown: float, confidence: float = 0.95, power: float = 0.8
+) -> int:
+    """Values per side for the rank test to call a real ``slowdown`` at ``confidence`` with
+    probability ``power``, when log values spread by ``spread`` (normal approximation; the
+    Mann-Whitney test needs pi/3 times what the t test needs). Even, at least 4, as
+    ``harness ab --rounds`` wants."""
+    nd = statistics.NormalDist()
+    shift = -math.log(1 - slowdown)
+    n = 2 * ((nd.inv_cdf(confidence) + nd.inv_cdf(power)) * spread / shift) ** 2 * math.pi / 3
+    n = max(4, math.ceil(n))
+    return n + n % 2
 
 
 def is_interleaved(docs: list[dict]) -> bool:
@@ -392,7 +444,8 @@ def calibrate(
         ``max_slowdown``: the smallest allowed slowdown at which no A/A pair is called a
         regression; ``detectable``: the smallest real slowdown that the gate, with that
         limit, calls a regression for every ordered pair of runs (None if none in the grid);
-        ``min_p``: the smallest p the rank test can reach with these repeat counts.
+        ``min_p``: the smallest p the rank test can reach with these repeat counts;
+        ``spread``: the pooled standard deviation of log values within a run or side.
     """
     if pairs is None:
         if len(runs) < 2:
@@ -437,4 +490,5 @@ def calibrate(
         "detectable": detectable,
         "min_p": min_p_value(n, n),
         "alpha": round(1 - confidence, 12),
+        "spread": log_spread(runs),
     }

@@ -202,7 +202,7 @@ class Worker:
         # Warm-up covers tracing/compilation of both batch shapes the measured fit will see
         # (full batches and the last, partial one), so no retrace lands in the steady state.
         n_warm = min(n_train, cell.warmup_steps * cell.batch_size + rem) if cell.warmup_steps else 0
-        compile_s, fit_s, epoch_s, histories, chunks = [], [], [], [], []
+        compile_s, fit_s, epoch_s, histories, chunks, typical = [], [], [], [], [], []
         chunk = timing.DEFAULT_CHUNK
         steps = math.ceil(n_train / cell.batch_size)
         for repeat in range(cell.repeats):
@@ -244,8 +244,14 @@ class Worker:
                 raise RuntimeError(f"loss became NaN at epoch {timer.nan_epoch}; fit stopped early")
             fit_s.append(secs)
             epoch_s.append([round(s, 6) for s in timer.epoch_seconds])
-            for start, ends in zip(timer.epoch_starts, timer.batch_ends, strict=True):
-                chunks.extend(timing.chunk_step_times(start, ends, chunk))
+            mine = [
+                t
+                for start, ends in zip(timer.epoch_starts, timer.batch_ends, strict=True)
+                for t in timing.chunk_step_times(start, ends, chunk)
+            ]
+            chunks.extend(mine)
+            if mine:
+                typical.append(cell.batch_size / timing.percentile(sorted(mine), 50))
             self.result["train"] = {"fit_seconds": fit_s, "history": histories}
             self.save()
         self.model = model
@@ -262,6 +268,10 @@ class Worker:
                 [f - s for f, s in zip(fit_s, steady, strict=True)]
             ),
             "fit_samples_per_sec": stats.summarize([samples / s for s in fit_s]),
+            # Per repeat: batch size / its median chunk's time per step. A burst of other work
+            # on a shared machine slows some chunks, not the median one; a slowdown of every
+            # step moves it fully (see `harness check --metric typical`).
+            "typical_samples_per_sec": stats.summarize(typical) if typical else None,
             "epoch_seconds": epoch_s,
             "steps_per_epoch": steps,
             "samples_per_epoch": n_train,

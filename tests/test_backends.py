@@ -40,6 +40,11 @@ def test_smoke_end_to_end(backend, tmp_path):
     assert len(train["samples_per_sec"]["values"]) == cell["repeats"] == 2
     assert train["samples_per_sec"]["median"] > 0
     assert len(train["ms_per_step"]["values"]) == 2
+    # Per repeat, batch size / the median chunk's step time: same unit, same ballpark.
+    typical = train["typical_samples_per_sec"]["values"]
+    assert len(typical) == 2
+    throughput = train["samples_per_sec"]["values"]
+    assert all(0.2 < t / s < 5 for t, s in zip(typical, throughput, strict=True))
     assert len(train["warmup"]["seconds"]["values"]) == 2
     assert train["steps_per_epoch"] == 8  # 512 samples / batch 64
     assert train["flops_per_sample"] == 3 * 2 * (784 * 128 + 128 * 10)

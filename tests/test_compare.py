@@ -8,7 +8,7 @@ import pytest
 from conftest import run_cli
 from factories import result
 
-from harness import compare, report, results
+from harness import compare, report, results, stats
 
 
 def test_parse_limit():
@@ -334,6 +334,58 @@ def test_calibrate_on_interleaved_pairs():
     assert cal["noise_floor"] == pytest.approx(100.2 / 99.2 - 1)  # job 1's gap, not 20%
     assert cal["max_slowdown"] == 0.01  # no A/A pair is even 1% apart
     assert cal["detectable"] == 0.02
+
+
+def test_metric_typical_ranks_the_median_chunk_rate():
+    def run(run_id, typical):
+        d = result("jax", BASE, run_id=run_id)  # the same throughput on both sides
+        if typical is not None:
+            d["train"]["typical_samples_per_sec"] = stats.summarize(typical)
+        return d
+
+    slower = [x * 0.9 for x in BASE]
+    cur, base = run("new", slower), run("b", BASE)
+    (v,), _ = compare.check([cur], [base])
+    assert v.status == "unchanged" and v.ratio == 1.0
+    (v,), _ = compare.check([cur], [base], metric="typical")
+    assert v.status == "regressed" and v.ratio == pytest.approx(0.9)
+    # a result from before the field existed: the cell cannot be judged on it
+    old = run("b", None)
+    old["_path"] = "base/r.json"
+    (v,), _ = compare.check([cur], [old], metric="typical")
+    assert v.status == "missing" and v.why.startswith("base/r.json has no train.typical_")
+
+
+def test_rounds_needed_from_the_spread_of_workers():
+    # two sides, each two workers e^0.2 apart: pooled sd of the logs is sqrt(0.02)
+    assert compare.log_spread([[1.0, math.exp(0.2)], [5.0, 5 * math.exp(0.2)]]) == (
+        pytest.approx(math.sqrt(0.02))
+    )
+    assert compare.log_spread([[3.0]]) == 0.0
+    # 2 * ((z.95 + z.80) * sd / -ln(1 - d))^2 * pi/3, rounded up to even, at least 4
+    assert compare.rounds_needed(0.1, 0.1) == 12  # 11.67
+    assert compare.rounds_needed(0.16, 0.1) == 30  # 29.9
+    assert compare.rounds_needed(0.16, 0.05) == 126  # 125.6
+    assert compare.rounds_needed(0.01, 0.1) == 4
+    cal = compare.calibrate([], pairs=[([1.0, math.exp(0.2)], [5.0, 5 * math.exp(0.2)])])
+    assert cal["spread"] == pytest.approx(math.sqrt(0.02))
+
+
+def test_check_of_a_noisy_interleaved_pair_says_how_many_rounds(tmp_path):
+    base = [100.0, 130.0, 80.0, 110.0]
+    cand = [x * 0.9 for x in (130.0, 80.0, 100.0, 110.0)]
+    for name, values in (("baseline", base), ("candidate", cand)):
+        for k, x in enumerate(values, 1):
+            d = result("jax", [x], run_id=f"round-{k:02d}")
+            d["ab"] = {"id": "ab-1", "side": name, "round": k}
+            results.write_json_atomic(tmp_path / name / f"round-{k:02d}" / "r.json", d)
+    proc = run_cli("check", str(tmp_path / "candidate"), "--baseline", str(tmp_path / "baseline"))
+    assert proc.returncode == 0 and "noisy" in proc.stdout
+    spread = compare.log_spread([base, cand])
+    n = compare.rounds_needed(spread, 0.05)
+    assert n > 4
+    assert f"workers of one side spread by {spread:.1%}" in proc.stderr
+    assert f"about {n} rounds (--rounds {n})" in proc.stderr
 
 
 @pytest.mark.backend
