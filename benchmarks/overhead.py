@@ -8,13 +8,6 @@ EpochTimer callback with its batch hook, plus the utilization sampler thread at 
 interval), in ABBA order so drift hits both equally. Each fit is timed around the call with a
 device sync. Prints the median ratio instrumented/plain of samples/s with its spread; the
 budget is 1% (ratio >= 0.99).
-
-On a shared machine the wall time of a fit swings by more than the budget, and so does its
-process CPU time while the backend's thread pools spin waiting for work. ``--threads 1`` runs
-both sides on one compute thread (OMP/MKL, TensorFlow's intra/inter-op pools, XLA's CPU pool,
-torch's set_num_threads), so that process CPU time counts work done: the instrumentation's
-cost is then measured, not the backend's idle spinning. The plain side is pinned alike, so the
-ratio is still of the same fit with and without instrumentation.
 """
 
 from __future__ import annotations
@@ -31,31 +24,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def thread_env(threads: int) -> dict[str, str]:
-    """Environment that pins every backend's compute pools to ``threads`` threads."""
-    n = str(threads)
-    xla = os.environ.get("XLA_FLAGS", "")
-    xla += f" --xla_cpu_multi_thread_eigen={'true' if threads > 1 else 'false'}"
-    xla += f" intra_op_parallelism_threads={n}"
-    return {
-        "OMP_NUM_THREADS": n,
-        "MKL_NUM_THREADS": n,
-        "TF_NUM_INTRAOP_THREADS": n,
-        "TF_NUM_INTEROP_THREADS": n,
-        "XLA_FLAGS": xla.strip(),
-        "HARNESS_OVERHEAD_THREADS": n,
-    }
-
-
 def child(rounds: int, samples: int, batch: int, epochs: int) -> dict:
     import keras
     import numpy as np
-
-    threads = os.environ.get("HARNESS_OVERHEAD_THREADS")
-    if threads and keras.backend.backend() == "torch":
-        import torch
-
-        torch.set_num_threads(int(threads))
 
     from harness import data, monitor, timing
     from harness import model as m
@@ -131,7 +102,6 @@ def child(rounds: int, samples: int, batch: int, epochs: int) -> dict:
         "hook_seconds": hook_s,
         "step_seconds": step_s,
         "component_bound": sample_cpu / 1.0 + hook_s / step_s,
-        "threads": int(threads) if threads else None,
     }
 
 
@@ -163,9 +133,6 @@ def main() -> int:
     parser.add_argument("--samples", type=int, default=16384)
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--epochs", type=int, default=2)
-    parser.add_argument(
-        "--threads", type=int, help="pin both sides to this many compute threads (see above)"
-    )
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -178,8 +145,6 @@ def main() -> int:
             CUDA_VISIBLE_DEVICES=os.environ.get("CUDA_VISIBLE_DEVICES", ""),
         )
         env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH")) if p)
-        if args.threads:
-            env.update(thread_env(args.threads))
         cmd = [sys.executable, __file__, "--child", "--rounds", str(args.rounds), "--samples",
                str(args.samples), "--batch-size", str(args.batch_size), "--epochs", str(args.epochs)]  # fmt: skip
         proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
@@ -197,9 +162,6 @@ def main() -> int:
             f"{backend:<10} components: {out['sample_cpu_seconds'] * 1e3:.2f} ms CPU per sample (1/s), "
             f"{out['hook_seconds'] * 1e6:.2f} us per step hook vs {out['step_seconds'] * 1e3:.3f} ms "
             f"per step: at most {out['component_bound']:.3%} of training time"
-        )
-        print(
-            f"{backend:<10} {'threads: ' + str(out['threads']) if out['threads'] else 'threads: backend default'}"
         )
         print(
             f"{backend:<10} instrumented/plain throughput {out['ratio_median']:.4f} "
