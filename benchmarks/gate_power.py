@@ -15,7 +15,9 @@ once the device has finished it), which must be caught:
   the others; every ordered pair is judged, and the runs are calibrated.
 
 Prints how often each was called a regression, the slowdown really measured, and the
-calibration (noise floor, smallest slowdown caught) of this runner.
+calibration (noise floor, smallest slowdown caught) of this runner. Interleaved jobs are
+judged on both gate metrics (``--metric throughput`` and ``typical``), each with how far its
+workers spread and the rounds that would catch 10% at the limit.
 """
 
 from __future__ import annotations
@@ -130,7 +132,7 @@ def main() -> int:
                 f"  {j['dir']} {'delay' if j['delayed'] else 'A/A  '}  {v.status:<9} "
                 f"ratio {v.ratio:.3f} (95% CI {v.ci[0]:.3f}-{v.ci[1]:.3f}, p {v.p_slower:.3g}, "
                 f"n {v.n[0]}/{v.n[1]}; workers spread {spread:.1%}: "
-                f"{compare.rounds_needed(spread, 0.1)} rounds catch 10%)"
+                f"{compare.rounds_needed(spread, 0.1, limit)} rounds catch 10%)"
             )
         aa_m = [j["verdicts"][metric] for j in judged if not j["delayed"]]
         slow_m = [j["verdicts"][metric] for j in judged if j["delayed"]]

@@ -175,8 +175,9 @@ def _gate(current, baseline, limit, confidence, allow_mismatch, fmt, metric) -> 
         sides = compare.values_by_side(current + baseline, metric)
         for v in verdicts:
             if v.status == "noisy" and len(sides.get(v.key, {})) == 2:
-                print(_rounds_hint(v.key, list(sides[v.key].values()), limit, confidence),
-                      file=sys.stderr)  # fmt: skip
+                hint = _rounds_hint(v, list(sides[v.key].values()), limit, confidence)
+                if hint:
+                    print(hint, file=sys.stderr)
     elif compare.baseline_runs(baseline) < 2:
         print(
             "note: the baseline holds one run, so the gate cannot tell a slower moment of this "
@@ -187,12 +188,16 @@ def _gate(current, baseline, limit, confidence, allow_mismatch, fmt, metric) -> 
     return 1 if counts["regressed"] or counts["missing"] else 0
 
 
-def _rounds_hint(key: str, sides: list[list[float]], limit: float, confidence: float) -> str:
+def _rounds_hint(v: compare.Verdict, sides: list[list[float]], limit: float, confidence: float):
+    """For a noisy interleaved cell: how many rounds would settle it, if its slowdown is real."""
     spread = compare.log_spread(sides)
-    n = compare.rounds_needed(spread, limit, confidence)
+    seen = 1 - v.ratio
+    n = compare.rounds_needed(spread, seen, limit, confidence)
+    if n is None:
+        return None
     return (
-        f"{key}: workers of one side spread by {spread:.1%}; to catch a {limit:.0%} slowdown "
-        f"4 times in 5 the gate needs about {n} rounds (--rounds {n})"
+        f"{v.key}: workers of one side spread by {spread:.1%}; if the measured {-seen:+.1%} is "
+        f"real, about {n} rounds would show it past -{limit:.0%} 4 times in 5 (--rounds {n})"
     )
 
 
@@ -315,11 +320,12 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
             print(f"  with {cal['repeats']} {unit} the rank test cannot reach p < {cal['alpha']:g}: "
                   f"raise {unit} to at least 4")  # fmt: skip
         if args.interleaved:
-            n5, n10 = (
-                compare.rounds_needed(cal["spread"], d, args.confidence) for d in (0.05, 0.1)
+            n10, n5 = (
+                compare.rounds_needed(cal["spread"], d, d / 2, args.confidence) for d in (0.1, 0.05)
             )
-            print(f"  workers spread by {cal['spread']:.1%}: about {n5} rounds catch a 5% "
-                  f"slowdown 4 times in 5, {n10} rounds a 10% one")  # fmt: skip
+            print(f"  workers spread by {cal['spread']:.1%}: about {n10} rounds catch a 10% "
+                  f"slowdown 4 times in 5 with --max-slowdown 5%, {n5} a 5% one with "
+                  "--max-slowdown 2.5%")  # fmt: skip
     if cal is None:
         return 1
     what = "A/A jobs" if args.interleaved else "runs"

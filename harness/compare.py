@@ -115,12 +115,13 @@ def judge(
     run_allowance: float = 0.0,
     baseline_runs: int = 1,
 ) -> Verdict:
-    """Compares per-repeat throughputs (higher is better) of one cell.
+    """Compares per-repeat (or per-worker) rates of one cell, higher is better: throughput,
+    or the typical rate (see :data:`METRICS`).
 
     Args:
         key: the cell's name, for messages.
-        current: samples/s per repeat of the run under test.
-        baseline: samples/s per repeat of the baseline.
+        current: samples/s per value of the run under test.
+        baseline: samples/s per value of the baseline.
         max_slowdown: the slowdown tolerated (0.05 = 5%).
         confidence: the confidence the rank test must reach (alpha = 1 - confidence).
         run_allowance: how far (log ratio) one more run of the baseline's code may land from
@@ -227,7 +228,8 @@ def _values(docs: list[dict], metric: str = "throughput") -> list[float]:
 def values_by_side(
     docs: list[dict], metric: str = "throughput"
 ) -> dict[str, dict[str, list[float]]]:
-    """key -> A/B side -> the values the gate ranks (one per worker), ok results only."""
+    """key -> A/B side -> the values the gate ranks (one per worker), from ok results that
+    carry ``metric``."""
     out: dict[str, dict[str, list[float]]] = {}
     for d in docs:
         if d["status"] == "ok" and d.get("ab") and has_metric(d, metric):
@@ -279,7 +281,7 @@ def check(
     allow_mismatch: bool = False,
     metric: str = "throughput",
 ) -> tuple[list[Verdict], list[str]]:
-    """Judges every cell present (and ok) in both.
+    """Judges every cell present in both; one that failed on either side is "missing".
 
     Results are grouped per cell into *units*: a run, or one side of an interleaved A/B run
     (one result per worker process and round). The current side is the newest unit per cell; the
@@ -301,9 +303,13 @@ def check(
         if key not in base_units:
             if key in base_failed:  # present in both, but the baseline has nothing to judge by
                 d = next(iter(base_failed[key].values()))[0]
-                verdicts.append(
-                    Verdict(key, "missing", why=f"baseline: {d['status']}: {d.get('reason')}")
-                )
+                who = f"{d['ab']['side']} side" if d.get("ab") else "baseline"
+                why = f"{who}: {d['status']}: {d.get('reason')}"
+                cur_failed = [d for ds in units.values() for d in ds if d["status"] != "ok"]
+                if cur_failed:
+                    c = cur_failed[0]
+                    why += f"; current: {c['status']}: {c.get('reason')}"
+                verdicts.append(Verdict(key, "missing", why=why))
             continue
         # The newest unit; of an A/B run given whole, its candidate side.
         unit = max(
@@ -345,7 +351,7 @@ def check(
         if lacking:
             why = (
                 f"{lacking[0].get('_path') or 'a result'} has no train.{METRICS[metric]} "
-                f"(--metric {metric}; recorded by newer versions of the harness)"
+                f"(--metric {metric}: an older harness, or no step was timed)"
             )
             verdicts.append(Verdict(key, "missing", why=why))
             continue
@@ -378,16 +384,30 @@ def log_spread(sides: list[list[float]]) -> float:
 
 
 def rounds_needed(
-    spread: float, slowdown: float, confidence: float = 0.95, power: float = 0.8
-) -> int:
-    """Values per side for the rank test to call a real ``slowdown`` at ``confidence`` with
-    probability ``power``, when log values spread by ``spread`` (normal approximation; the
-    Mann-Whitney test needs pi/3 times what the t test needs). Even, at least 4, as
+    spread: float,
+    slowdown: float,
+    limit: float,
+    confidence: float = 0.95,
+    power: float = 0.8,
+) -> int | None:
+    """Values per side for the gate to call a real ``slowdown`` a regression with probability
+    ``power``, when log values spread by ``spread`` within a side (normal approximation).
+
+    Both of the gate's conditions must hold: the rank test at ``confidence`` (Mann-Whitney
+    needs pi/3 times the values of a t test), and the measured median ratio past ``limit``
+    (the log ratio of two medians of n has a standard error of ``spread * sqrt(pi / n)``).
+    Each is sized to hold with probability ``sqrt(power)``, so both hold at least ``power`` of
+    the time were they independent; they go together, so this errs on the safe side. None when ``slowdown`` is not beyond ``limit``: a slowdown of exactly the limit is measured
+    past it only half of the time, however many rounds. Even, at least 4, as
     ``harness ab --rounds`` wants."""
+    shift, bar = -math.log(1 - slowdown), -math.log(1 - limit)
+    if shift <= bar:
+        return None
     nd = statistics.NormalDist()
-    shift = -math.log(1 - slowdown)
-    n = 2 * ((nd.inv_cdf(confidence) + nd.inv_cdf(power)) * spread / shift) ** 2 * math.pi / 3
-    n = max(4, math.ceil(n))
+    z_conf, z_pow = nd.inv_cdf(confidence), nd.inv_cdf(math.sqrt(power))
+    n_test = 2 * ((z_conf + z_pow) * spread / shift) ** 2 * math.pi / 3
+    n_limit = math.pi * (z_pow * spread / (shift - bar)) ** 2
+    n = max(4, math.ceil(max(n_test, n_limit)))
     return n + n % 2
 
 
@@ -432,7 +452,8 @@ def calibrate(
     """How small a slowdown can this runner catch, from repeated runs of the same code?
 
     Args:
-        runs: per-repeat throughputs of one cell, one list per run (at least two runs);
+        runs: per-repeat rates (throughput or typical) of one cell, one list per run (at
+            least two runs);
             every ordered pair of them is an A/A comparison.
         confidence: of the gate's rank test.
         grid: candidate slowdowns, ascending (default 1% to 50% in 0.5% steps).

@@ -58,7 +58,10 @@ def percentile(sorted_values: list[float], q: float) -> float:
 
 
 def chunk_step_times(
-    epoch_start: float, batch_ends: list[tuple[int, float]], chunk: int = DEFAULT_CHUNK
+    epoch_start: float,
+    batch_ends: list[tuple[int, float]],
+    chunk: int = DEFAULT_CHUNK,
+    keep_partial: bool = True,
 ) -> list[float]:
     """Seconds per step, averaged over consecutive chunks of ``chunk`` steps in one epoch.
 
@@ -68,6 +71,7 @@ def chunk_step_times(
             the hook from several threads, so the list can be out of order; with
             steps_per_execution > 1 it holds one entry per execution (its last step).
         chunk: steps per chunk; a trailing partial chunk is kept if it has any steps.
+        keep_partial: False leaves the trailing partial chunk out, unless it is the only one.
 
     Returns:
         One mean step time per chunk: chunk duration / steps in it.
@@ -82,9 +86,29 @@ def chunk_step_times(
         if pending_steps >= chunk:
             out.append((prev_t - pending_t0) / pending_steps)
             pending_steps, pending_t0 = 0, prev_t
-    if pending_steps:
+    if pending_steps and (keep_partial or not out):
         out.append((prev_t - pending_t0) / pending_steps)
     return out
+
+
+def typical_samples_per_sec(
+    epoch_starts: list[float],
+    batch_ends: list[list[tuple[int, float]]],
+    batch_size: int,
+    chunk: int = DEFAULT_CHUNK,
+) -> float | None:
+    """Batch size / the median chunk's time per step, over one fit's epochs.
+
+    An epoch's trailing partial chunk (fewer steps, and the smaller last batch) is left out
+    when the epoch has full chunks, so it cannot pull the median toward a cheaper step.
+    None when no step was timed.
+    """
+    times = []
+    for start, ends in zip(epoch_starts, batch_ends, strict=True):
+        times += chunk_step_times(start, ends, chunk, keep_partial=False)
+    if not times:
+        return None
+    return batch_size / percentile(sorted(times), 50)
 
 
 def step_time_summary(chunks: list[float], chunk: int) -> dict[str, Any] | None:

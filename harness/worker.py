@@ -244,14 +244,13 @@ class Worker:
                 raise RuntimeError(f"loss became NaN at epoch {timer.nan_epoch}; fit stopped early")
             fit_s.append(secs)
             epoch_s.append([round(s, 6) for s in timer.epoch_seconds])
-            mine = [
-                t
-                for start, ends in zip(timer.epoch_starts, timer.batch_ends, strict=True)
-                for t in timing.chunk_step_times(start, ends, chunk)
-            ]
-            chunks.extend(mine)
-            if mine:
-                typical.append(cell.batch_size / timing.percentile(sorted(mine), 50))
+            for start, ends in zip(timer.epoch_starts, timer.batch_ends, strict=True):
+                chunks.extend(timing.chunk_step_times(start, ends, chunk))
+            rate = timing.typical_samples_per_sec(
+                timer.epoch_starts, timer.batch_ends, cell.batch_size, chunk
+            )
+            if rate is not None:
+                typical.append(rate)
             self.result["train"] = {"fit_seconds": fit_s, "history": histories}
             self.save()
         self.model = model

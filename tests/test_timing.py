@@ -35,6 +35,23 @@ def test_chunks_with_steps_per_execution():
     assert timing.chunk_step_times(0.0, ends, chunk=4) == [1.0, 2.0, 1.0]
 
 
+def test_typical_rate_leaves_trailing_partial_chunks_out():
+    # Epoch 1: 25 steps as above (chunks 1, 2 s/step and a trailing 5-step chunk at 0.1 s,
+    # as a small last batch would run). Epoch 2: 5 steps only, one partial chunk: kept.
+    t, ends1 = 0.0, []
+    for step in range(25):
+        t += 1 if step < 10 else 2 if step < 20 else 0.1
+        ends1.append((step, t))
+    start2 = t
+    ends2 = [(step, start2 + 3.0 * (step + 1)) for step in range(5)]
+    assert timing.chunk_step_times(0.0, ends1, chunk=10, keep_partial=False) == [1.0, 2.0]
+    assert timing.chunk_step_times(start2, ends2, chunk=10, keep_partial=False) == [3.0]
+    # median of [1, 2, 3] s/step is 2: 64 samples / 2 s
+    rate = timing.typical_samples_per_sec([0.0, start2], [ends1, ends2], 64, chunk=10)
+    assert rate == 32.0
+    assert timing.typical_samples_per_sec([0.0], [[]], 64) is None
+
+
 def test_percentiles_and_summary_exact():
     values = [float(v) for v in range(1, 101)]  # 1..100
     assert timing.percentile(values, 50) == 50.5
