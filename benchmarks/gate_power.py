@@ -81,7 +81,6 @@ def analyse(run_dir: Path, limit: float) -> dict:
     return {
         "dir": run_dir.name,
         "delayed": any(x.startswith("step_delay_ms=") for x in meta["set"]["candidate"]),
-        "verdict": verdicts["throughput"],
         "verdicts": verdicts,
         "spreads": spreads,
         "first_run": sides["baseline"][0]["train"]["samples_per_sec"]["values"],
@@ -111,12 +110,9 @@ def main() -> int:
             for delayed in (False, True):
                 sets = [f"step_delay_ms={args.delay_ms:g}"] if delayed else []
                 dirs.append(start_ab(args.out, args, sets))
-                a = analyse(dirs[-1], limit)
+                v = analyse(dirs[-1], limit)["verdicts"]["throughput"]
                 what = "delay" if delayed else "A/A"
-                print(
-                    f"{what} job {k + 1}: {a['verdict'].status} (ratio {a['verdict'].ratio:.3f})",
-                    flush=True,
-                )
+                print(f"{what} job {k + 1}: {v.status} (ratio {v.ratio:.3f})", flush=True)
     jobs = [analyse(d, limit) for d in dirs]
     aa = [j for j in jobs if not j["delayed"]]
 
@@ -159,21 +155,21 @@ def main() -> int:
         )
         # The same runs, each against a stored baseline of all the others (harness baseline
         # --add), whose spread gives the prediction bound that check applies.
-        held = []
-        for i, cur in enumerate(runs):
-            rest = [r for j, r in enumerate(runs) if j != i]
-            allowance = compare.run_allowance(rest)
-            pooled = [x for r in rest for x in r]
-            v = compare.judge(
-                "aa",
-                cur,
-                pooled,
-                max_slowdown=limit,
-                run_allowance=allowance,
-                baseline_runs=len(rest),
-            )
-            held.append((v.status == "regressed", 1 - math.exp(-allowance)))
         if len(runs) >= 3:
+            held = []
+            for i, cur in enumerate(runs):
+                rest = [r for j, r in enumerate(runs) if j != i]
+                allowance = compare.run_allowance(rest)
+                pooled = [x for r in rest for x in r]
+                v = compare.judge(
+                    "aa",
+                    cur,
+                    pooled,
+                    max_slowdown=limit,
+                    run_allowance=allowance,
+                    baseline_runs=len(rest),
+                )
+                held.append((v.status == "regressed", 1 - math.exp(-allowance)))
             print(
                 f"against a stored baseline of the other {len(runs) - 1} runs: A/A called a regression "
                 f"{sum(h[0] for h in held)} of {len(held)}; the baseline's spread lets a run land "

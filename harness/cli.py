@@ -276,14 +276,15 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     # per cell: the A/A comparisons, each (values of one measurement, values of the other)
     per_cell: dict[str, list[list[float]]] = {}
     pairs: dict[str, list[tuple[list[float], list[float]]]] = {}
+    if args.interleaved:
+        from . import ab
+
+        pythons = dict.fromkeys(ab.SIDES, sys.executable)
     for k in range(args.runs):
         if args.interleaved:
-            from . import ab
-
             run_dir = Path(args.out) / f"ab-{runner.new_run_id(backends)}-calibrate{k + 1}"
             print(f"calibration A/A job {k + 1}/{args.runs} -> {run_dir}", file=sys.stderr)
             sides = {side: scenarios for side in ab.SIDES}
-            pythons = dict.fromkeys(ab.SIDES, sys.executable)
             plan = ab.plan(run_dir.name, sides, pythons, backends, args.rounds)
             runner.Runner(plan, run_dir, environment=env).run()
             docs, _ = report.load_results([run_dir], latest=False)

@@ -305,7 +305,7 @@ def check(
                 d = next(iter(base_failed[key].values()))[0]
                 who = f"{d['ab']['side']} side" if d.get("ab") else "baseline"
                 why = f"{who}: {d['status']}: {d.get('reason')}"
-                cur_failed = [d for ds in units.values() for d in ds if d["status"] != "ok"]
+                cur_failed = [x for xs in units.values() for x in xs if x["status"] != "ok"]
                 if cur_failed:
                     c = cur_failed[0]
                     why += f"; current: {c['status']}: {c.get('reason')}"
@@ -397,9 +397,11 @@ def rounds_needed(
     needs pi/3 times the values of a t test), and the measured median ratio past ``limit``
     (the log ratio of two medians of n has a standard error of ``spread * sqrt(pi / n)``).
     Each is sized to hold with probability ``sqrt(power)``, so both hold at least ``power`` of
-    the time were they independent; they go together, so this errs on the safe side. None when ``slowdown`` is not beyond ``limit``: a slowdown of exactly the limit is measured
-    past it only half of the time, however many rounds. Even, at least 4, as
-    ``harness ab --rounds`` wants."""
+    the time were they independent; they go together, so this errs on the safe side.
+
+    None when ``slowdown`` is not beyond ``limit``: a slowdown of exactly the limit is
+    measured past it only half of the time, however many rounds. Otherwise even, at least 4,
+    as ``harness ab --rounds`` wants."""
     shift, bar = -math.log(1 - slowdown), -math.log(1 - limit)
     if shift <= bar:
         return None
