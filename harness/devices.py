@@ -9,6 +9,8 @@ where backend-specific code is allowed.
 from __future__ import annotations
 
 import importlib.metadata
+import os
+from collections.abc import Mapping
 from typing import Any
 
 
@@ -26,27 +28,109 @@ def parse(device: str) -> tuple[str, int | None]:
     return kind, int(index)
 
 
-def device_env(device: str, backend: str) -> dict[str, str]:
+# Default of `device_env(visible=...)`: read CUDA_VISIBLE_DEVICES from this process at call time.
+_INHERIT: Any = object()
+# Entries of CUDA_VISIBLE_DEVICES that name a device by UUID rather than by index.
+_UUID_PREFIXES = ("GPU-", "MIG-")
+
+
+def visible_entries(visible: str | None) -> list[str] | None:
+    """The devices a CUDA_VISIBLE_DEVICES value gives, in CUDA's order.
+
+    CUDA reads the list up to its first invalid entry (so "-1" or "" hides everything, and
+    "0,-1,1" gives only device 0); the same cut is made here.
+
+    Args:
+        visible: The variable's value; None when it is not set.
+
+    Returns:
+        None when the variable is not set (every GPU is visible), else the entries (maybe none).
+    """
+    if visible is None:
+        return None
+    entries = []
+    for entry in (part.strip() for part in visible.split(",")):
+        if not (entry.isdigit() or entry.startswith(_UUID_PREFIXES)):
+            break
+        entries.append(entry)
+    return entries
+
+
+def select_gpu(index: int, visible: str | None, device: str = "") -> str:
+    """The CUDA_VISIBLE_DEVICES entry of the `index`-th GPU the runner was given.
+
+    Args:
+        index: N of gpu:N, counted within the GPUs the runner was given.
+        visible: The runner's CUDA_VISIBLE_DEVICES; None when it is not set (all GPUs).
+        device: The requested device, for the error message.
+
+    Raises:
+        DeviceUnavailable: The runner was given fewer than `index + 1` GPUs.
+    """
+    entries = visible_entries(visible)
+    if entries is None:
+        return str(index)
+    if index < len(entries):
+        return entries[index]
+    given = f"{len(entries)} GPU{'' if len(entries) == 1 else 's'}" if entries else "no GPU"
+    raise DeviceUnavailable(
+        f"{device or f'gpu:{index}'} requested but the runner was given {given} "
+        f"(CUDA_VISIBLE_DEVICES={visible!r}; gpu:N counts from 0 within them)"
+    )
+
+
+def device_env(
+    device: str,
+    backend: str,
+    *,
+    visible: str | None = _INHERIT,
+    jax_preallocate: bool = False,
+) -> dict[str, str]:
     """Environment variables that pin a worker to ``device`` under ``backend``.
 
-    CUDA_VISIBLE_DEVICES hides every other GPU from all three frameworks (so gpu:N is the
-    process's only GPU and appears there as index 0); JAX_PLATFORMS keeps JAX from probing
-    for accelerators when the cell is a CPU cell. A GPU cell leaves JAX free to choose: where it
-    falls back to the CPU, ``require`` notices and the cell is skipped, never run on the CPU.
+    gpu:N is the N-th GPU the runner was given: within its own CUDA_VISIBLE_DEVICES when that
+    is set (a shared CI runner's share), never outside it. The worker's CUDA_VISIBLE_DEVICES
+    holds that one entry, hiding every other GPU from all three frameworks (the GPU appears
+    there as index 0), and CUDA_DEVICE_ORDER=PCI_BUS_ID makes CUDA number GPUs as NVML and
+    nvidia-smi do, so an index entry names the same GPU for the backend and the sampler.
+    JAX_PLATFORMS keeps JAX from probing for accelerators when the cell is a CPU cell. A GPU
+    cell leaves JAX free to choose: where it falls back to the CPU, ``require`` notices and
+    the cell is skipped, never run on the CPU.
+
+    Args:
+        device: "cpu", "gpu" or "gpu:N".
+        backend: "tensorflow", "jax" or "torch".
+        visible: The runner's CUDA_VISIBLE_DEVICES (None: not set); by default this
+            process's.
+        jax_preallocate: Let JAX reserve 75% of GPU memory at start (its default); off, the
+            memory readings show what the model uses.
+
+    Raises:
+        DeviceUnavailable: gpu:N is beyond the GPUs the runner was given (one line).
     """
+    if visible is _INHERIT:
+        visible = os.environ.get("CUDA_VISIBLE_DEVICES")
     kind, index = parse(device)
-    env = {"KERAS_BACKEND": backend}
+    env = {"KERAS_BACKEND": backend, "CUDA_DEVICE_ORDER": "PCI_BUS_ID"}
     if kind == "cpu":
         env["CUDA_VISIBLE_DEVICES"] = ""
         if backend == "jax":
             env["JAX_PLATFORMS"] = "cpu"
     else:
-        env["CUDA_VISIBLE_DEVICES"] = str(index)
+        env["CUDA_VISIBLE_DEVICES"] = select_gpu(index or 0, visible, device)
+    if backend == "jax":
+        # Set either way: a value inherited from the runner must not override the cell's.
+        env["XLA_PYTHON_CLIENT_PREALLOCATE"] = "true" if jax_preallocate else "false"
     if backend == "tensorflow":
         # TensorFlow grabs all GPU memory by default; growth keeps the memory column honest.
         env["TF_FORCE_GPU_ALLOW_GROWTH"] = "true"
         env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     return env
+
+
+def jax_preallocates(environ: Mapping[str, str]) -> bool:
+    """Whether JAX preallocates GPU memory under ``environ``, read as jaxlib reads it."""
+    return environ.get("XLA_PYTHON_CLIENT_PREALLOCATE", "") not in ("false", "False", "0")
 
 
 def visible_accelerators(backend: str) -> list[str]:
@@ -77,13 +161,14 @@ def require(device: str, backend: str) -> list[str]:
     Raises:
         DeviceUnavailable: a GPU was asked for and the backend sees none.
     """
-    kind, index = parse(device)
+    kind, _ = parse(device)
     if kind == "cpu":
         return []
     gpus = visible_accelerators(backend)
     if not gpus:
         raise DeviceUnavailable(
-            f"{device} requested but {backend} sees no GPU (CUDA_VISIBLE_DEVICES={index}; "
+            f"{device} requested but {backend} sees no GPU "
+            f"(CUDA_VISIBLE_DEVICES={os.environ.get('CUDA_VISIBLE_DEVICES')!r}; "
             f"is a GPU build of {backend} installed and an NVIDIA driver present?)"
         )
     return gpus
@@ -179,7 +264,6 @@ def describe(backend: str) -> dict[str, Any]:
 
 if __name__ == "__main__":  # python -m harness.devices BACKEND: one JSON line, for `harness env`
     import json
-    import os
     import sys
 
     name = sys.argv[1]

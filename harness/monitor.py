@@ -5,7 +5,9 @@ and resident memory of one process, and per-GPU NVML metrics. Every sample is ta
 current phase ("fit", "evaluate", ...) so that `summary()` can report per-phase means and peaks.
 
 NVML is optional: without a driver (or without `pynvml`) GPU sampling is switched off and the
-reason is kept in `gpu_status`; CPU sampling goes on regardless.
+reason is kept in `gpu_status`; CPU sampling goes on regardless. A worker samples only the GPU it
+trains on, found by UUID from its CUDA_VISIBLE_DEVICES entry (`identify_cell_gpu`). A process
+NVML does not list (in containers NVML lists host PIDs) has GPU memory null, never a false 0.
 """
 
 from __future__ import annotations
@@ -14,7 +16,10 @@ import contextlib
 import os
 import threading
 import time
+from collections.abc import Mapping
 from typing import Any
+
+from harness.devices import visible_entries
 
 DEFAULT_PHASE = "init"
 MAX_SAMPLES = 20000
@@ -103,18 +108,119 @@ def gpu_inventory(nvml: Any = None) -> dict:
             except error as exc:
                 result["status"] = f"NVML GPU {index} unavailable: {_one_line(exc)}"
                 continue
-            memory = _try(error, mod.nvmlDeviceGetMemoryInfo, handle)
-            result["gpus"].append(
-                {
-                    "index": index,
-                    "name": _try(error, lambda h=handle: _text(mod.nvmlDeviceGetName(h))),
-                    "fb_total": None if memory is None else int(memory.total),
-                    "uuid": _try(error, lambda h=handle: _text(mod.nvmlDeviceGetUUID(h))),
-                }
-            )
+            result["gpus"].append(_describe_gpu(mod, error, index, handle))
     finally:
         _shutdown(mod)
     return result
+
+
+def resolve_visible_gpu(entry: str, nvml: Any = None) -> dict:
+    """Finds the GPU that one CUDA_VISIBLE_DEVICES entry names, as NVML sees it. Never raises.
+
+    An index entry is taken as an NVML index: workers run with CUDA_DEVICE_ORDER=PCI_BUS_ID,
+    NVML's order. A "GPU-..." or "MIG-..." entry is a UUID, or a unique prefix of one (CUDA
+    accepts both).
+
+    Args:
+        entry: One entry of CUDA_VISIBLE_DEVICES, e.g. "2" or "GPU-5e1d...".
+        nvml: A module-like object with the pynvml API; None imports `pynvml`.
+
+    Returns:
+        `{"cuda_visible_devices": entry, "uuid", "name", "nvml_index"}` (None where unknown),
+        with a one-line "reason" added when NVML cannot say which GPU it is (uuid None).
+    """
+    info: dict = {"cuda_visible_devices": entry, "uuid": None, "name": None, "nvml_index": None}
+    mod, status = nvml_status(nvml)
+    if mod is None:
+        info["reason"] = status
+        return info
+    error = getattr(mod, "NVMLError", Exception)
+    try:
+        handle, index = _handle_for_entry(mod, error, entry)
+        gpu = _describe_gpu(mod, error, index, handle)
+    except (error, LookupError) as exc:
+        info["reason"] = f"CUDA_VISIBLE_DEVICES entry {entry!r}: {_one_line(exc)}"
+        return info
+    finally:
+        _shutdown(mod)
+    info.update(uuid=gpu["uuid"], name=gpu["name"], nvml_index=gpu["index"])
+    if info["uuid"] is None:
+        info["reason"] = f"NVML gives no UUID for the GPU of CUDA_VISIBLE_DEVICES entry {entry!r}"
+    return info
+
+
+def identify_cell_gpu(environ: Mapping[str, str] | None = None, nvml: Any = None) -> dict:
+    """Identifies the GPU a worker trains on: the first its CUDA_VISIBLE_DEVICES gives.
+
+    Args:
+        environ: The worker's environment; None reads `os.environ`.
+        nvml: A module-like object with the pynvml API; None imports `pynvml`.
+
+    Returns:
+        What `resolve_visible_gpu` returns; with no GPU visible, uuid None and the reason.
+    """
+    environ = os.environ if environ is None else environ
+    visible = environ.get("CUDA_VISIBLE_DEVICES")
+    entries = visible_entries(visible)
+    if entries == []:
+        return {
+            "cuda_visible_devices": visible,
+            "uuid": None,
+            "name": None,
+            "nvml_index": None,
+            "reason": f"CUDA_VISIBLE_DEVICES={visible!r} hides every GPU",
+        }
+    # Unset, every GPU is visible and the backends train on their device 0.
+    entry = "0" if entries is None else entries[0]
+    info = resolve_visible_gpu(entry, nvml)
+    if entry.isdigit() and environ.get("CUDA_DEVICE_ORDER") != "PCI_BUS_ID":
+        # CUDA's default order puts the fastest GPU first; NVML counts by PCI bus.
+        info["note"] = "CUDA_DEVICE_ORDER is not PCI_BUS_ID: CUDA's index may differ from NVML's"
+    return info
+
+
+def _handle_for_entry(mod: Any, error: Any, entry: str) -> tuple[Any, int | None]:
+    """The NVML handle and index of a CUDA_VISIBLE_DEVICES entry.
+
+    Raises:
+        LookupError: The entry names no single GPU that NVML knows.
+        NVMLError: NVML failed (as `error`).
+    """
+    if entry.isdigit():
+        index = int(entry)
+        return mod.nvmlDeviceGetHandleByIndex(index), index
+    if not entry.startswith(("GPU-", "MIG-")):
+        raise LookupError("neither a GPU index nor a GPU UUID")
+    try:
+        handle = mod.nvmlDeviceGetHandleByUUID(entry)
+    except error:
+        handle = _handle_by_uuid_prefix(mod, error, entry)
+    return handle, _try(error, mod.nvmlDeviceGetIndex, handle)
+
+
+def _handle_by_uuid_prefix(mod: Any, error: Any, prefix: str) -> Any:
+    """The handle of the one GPU whose UUID starts with `prefix` (CUDA accepts prefixes)."""
+    found = []
+    for index in range(mod.nvmlDeviceGetCount()):
+        handle = mod.nvmlDeviceGetHandleByIndex(index)
+        uuid = _try(error, lambda h=handle: _text(mod.nvmlDeviceGetUUID(h)))
+        if uuid is not None and uuid.startswith(prefix):
+            found.append(handle)
+    if len(found) != 1:
+        what = "no GPU" if not found else f"{len(found)} GPUs"
+        raise LookupError(f"NVML has {what} with a UUID starting {prefix}")
+    return found[0]
+
+
+def _describe_gpu(mod: Any, error: Any, index: int | None, handle: Any) -> dict:
+    """What identifies one GPU: NVML index, name, UUID and memory size (None where unknown)."""
+    memory = _try(error, mod.nvmlDeviceGetMemoryInfo, handle)
+    return {
+        "index": index,
+        "name": _try(error, lambda: _text(mod.nvmlDeviceGetName(handle))),
+        "uuid": _try(error, lambda: _text(mod.nvmlDeviceGetUUID(handle))),
+        "fb_total": None if memory is None else int(memory.total),
+    }
 
 
 def _try(error: type[BaseException] | tuple, fn: Any, *args: Any) -> Any:
@@ -192,6 +298,8 @@ class Sampler:
         nvml: Any = None,
         psutil_module: Any = None,
         gpu_indices: list[int] | None = None,
+        gpu_uuids: list[str] | None = None,
+        gpus_off: str | None = None,
         track_process: bool = True,
         max_samples: int = MAX_SAMPLES,
     ) -> None:
@@ -206,13 +314,19 @@ class Sampler:
             psutil_module: Stand-in for `psutil` (tests); None imports it.
             gpu_indices: NVML indices to sample; None means all. NVML indices ignore
                 CUDA_VISIBLE_DEVICES, so the caller maps them.
+            gpu_uuids: UUIDs of the GPUs to sample instead (see `resolve_visible_gpu`): a
+                UUID names the same GPU whatever the numbering.
+            gpus_off: Why no GPU is sampled (e.g. "CPU cell"); NVML is then not opened.
             track_process: False samples only the machine: the process fields are None.
             max_samples: Cap on stored samples; beyond it every other one is dropped.
 
         Raises:
-            ValueError: `interval` is not positive or `max_samples` is below 2.
+            ValueError: `interval` is not positive, `max_samples` is below 2, or GPUs are
+                selected both by index and by UUID.
             ProcessLookupError: No process has the given `pid`.
         """
+        if gpu_indices is not None and gpu_uuids is not None:
+            raise ValueError("select GPUs by gpu_indices or by gpu_uuids, not both")
         if interval <= 0:
             raise ValueError(f"interval must be positive, got {interval}")
         if max_samples < 2:
@@ -247,13 +361,19 @@ class Sampler:
         self._last_error: str | None = None
         self._last_t: float | None = None
         self._phases: dict[str, dict] = {}
+        # Samples whose GPU process lists did / did not name `pid` (see _sample_gpus).
+        self._proc_listed = 0
+        self._proc_unlisted = 0
 
         self._nvml = None
         self._nvml_error: Any = ()
         self._handles: list[tuple[int, Any]] = []
         self.gpus: list[dict] = []
         self.driver: str | None = None
-        self.gpu_status = self._open_nvml(nvml, gpu_indices)
+        if gpus_off is not None:
+            self.gpu_status = f"GPU sampling off: {gpus_off}"
+        else:
+            self.gpu_status = self._open_nvml(nvml, gpu_indices, gpu_uuids)
 
         # Prime the CPU counters now, so the first sample's window starts here.
         self._t0 = clock()
@@ -265,36 +385,38 @@ class Sampler:
 
     # NVML setup -----------------------------------------------------------------------------
 
-    def _open_nvml(self, nvml: Any, gpu_indices: list[int] | None) -> str:
+    def _open_nvml(
+        self, nvml: Any, gpu_indices: list[int] | None, gpu_uuids: list[str] | None
+    ) -> str:
         """Initialises NVML and caches the handles; returns the GPU status line."""
         if gpu_indices is not None and not list(gpu_indices):
             return "GPU sampling off: no GPU indices selected"
+        if gpu_uuids is not None and not list(gpu_uuids):
+            return "GPU sampling off: no GPU UUIDs selected"
         mod, status = nvml_status(nvml)
         if mod is None:
             return status
         error = getattr(mod, "NVMLError", Exception)
-        try:
-            count = mod.nvmlDeviceGetCount()
-        except error as exc:
-            _shutdown(mod)
-            return f"NVML device count failed: {_one_line(exc)}"
-        indices = list(range(count)) if gpu_indices is None else list(gpu_indices)
+        if gpu_uuids is not None:
+            wanted = [(uuid, mod.nvmlDeviceGetHandleByUUID, uuid) for uuid in gpu_uuids]
+        else:
+            if gpu_indices is None:
+                try:
+                    gpu_indices = list(range(mod.nvmlDeviceGetCount()))
+                except error as exc:
+                    _shutdown(mod)
+                    return f"NVML device count failed: {_one_line(exc)}"
+            wanted = [(index, mod.nvmlDeviceGetHandleByIndex, index) for index in gpu_indices]
         missing = []
-        for index in indices:
+        for label, open_handle, key in wanted:
             try:
-                handle = mod.nvmlDeviceGetHandleByIndex(index)
+                handle = open_handle(key)
             except error as exc:
-                missing.append(f"{index} ({_one_line(exc)})")
+                missing.append(f"{label} ({_one_line(exc)})")
                 continue
-            memory = _try(error, mod.nvmlDeviceGetMemoryInfo, handle)
+            index = key if isinstance(key, int) else _try(error, mod.nvmlDeviceGetIndex, handle)
             self._handles.append((index, handle))
-            self.gpus.append(
-                {
-                    "index": index,
-                    "name": _try(error, lambda h=handle: _text(mod.nvmlDeviceGetName(h))),
-                    "fb_total": None if memory is None else int(memory.total),
-                }
-            )
+            self.gpus.append(_describe_gpu(mod, error, index, handle))
         if not self._handles:
             _shutdown(mod)
             if missing:
@@ -346,18 +468,53 @@ class Sampler:
             proc_cpu = None if value is None else round(value, 1)
         return _percent(busy_sum, total_sum), per_core, proc_cpu
 
-    def _sample_gpu(self, index: int, handle: Any) -> dict:
+    def _sample_gpus(self) -> list[dict]:
+        """One reading per sampled GPU, with `pid`'s memory on each where NVML tells it."""
+        readings = [self._sample_gpu(index, handle) for index, handle in self._handles]
+        if self.pid is None or not readings:
+            return readings
+        error = self._nvml_error
+        lists = [
+            _try(error, self._nvml.nvmlDeviceGetComputeRunningProcesses, handle)
+            for _, handle in self._handles
+        ]
+        if all(procs is None for procs in lists):
+            return readings  # NVML cannot list processes here: proc_gpu_mem stays None
+        # NVML lists host PIDs, so inside a container's PID namespace `pid` is on no list and
+        # a 0 would be false. Once it is on one GPU's list the PIDs agree, and its absence from
+        # another GPU's list is a true 0.
+        listed = any(p.pid == self.pid for procs in lists if procs for p in procs)
+        if not listed:
+            self._proc_unlisted += 1
+            return readings
+        self._proc_listed += 1
+        for reading, procs in zip(readings, lists, strict=True):
+            if procs is not None:
+                used = [p.usedGpuMemory for p in procs if p.pid == self.pid]
+                # usedGpuMemory is None where NVML cannot tell (e.g. Windows WDDM, MIG).
+                reading["proc_gpu_mem"] = None if None in used else int(sum(used))
+        return readings
+
+    def _proc_gpu_mem_note(self) -> str | None:
+        """Why proc_gpu_mem is null in some samples, or None when it never was for that."""
+        if not self._proc_unlisted:
+            return None
+        if not self._proc_listed:
+            return (
+                f"process {self.pid} was never in NVML's process list of the sampled GPUs "
+                "(inside a container NVML lists host PIDs): its GPU memory is unknown, not 0"
+            )
+        return (
+            f"process {self.pid} was missing from NVML's process list of the sampled GPUs in "
+            f"{self._proc_unlisted} of {self._proc_unlisted + self._proc_listed} samples "
+            "(e.g. before it opened the GPU): there its GPU memory is null"
+        )
+
+    def _sample_gpu(self, index: int | None, handle: Any) -> dict:
         mod, error = self._nvml, self._nvml_error
         util = _try(error, mod.nvmlDeviceGetUtilizationRates, handle)
         memory = _try(error, mod.nvmlDeviceGetMemoryInfo, handle)
         power = _try(error, mod.nvmlDeviceGetPowerUsage, handle)
-        proc_gpu_mem = None
-        if self.pid is not None:
-            procs = _try(error, mod.nvmlDeviceGetComputeRunningProcesses, handle)
-            if procs is not None:
-                # NVML reports host PIDs: inside a PID namespace (containers) this stays 0.
-                used = [p.usedGpuMemory for p in procs if p.pid == self.pid]
-                proc_gpu_mem = None if None in used else int(sum(used))
         return {
             "index": index,
             "sm": None if util is None else util.gpu,
@@ -368,7 +525,7 @@ class Sampler:
             "temp_c": _try(error, mod.nvmlDeviceGetTemperature, handle, mod.NVML_TEMPERATURE_GPU),
             "sm_clock_mhz": _try(error, mod.nvmlDeviceGetClockInfo, handle, mod.NVML_CLOCK_SM),
             "mem_clock_mhz": _try(error, mod.nvmlDeviceGetClockInfo, handle, mod.NVML_CLOCK_MEM),
-            "proc_gpu_mem": proc_gpu_mem,
+            "proc_gpu_mem": None,  # set by _sample_gpus
         }
 
     def _sample_locked(self) -> dict:
@@ -387,7 +544,7 @@ class Sampler:
             "cpu_per_core": per_core,
             "proc_cpu": proc_cpu,
             "proc_rss": rss,
-            "gpus": [self._sample_gpu(index, handle) for index, handle in self._handles],
+            "gpus": self._sample_gpus(),
         }
         # The first sample's window runs from the start (t = 0).
         window = max(0.0, t - (self._last_t or 0.0))
@@ -550,6 +707,7 @@ class Sampler:
             "gpu_status": self.gpu_status,
             "gpus": [dict(gpu) for gpu in self.gpus],
             "driver": self.driver,
+            "proc_gpu_mem_note": self._proc_gpu_mem_note(),
             "errors": self._errors,
             "last_error": self._last_error,
             "phases": phases,

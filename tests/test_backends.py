@@ -13,15 +13,19 @@ import pytest
 from conftest import run_cli
 from factories import write_mnist_npz
 
-from harness import devices
+from harness import devices, results
 
 pytestmark = pytest.mark.backend
 
 
+# A GPU UUID that no machine has.
+NO_SUCH_GPU = "GPU-00000000-0000-4000-8000-000000000000"
+
+
 def results_of(out: Path) -> dict[str, dict]:
-    files = [f for f in out.rglob("*.json") if f.name != "run.json"]
     docs = {}
-    for f in files:
+    # As the reports find them: the task files beside the logs are no results.
+    for f in results.iter_result_files([out]):
         doc = json.loads(f.read_text())
         docs[f"{doc['scenario']['name']}/{doc['cell']['id']}"] = doc
     return docs
@@ -59,6 +63,9 @@ def test_smoke_end_to_end(backend, tmp_path):
         assert saved["predictions_match"] is True and saved["max_abs_diff"] <= 1e-6
         assert Path(saved["path"]).exists()
     assert doc["device"]["variables_on"] == "cpu"
+    assert "gpu" not in doc["device"]  # a CPU cell identifies no GPU
+    # device_env turns JAX's preallocation off unless the cell turns it on.
+    assert doc["device"]["jax_preallocate"] is (False if backend == "jax" else None)
     env = doc["environment"]
     assert env["keras"] == "3.15.1" and env["backend"] == backend
     assert env["backend_versions"] == devices.backend_versions(backend)
@@ -66,7 +73,10 @@ def test_smoke_end_to_end(backend, tmp_path):
         assert key in env
     assert doc["data"]["source"] == "synthetic (seed 0)" and doc["data"]["pipeline"] == "numpy"
     assert doc["monitor"]["n_samples"] >= 1 and "import" in doc["monitor"]["phases"]
-    assert doc["monitor"]["gpu_status"].startswith("NVML unavailable")  # no driver here
+    # Another process's GPU load is no part of a CPU cell: with a driver or without, no GPU
+    # is sampled.
+    assert doc["monitor"]["gpu_status"] == "GPU sampling off: CPU cell"
+    assert doc["monitor"]["gpus"] == [] and doc["monitor"]["proc_gpu_mem_note"] is None
     # The user saw progress and a table row for the cell.
     assert f"[1/1] {backend:<10} smoke/default  ok" in proc.stderr
     assert f"| smoke | default | {backend}" in proc.stdout
@@ -91,8 +101,13 @@ def test_digits_trains_to_90_percent(backend, tmp_path):
 
 def test_pipelines_knobs_and_missing_gpu(backend, tmp_path):
     """Each pipeline runs where its package is installed and is 'unsupported' (with the
-    reason) where it is not; torch refuses steps_per_execution > 1; a GPU cell on a machine
-    without one is skipped with the reason."""
+    reason) where it is not; torch refuses steps_per_execution > 1; a GPU cell whose backend
+    sees no GPU is skipped with the reason.
+
+    The runner is given a GPU that exists on no machine (CUDA_VISIBLE_DEVICES names an
+    unknown UUID): gpu is then that GPU, which no backend and no NVML finds, with a driver
+    or without.
+    """
     pipes = tmp_path / "pipes.toml"
     pipes.write_text(
         "[defaults]\ntrain_samples = 256\ntest_samples = 64\nbatch_size = 64\nepochs = 1\n"
@@ -114,8 +129,9 @@ def test_pipelines_knobs_and_missing_gpu(backend, tmp_path):
     )
     out = tmp_path / "r"
     proc = run_cli(
-        "run", str(pipes), str(knobs), str(mixed), str(gpu), "--backend", backend, "--out", str(out)
-    )
+        "run", str(pipes), str(knobs), str(mixed), str(gpu), "--backend", backend, "--out", str(out),
+        env={"CUDA_VISIBLE_DEVICES": NO_SUCH_GPU},
+    )  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-3000:]  # unsupported and skipped are not failures
     docs = results_of(out)
     assert docs["pipes/numpy"]["status"] == "ok"
@@ -143,7 +159,14 @@ def test_pipelines_knobs_and_missing_gpu(backend, tmp_path):
     assert mixed_doc["save"]["keras"]["predictions_match"] is True
     gpu_doc = docs["gpu/default"]
     assert gpu_doc["status"] == "skipped"
-    assert f"gpu requested but {backend} sees no GPU" in gpu_doc["reason"]
+    # gpu is the first GPU the runner was given, never one outside them.
+    assert gpu_doc["reason"].startswith(
+        f"gpu requested but {backend} sees no GPU (CUDA_VISIBLE_DEVICES='{NO_SUCH_GPU}'; "
+    )
+    identity = gpu_doc["device"]["gpu"]
+    assert identity["cuda_visible_devices"] == NO_SUCH_GPU and identity["uuid"] is None
+    # No GPU is sampled in its stead: the reason NVML could not find it is kept.
+    assert gpu_doc["monitor"]["gpu_status"] == f"GPU sampling off: {identity['reason']}"
     assert f"| gpu | default | {backend}" in proc.stdout and "| skipped |" in proc.stdout
     if any(d["status"] == "unsupported" for d in docs.values()):
         assert "| unsupported |" in proc.stdout

@@ -3,6 +3,7 @@
 import json
 import os
 import re
+import sys
 import threading
 import time
 from collections import namedtuple
@@ -12,7 +13,15 @@ import psutil
 import pytest
 
 from harness import dmon
-from harness.monitor import Sampler, gpu_inventory, nvml_status
+from harness.monitor import (
+    Sampler,
+    gpu_inventory,
+    identify_cell_gpu,
+    nvml_status,
+    resolve_visible_gpu,
+)
+from harness.scenario import Cell
+from harness.worker import Worker
 
 GIB = 1 << 30
 MIB = 1 << 20
@@ -151,6 +160,17 @@ class FakeNVML:
             raise self.NVMLError("Invalid Argument")
         return ("handle", index)
 
+    def nvmlDeviceGetHandleByUUID(self, uuid):  # noqa: N802
+        for index, gpu in enumerate(self.gpus):
+            known = gpu["uuid"]
+            if (known.decode() if isinstance(known, bytes) else known) == uuid:
+                return ("handle", index)
+        raise self.NVMLError("Not Found")
+
+    def nvmlDeviceGetIndex(self, handle):  # noqa: N802
+        self._gpu("nvmlDeviceGetIndex", handle)
+        return handle[1]
+
     def nvmlDeviceGetName(self, handle):  # noqa: N802
         return self._gpu("nvmlDeviceGetName", handle)["name"]
 
@@ -264,9 +284,10 @@ def test_sample_contents_exact(clock, fake_psutil, fake_nvml):
     assert summary["gpu_status"] == "ok"
     assert summary["driver"] == "550.54.15"
     assert summary["gpus"] == [
-        {"index": 0, "name": "Fake H100", "fb_total": 80 * GIB},
-        {"index": 1, "name": "Fake H100", "fb_total": 80 * GIB},
+        {"index": 0, "name": "Fake H100", "uuid": "GPU-0000", "fb_total": 80 * GIB},
+        {"index": 1, "name": "Fake H100", "uuid": "GPU-0001", "fb_total": 80 * GIB},
     ]
+    assert summary["proc_gpu_mem_note"] is None  # PID is on GPU 0's list: GPU 1's 0 is true
     assert summary["started_at"] == 1.7e9
     assert fake_nvml.inits == fake_nvml.shutdowns == 1
 
@@ -432,6 +453,80 @@ def test_gpu_indices_select_devices(clock, fake_psutil, fake_nvml):
     assert fake_nvml.inits == fake_nvml.shutdowns == 2
 
 
+def test_gpu_uuids_select_devices(clock, fake_psutil, fake_nvml):
+    sampler = make_sampler(clock, fake_psutil, fake_nvml, gpu_uuids=["GPU-0001"])
+    assert [g["index"] for g in sampler.sample_once()["gpus"]] == [1]
+    assert sampler.gpus == [
+        {"index": 1, "name": "Fake H100", "uuid": "GPU-0001", "fb_total": 80 * GIB}
+    ]
+    assert sampler.stop()["gpu_status"] == "ok"
+
+    fake_nvml.fail.add(("nvmlDeviceGetIndex", 0))  # e.g. a MIG device: no index to show
+    sampler = make_sampler(clock, fake_psutil, fake_nvml, gpu_uuids=["GPU-0000", "GPU-0009"])
+    assert sampler.gpu_status == "NVML GPU unavailable: GPU-0009 (Not Found)"
+    assert [(g["index"], g["uuid"]) for g in sampler.gpus] == [(None, "GPU-0000")]
+    assert [g["sm"] for g in sampler.sample_once()["gpus"]] == [50]
+    sampler.stop()
+
+    sampler = make_sampler(clock, fake_psutil, fake_nvml, gpu_uuids=[])
+    assert sampler.gpu_status == "GPU sampling off: no GPU UUIDs selected"
+    sampler.stop()
+    with pytest.raises(ValueError, match="not both"):
+        make_sampler(clock, fake_psutil, fake_nvml, gpu_indices=[0], gpu_uuids=["GPU-0000"])
+    assert fake_nvml.inits == fake_nvml.shutdowns == 2
+
+
+def test_gpus_off_never_opens_nvml(clock, fake_psutil, fake_nvml):
+    sampler = make_sampler(clock, fake_psutil, fake_nvml, gpus_off="CPU cell")
+    clock.now += 1.0
+    assert sampler.sample_once()["gpus"] == []
+    summary = sampler.stop()
+    assert (summary["gpu_status"], summary["gpus"], summary["driver"]) == (
+        "GPU sampling off: CPU cell",
+        [],
+        None,
+    )
+    assert fake_nvml.inits == 0
+
+
+def test_gpu_memory_of_an_unlisted_process_is_unknown_not_zero(clock, fake_psutil, fake_nvml):
+    """Inside a container NVML lists host PIDs, so the sampled PID is on no list: its GPU
+    memory is null, with the reason in the summary, never a false 0."""
+    for gpu in fake_nvml.gpus:
+        gpu["procs"] = [(OTHER_PID, 3 * GIB)]
+    sampler = make_sampler(clock, fake_psutil, fake_nvml)
+    clock.now += 1.0
+    assert [g["proc_gpu_mem"] for g in sampler.sample_once()["gpus"]] == [None, None]
+    summary = sampler.stop()
+    assert "proc_gpu_mem" not in summary["phases"]["init"]
+    assert summary["proc_gpu_mem_note"] == (
+        f"process {PID} was never in NVML's process list of the sampled GPUs (inside a "
+        "container NVML lists host PIDs): its GPU memory is unknown, not 0"
+    )
+
+
+def test_gpu_memory_before_the_process_opens_the_gpu_is_null(clock, fake_psutil, fake_nvml):
+    fake_nvml.gpus[0]["procs"] = []  # not yet on the GPU
+    sampler = make_sampler(clock, fake_psutil, fake_nvml)
+    clock.now += 1.0
+    assert [g["proc_gpu_mem"] for g in sampler.sample_once()["gpus"]] == [None, None]
+    fake_nvml.gpus[0]["procs"] = [(PID, GIB)]
+    clock.now += 1.0
+    # Listed on GPU 0, the PIDs agree: its absence from GPU 1's list is a true 0.
+    assert [g["proc_gpu_mem"] for g in sampler.sample_once()["gpus"]] == [GIB, 0]
+    summary = sampler.stop()
+    assert summary["phases"]["init"]["proc_gpu_mem"] == {"mean": GIB, "peak": GIB}
+    assert summary["proc_gpu_mem_note"] == (
+        f"process {PID} was missing from NVML's process list of the sampled GPUs in 1 of 2 "
+        "samples (e.g. before it opened the GPU): there its GPU memory is null"
+    )
+
+    fake_nvml.fail |= {("nvmlDeviceGetComputeRunningProcesses", i) for i in (0, 1)}
+    sampler = make_sampler(clock, fake_psutil, fake_nvml)
+    assert [g["proc_gpu_mem"] for g in sampler.sample_once()["gpus"]] == [None, None]
+    assert sampler.stop()["proc_gpu_mem_note"] is None  # NVML cannot list: not a PID mismatch
+
+
 def test_stored_samples_are_capped_but_phases_are_not(clock, fake_psutil, fake_nvml):
     sampler = make_sampler(clock, fake_psutil, fake_nvml, max_samples=4)
     for _ in range(10):
@@ -513,21 +608,162 @@ def test_gpu_inventory_with_fake(fake_nvml):
     assert fake_nvml.inits == fake_nvml.shutdowns == 1
 
 
-def test_nvml_helpers_never_raise_without_a_driver():
+def test_resolve_visible_gpu(fake_nvml):
+    gpu1 = {"uuid": "GPU-0001", "name": "Fake H100", "nvml_index": 1}
+    assert resolve_visible_gpu("1", fake_nvml) == {"cuda_visible_devices": "1", **gpu1}
+    assert resolve_visible_gpu("GPU-0001", fake_nvml) == {
+        "cuda_visible_devices": "GPU-0001",
+        **gpu1,
+    }
+    # CUDA also accepts a unique prefix of a UUID.
+    fake_nvml.gpus[1]["uuid"] = "GPU-1234-abcd"
+    assert resolve_visible_gpu("GPU-12", fake_nvml)["uuid"] == "GPU-1234-abcd"
+    unknown = {"uuid": None, "name": None, "nvml_index": None}
+    for entry, reason in (
+        ("GPU-", "NVML has 2 GPUs with a UUID starting GPU-"),
+        ("GPU-9", "NVML has no GPU with a UUID starting GPU-9"),
+        ("5", "Invalid Argument"),
+        ("bogus", "neither a GPU index nor a GPU UUID"),
+    ):
+        assert resolve_visible_gpu(entry, fake_nvml) == {
+            "cuda_visible_devices": entry,
+            **unknown,
+            "reason": f"CUDA_VISIBLE_DEVICES entry {entry!r}: {reason}",
+        }
+    fake_nvml.fail.add(("nvmlDeviceGetUUID", 0))
+    assert resolve_visible_gpu("0", fake_nvml) == {
+        "cuda_visible_devices": "0",
+        "uuid": None,
+        "name": "Fake H100",
+        "nvml_index": 0,
+        "reason": "NVML gives no UUID for the GPU of CUDA_VISIBLE_DEVICES entry '0'",
+    }
+    assert fake_nvml.inits == fake_nvml.shutdowns == 8
+    assert resolve_visible_gpu("0", FakeNVML(init_error="Driver Not Loaded")) == {
+        "cuda_visible_devices": "0",
+        **unknown,
+        "reason": "NVML unavailable: Driver Not Loaded",
+    }
+
+
+def test_identify_cell_gpu(fake_nvml):
+    gpu0 = {"uuid": "GPU-0000", "name": "Fake H100", "nvml_index": 0}
+    environ = {"CUDA_VISIBLE_DEVICES": "1", "CUDA_DEVICE_ORDER": "PCI_BUS_ID"}
+    assert identify_cell_gpu(environ, fake_nvml)["uuid"] == "GPU-0001"
+    # The backends train on the first GPU they are given.
+    environ = {"CUDA_VISIBLE_DEVICES": "GPU-0000,GPU-0001"}
+    assert identify_cell_gpu(environ, fake_nvml) == {"cuda_visible_devices": "GPU-0000", **gpu0}
+    assert identify_cell_gpu({}, fake_nvml) == {
+        "cuda_visible_devices": "0",
+        **gpu0,
+        "note": "CUDA_DEVICE_ORDER is not PCI_BUS_ID: CUDA's index may differ from NVML's",
+    }
+    for hidden in ("", "-1"):
+        assert identify_cell_gpu({"CUDA_VISIBLE_DEVICES": hidden}, fake_nvml) == {
+            "cuda_visible_devices": hidden,
+            "uuid": None,
+            "name": None,
+            "nvml_index": None,
+            "reason": f"CUDA_VISIBLE_DEVICES={hidden!r} hides every GPU",
+        }
+
+
+# The worker's sampler -------------------------------------------------------------------------
+
+
+@pytest.fixture
+def fake_driver(monkeypatch):
+    """A machine with an NVIDIA driver: `import pynvml` gives a FakeNVML."""
+    nvml = FakeNVML()
+    monkeypatch.setitem(sys.modules, "pynvml", nvml)
+    return nvml
+
+
+def started_worker(tmp_path, device):
+    """A worker for a one-cell task whose sampler ran (no backend is imported)."""
+    cell = Cell(scenario="s", id="default", device=device, sample_interval=60.0)
+    task = {"cell": cell.to_json(), "backend": "torch", "scenario": {"name": "s"}}
+    worker = Worker(task, tmp_path / "result.json", None, False)
+    worker._start_sampler()
+    worker._stop_sampler()
+    return worker
+
+
+@pytest.mark.parametrize("entry", ["1", "GPU-0001"])
+def test_worker_samples_only_the_gpu_it_trains_on(tmp_path, monkeypatch, fake_driver, entry):
+    # What device_env gives the worker of gpu:1 on a runner given GPUs "0,1".
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", entry)
+    monkeypatch.setenv("CUDA_DEVICE_ORDER", "PCI_BUS_ID")
+    result = started_worker(tmp_path, "gpu:1").result
+    assert result["device"] == {
+        "requested": "gpu:1",
+        "gpu": {
+            "cuda_visible_devices": entry,
+            "uuid": "GPU-0001",
+            "name": "Fake H100",
+            "nvml_index": 1,
+        },
+    }
+    monitor = result["monitor"]
+    assert monitor["gpu_status"] == "ok"
+    assert [g["uuid"] for g in monitor["gpus"]] == ["GPU-0001"]
+    assert monitor["samples"] and all(
+        [g["index"] for g in sample["gpus"]] == [1] for sample in monitor["samples"]
+    )
+    assert fake_driver.inits == fake_driver.shutdowns == 2
+
+
+def test_worker_of_an_unknown_gpu_samples_none(tmp_path, monkeypatch, fake_driver):
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "GPU-9999")
+    result = started_worker(tmp_path, "gpu").result
+    reason = "CUDA_VISIBLE_DEVICES entry 'GPU-9999': NVML has no GPU with a UUID starting GPU-9999"
+    assert result["device"]["gpu"]["reason"] == reason
+    assert result["monitor"]["gpu_status"] == f"GPU sampling off: {reason}"
+    assert result["monitor"]["gpus"] == []
+
+
+def test_worker_of_a_cpu_cell_samples_no_gpu(tmp_path, monkeypatch, fake_driver):
+    """Other processes' GPU load would be counted as the cell's; and so a CPU cell's
+    monitor reads the same with a driver and without."""
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
+    result = started_worker(tmp_path, "cpu").result
+    assert "device" not in result  # the device phase records it
+    monitor = result["monitor"]
+    assert (monitor["gpu_status"], monitor["gpus"]) == ("GPU sampling off: CPU cell", [])
+    assert monitor["n_samples"] >= 1 and monitor["proc_gpu_mem_note"] is None
+    assert fake_driver.inits == 0
+
+
+# NVML helpers -------------------------------------------------------------------------------
+
+
+@pytest.fixture(params=["this machine", "fake driver"])
+def nvml_here(request, monkeypatch):
+    """NVML as this machine has it, then as a machine with a driver has it (a fake): the tests
+    of real sampling must hold on both. Returns what `nvml_status()` says in this process."""
+    if request.param == "fake driver":
+        monkeypatch.setitem(sys.modules, "pynvml", FakeNVML())
     module, status = nvml_status()
-    if module is not None:  # pragma: no cover - only on a machine with a driver
+    if module is not None:
         module.nvmlShutdown()
-        pytest.skip("an NVIDIA driver is present")
-    assert status.startswith("NVML unavailable: ")
+    return status
+
+
+def test_nvml_helpers_never_raise_with_or_without_a_driver(nvml_here):
     inventory = gpu_inventory()
-    assert inventory == {"status": status, "driver": None, "gpus": []}
+    if nvml_here == "ok":
+        assert inventory["status"] == "ok" and inventory["driver"]
+        assert all(set(g) == {"index", "name", "uuid", "fb_total"} for g in inventory["gpus"])
+    else:
+        assert nvml_here.startswith("NVML unavailable: ")
+        assert inventory == {"status": nvml_here, "driver": None, "gpus": []}
     assert nvml_status(FakeNVML(init_error="boom")) == (None, "NVML unavailable: boom")
 
 
 # Real psutil, real pynvml -------------------------------------------------------------------
 
 
-def test_real_sampler_sees_cpu_burn():
+def test_real_sampler_sees_cpu_burn(nvml_here):
     with Sampler(interval=0.05) as sampler:
         sampler.set_phase("burn")
         end = time.monotonic() + 0.5
@@ -540,7 +776,9 @@ def test_real_sampler_sees_cpu_burn():
     assert burn["proc_cpu"]["peak"] > 20
     assert burn["proc_rss"]["peak"] > 0
     assert burn["n"] >= 5
-    assert "NVML" in summary["gpu_status"] and summary["gpu_status"] != "ok"
+    # "ok" where a driver answers, the reason where none does.
+    assert summary["gpu_status"] == nvml_here
+    assert len(summary["gpus"]) == len(gpu_inventory()["gpus"])
     assert summary["pid"] == os.getpid()
     measured = [s for s in summary["samples"] if s["cpu"] is not None]
     assert measured and all(len(s["cpu_per_core"]) == psutil.cpu_count() for s in measured)
@@ -549,7 +787,8 @@ def test_real_sampler_sees_cpu_burn():
 
 def test_real_sample_is_cheap():
     """Well under 1 % of a core at 1 s means a sample must cost far less than 10 ms."""
-    sampler = Sampler(interval=0.1)  # 10 ms windows are long enough to read the CPU
+    # 10 ms windows are long enough to read the CPU; a worker samples at most one GPU.
+    sampler = Sampler(interval=0.1, gpu_indices=[0])
     samples, cpu_seconds = [], 0.0
     for _ in range(20):
         time.sleep(0.015)
@@ -601,25 +840,36 @@ def test_dmon_line_without_gpu_golden():
     assert dmon.format_line(wide)[0].endswith("   100   6400 123456789")
 
 
-DATA_LINE = re.compile(r"^ {4}-( +-){7} +(\d+|-) +- +-$")
+DATA_LINE = re.compile(r"^ {4}-( +-){7} +(\d+|-) +- +-$")  # no GPU
+GPU_LINE = re.compile(r"^ +\d+( +(\d+|-)){7} +(\d+|-) +- +-$")
 
 
-def test_dmon_main_prints_header_and_lines(capsys):
+def lines_per_sample():
+    """dmon prints a line per GPU NVML lists here, or one line when it lists none."""
+    return max(1, len(gpu_inventory()["gpus"]))
+
+
+def test_dmon_main_prints_header_and_lines(capsys, nvml_here):
     assert dmon.main(["--count", "2", "--interval", "0.05"]) == 0
     out, err = capsys.readouterr()
     lines = out.splitlines()
     assert lines[:2] == HEADER
-    assert len(lines) == 4
-    assert all(DATA_LINE.match(line) for line in lines[2:]), lines
+    assert len(lines) == 2 + 2 * lines_per_sample()
+    pattern = GPU_LINE if nvml_here == "ok" else DATA_LINE
+    assert all(pattern.match(line) for line in lines[2:]), lines
     assert re.search(r"\d+ +- +-$", lines[-1]), "a 50 ms window should measure the CPU"
     assert err == ""
 
 
-def test_dmon_main_with_pid_and_header_repeat(capsys):
+def test_dmon_main_with_pid_and_header_repeat(capsys, nvml_here):
     assert dmon.main(["--pid", str(os.getpid()), "--count", "21", "--interval", "0.001"]) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert len(lines) == 2 + 20 + 2 + 1
-    assert lines[22:24] == HEADER
+    per = lines_per_sample()
+    # The header comes again once HEADER_EVERY (20) data lines have been printed since.
+    block = -(-dmon.HEADER_EVERY // per) * per
+    repeats = (21 * per - 1) // block
+    assert len(lines) == 2 + 21 * per + 2 * repeats
+    assert repeats >= 1 and lines[2 + block : 4 + block] == HEADER
     assert re.search(r" \d+$", lines[-1]), "rss of this process must be shown"
 
 
@@ -631,7 +881,7 @@ def test_dmon_main_bad_pid(capsys, pid):
     assert err == f"harness monitor: no process with pid {pid}\n"
 
 
-def test_dmon_main_ctrl_c_exits_zero(capsys, monkeypatch):
+def test_dmon_main_ctrl_c_exits_zero(capsys, monkeypatch, nvml_here):
     class Interrupted(Sampler):
         calls = 0
 
@@ -644,7 +894,7 @@ def test_dmon_main_ctrl_c_exits_zero(capsys, monkeypatch):
     monkeypatch.setattr(dmon, "Sampler", Interrupted)
     assert dmon.main(["--interval", "0.01"]) == 0
     out, err = capsys.readouterr()
-    assert len(out.splitlines()) == 3
+    assert len(out.splitlines()) == 2 + lines_per_sample()
     assert err == ""
 
 

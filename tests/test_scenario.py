@@ -205,3 +205,25 @@ def test_override_applies_validated_settings_and_keeps_cell_ids(tmp_path):
     assert str(err.value) == "--candidate-set: key 'epochs': must be an integer >= 1, got 0"
     with pytest.raises(scenario.ScenarioError, match="exceeds the 100 training samples"):
         scenario.override(sc, ["train_samples=100", "batch_size=512"])
+
+
+def test_jax_preallocate_is_a_validated_setting_off_by_default(tmp_path):
+    """JAX preallocates 75% of GPU memory unless told not to: off by default, so memory
+    readings under JAX mean something; a run-wide setting, not a matrix axis."""
+    assert scenario.load(write(tmp_path, "[defaults]\n")).cells[0].jax_preallocate is False
+    sc = scenario.load(write(tmp_path, "[defaults]\njax_preallocate = true\n", "on.toml"))
+    (cell,) = sc.cells
+    assert cell.jax_preallocate is True and cell.id == "default"
+    assert scenario.Cell.from_json(json.loads(json.dumps(cell.to_json()))) == cell
+    with pytest.raises(ScenarioError) as err:
+        scenario.load(write(tmp_path, '[defaults]\njax_preallocate = "yes"\n', "bad.toml"))
+    assert str(err.value).endswith(
+        "key 'defaults.jax_preallocate': must be true or false, got 'yes'"
+    )
+    with pytest.raises(ScenarioError, match="key 'matrix.jax_preallocate': unknown key"):
+        scenario.load(write(tmp_path, "[matrix]\njax_preallocate = [true, false]\n", "m.toml"))
+    assert [c.jax_preallocate for c in scenario.override(sc, ["jax_preallocate=false"]).cells] == [
+        False
+    ]
+    props = scenario.json_schema()["properties"]["defaults"]["properties"]
+    assert props["jax_preallocate"]["type"] == "boolean"
