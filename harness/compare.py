@@ -10,15 +10,32 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import random
 import re
 import statistics
-from functools import lru_cache
 from typing import Any
+
+# scipy is imported inside the functions that use it: the CLI's --help, and every command that
+# never judges speed, should not pay for importing it.
 
 
 class LimitError(ValueError):
-    """A --max-slowdown value that cannot be parsed."""
+    """A --max-slowdown or --confidence value that cannot be parsed or is out of range."""
+
+
+# Every verdict the gate gives a cell, in the order the CLI counts them.
+STATUSES = ("regressed", "improved", "noisy", "unchanged", "missing", "not compared")
+# Verdicts that fail the gate: a slowdown, or a cell that ran on one side only (or crashed).
+FAILING = ("regressed", "missing")
+# Results that never ran, for a reason the harness chose: not a fault of the code under test.
+NOT_RUN = ("skipped", "unsupported")
+# Confidence accepted: below 0.5 the rank test would call chance a regression; at 1 or above
+# no p-value is small enough, so the gate could never fail.
+CONFIDENCE_RANGE = "from 0.5 (50%) to below 1 (100%)"
+# With ties, the exact p enumerates every way to split the values between the samples, up to
+# this many (8 vs 8 is 12,870 of them, about 0.1 s on the development machine).
+EXACT_ARRANGEMENTS = 20_000
+# Without ties, scipy's exact distribution of U is cheap up to this many values in all.
+EXACT_VALUES = 100
 
 
 # What the gate ranks (``--metric``): a field of a result's ``train`` with per-repeat values.
@@ -44,35 +61,69 @@ def parse_limit(text: str) -> float:
     return value
 
 
-@lru_cache(maxsize=256)
-def _u_counts(n1: int, n2: int) -> tuple[int, ...]:
-    """Number of arrangements giving each U = 0..n1*n2 (no ties), by the classic recursion."""
-    # f(n1, n2, u) = f(n1-1, n2, u-n2) + f(n1, n2-1, u)
-    if n1 == 0 or n2 == 0:
-        return (1,)
-    a = _u_counts(n1 - 1, n2)
-    b = _u_counts(n1, n2 - 1)
-    out = [0] * (n1 * n2 + 1)
-    for u, c in enumerate(b):
-        out[u] += c
-    for u, c in enumerate(a):
-        out[u + n2] += c
-    return tuple(out)
+def parse_confidence(text: str) -> float:
+    """``"0.95"`` or ``"95%"`` -> 0.95; anything outside [0.5, 1) is refused.
+
+    Args:
+        text: the value given to ``--confidence``.
+
+    Raises:
+        LimitError: one line naming ``--confidence``, the value and the accepted range.
+    """
+    m = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*(%?)\s*", text)
+    if not m:
+        raise LimitError(
+            f"--confidence: expected a fraction like 0.95 or a percentage like 95%, got {text!r}"
+        )
+    number = float(m.group(1))
+    value = number / (100 if m.group(2) else 1)
+    if not 0.5 <= value < 1:
+        # "95" is the likeliest slip: a percentage without its sign
+        hint = f" (did you mean {text.strip()}%?)" if not m.group(2) and 50 <= number < 100 else ""
+        raise LimitError(f"--confidence: must be {CONFIDENCE_RANGE}, got {text!r}{hint}")
+    return value
+
+
+def _check_confidence(confidence: float) -> None:
+    """Refuses a confidence the gate cannot work with (callers that bypass the CLI)."""
+    if not 0.5 <= confidence < 1:  # NaN fails this too
+        raise ValueError(f"confidence must be {CONFIDENCE_RANGE}, got {confidence!r}")
+
+
+def _percent(fraction: float) -> str:
+    """0.95 -> "95%", 0.995 -> "99.5%" (no float noise such as 56.99999999999999%)."""
+    return f"{round(fraction * 100, 6):g}%"
 
 
 def mann_whitney_less(x: list[float], y: list[float]) -> float:
-    """One-sided exact p-value that values in ``x`` tend to be smaller than those in ``y``.
+    """One-sided p-value that values in ``x`` tend to be smaller than those in ``y``.
 
     U counts pairs (xi, yj) with xi > yj (ties count one half); small U means x is smaller.
-    The p-value is P(U <= observed) under the null of no difference (exact, no-ties table).
+    The p-value is P(U <= observed) under the null of no difference: exact for small
+    samples, and then with ties too (every split of the pooled values between the samples
+    enumerated: a no-ties table would make p too small); the normal approximation with tie
+    and continuity corrections for large ones.
+
+    Args:
+        x: the sample expected to be smaller (the current run, for p_slower).
+        y: the other sample.
     """
+    from scipy import stats
+
     n1, n2 = len(x), len(y)
     if not n1 or not n2:
         raise ValueError("both samples need values")
-    u = sum(1.0 if a > b else 0.5 if a == b else 0.0 for a in x for b in y)
-    counts = _u_counts(n1, n2)
-    total = sum(counts)
-    return sum(c for k, c in enumerate(counts) if k <= u + 1e-9) / total
+    ties = len(set(x) | set(y)) < n1 + n2
+    arrangements = math.comb(n1 + n2, n1)
+    if ties and arrangements <= EXACT_ARRANGEMENTS:
+        # n_resamples >= the number of arrangements makes scipy enumerate them all (exact, so
+        # the rng is never drawn from; fixed all the same so that the p cannot vary)
+        method = stats.PermutationMethod(n_resamples=arrangements, rng=0)
+    elif not ties and n1 + n2 <= EXACT_VALUES:
+        method = "exact"
+    else:
+        method = "asymptotic"
+    return float(stats.mannwhitneyu(x, y, alternative="less", method=method).pvalue)
 
 
 def bootstrap_ratio_ci(
@@ -82,21 +133,43 @@ def bootstrap_ratio_ci(
     n: int = 4000,
     seed: int = 0,
 ) -> tuple[float, float]:
-    """Percentile-bootstrap interval of median(current) / median(baseline)."""
-    rng = random.Random(seed)
-    ratios = sorted(
-        statistics.median(rng.choices(current, k=len(current)))
-        / statistics.median(rng.choices(baseline, k=len(baseline)))
-        for _ in range(n)
-    )
-    tail = (1 - confidence) / 2
-    return ratios[int(tail * n)], ratios[min(n - 1, int((1 - tail) * n))]
+    """Percentile-bootstrap interval of median(current) / median(baseline), the two samples
+    resampled independently.
+
+    Args:
+        current: values of the run under test.
+        baseline: values of the baseline.
+        confidence: the interval's coverage (two-sided).
+        n: bootstrap resamples.
+        seed: of the resampling, so that the same files give the same interval.
+    """
+    import numpy as np
+    from scipy import stats
+
+    sides = [np.asarray(current, dtype=float), np.asarray(baseline, dtype=float)]
+    # scipy resamples only samples of two or more values; a lone value resamples to itself
+    varying = [i for i, s in enumerate(sides) if len(s) > 1]
+
+    def ratio(*resampled: np.ndarray, axis: int = -1) -> np.ndarray:
+        medians = [np.median(s) for s in sides]
+        for i, values in zip(varying, resampled, strict=True):
+            medians[i] = np.median(values, axis=axis)
+        return medians[0] / medians[1]
+
+    if not varying:
+        r = float(ratio())
+        return r, r
+    res = stats.bootstrap(
+        [sides[i] for i in varying], ratio, n_resamples=n, confidence_level=confidence,
+        method="percentile", vectorized=True, paired=False, rng=seed,
+    )  # fmt: skip
+    return float(res.confidence_interval.low), float(res.confidence_interval.high)
 
 
 @dataclasses.dataclass(frozen=True)
 class Verdict:
     key: str
-    status: str  # regressed | improved | unchanged | noisy | missing
+    status: str  # one of STATUSES
     ratio: float | None = None
     ci: tuple[float, float] | None = None
     p_slower: float | None = None
@@ -129,7 +202,11 @@ def judge(
             its moment on the machine, so the rank test cannot see this noise; a change within
             it is "noisy", never "regressed" or "improved".
         baseline_runs: how many runs ``run_allowance`` came from, for the message.
+
+    Raises:
+        ValueError: ``confidence`` outside [0.5, 1).
     """
+    _check_confidence(confidence)
     alpha = round(1 - confidence, 12)  # 1 - 0.95 is 0.05000000000000004 in binary
     ratio = statistics.median(current) / statistics.median(baseline)
     p_slower = mann_whitney_less(current, baseline)
@@ -141,12 +218,12 @@ def judge(
             why = (
                 f"{change} is significant (p={p_slower:.3g}), but from the spread of the "
                 f"baseline's {baseline_runs} runs another run of the same code may land "
-                f"{1 - low:.1%} lower by chance ({confidence:.0%} prediction bound): too noisy "
+                f"{1 - low:.1%} lower by chance ({_percent(confidence)} prediction bound): too noisy "
                 "to judge"
             )
             return Verdict(key, "noisy", ratio, None, p_slower, p_faster, why)
         if p_slower < alpha:
-            why = f"{change}, past the allowed -{max_slowdown:.0%}; Mann-Whitney p={p_slower:.3g} < {alpha:.3g}"
+            why = f"{change}, past the allowed -{_percent(max_slowdown)}; Mann-Whitney p={p_slower:.3g} < {alpha:.3g}"
             return Verdict(key, "regressed", ratio, None, p_slower, p_faster, why)
         why = (
             f"{change} looks slower, but p={p_slower:.3g} >= {alpha:.3g} with "
@@ -163,14 +240,14 @@ def judge(
         None,
         p_slower,
         p_faster,
-        f"{change}, within ±{max_slowdown:.0%} or not significant",
+        f"{change}, within ±{_percent(max_slowdown)} or not significant",
     )
 
 
 def min_p_value(n1: int, n2: int) -> float:
-    """The smallest one-sided p a rank test can reach with these repeat counts."""
-    counts = _u_counts(n1, n2)
-    return counts[0] / sum(counts)
+    """The smallest one-sided p a rank test can reach with these repeat counts: one split of
+    the values out of all of them (fewer distinct splits with ties, so a larger p)."""
+    return 1 / math.comb(n1 + n2, n1)
 
 
 def cell_key(doc: dict[str, Any]) -> str:
@@ -239,19 +316,16 @@ def values_by_side(
 
 
 def t_quantile(p: float, df: int) -> float:
-    """Student's t quantile (one-sided ``p`` in (0.5, 1)): exact for 1 and 2 degrees of
-    freedom, Cornish-Fisher expansion beyond (within 1.5% at df 3, better after)."""
-    if df == 1:
-        return math.tan(math.pi * (p - 0.5))
-    if df == 2:
-        return (2 * p - 1) / math.sqrt(2 * p * (1 - p))
-    z = statistics.NormalDist().inv_cdf(p)
-    return (
-        z
-        + (z**3 + z) / (4 * df)
-        + (5 * z**5 + 16 * z**3 + 3 * z) / (96 * df**2)
-        + (3 * z**7 + 19 * z**5 + 17 * z**3 - 15 * z) / (384 * df**3)
-    )
+    """Student's t quantile: the value a t variable with ``df`` degrees of freedom stays below
+    with probability ``p``.
+
+    Args:
+        p: one-sided probability, in (0, 1).
+        df: degrees of freedom, at least 1.
+    """
+    from scipy import stats
+
+    return float(stats.t.ppf(p, df))
 
 
 def run_allowance(runs: list[list[float]], confidence: float = 0.95) -> float:
@@ -281,7 +355,11 @@ def check(
     allow_mismatch: bool = False,
     metric: str = "throughput",
 ) -> tuple[list[Verdict], list[str]]:
-    """Judges every cell present in both; one that failed on either side is "missing".
+    """Judges every cell of the current run against the baseline.
+
+    A cell that failed on either side, or ran on one side only, is "missing" (the gate
+    fails). One skipped or unsupported on both sides for the same reason, or absent from the
+    baseline, is "not compared" (it does not).
 
     Results are grouped per cell into *units*: a run, or one side of an interleaved A/B run
     (one result per worker process and round). The current side is the newest unit per cell; the
@@ -293,32 +371,29 @@ def check(
     ``metric`` (see :data:`METRICS`) picks the values ranked; a result recorded without
     them (an older harness) makes its cell "missing".
 
+    Args:
+        current: result documents of the run under test.
+        baseline: result documents of the baseline (one run or several, or an A/B side).
+        max_slowdown: the slowdown tolerated (0.05 = 5%).
+        confidence: of the rank test, in [0.5, 1).
+        allow_mismatch: compare cells measured on other hardware or versions too.
+        metric: which per-repeat values to rank (a key of :data:`METRICS`).
+
     Returns:
         The verdicts, and refusals: cells whose machine or versions differ (unless allowed).
+
+    Raises:
+        ValueError: ``confidence`` outside [0.5, 1).
     """
+    _check_confidence(confidence)
     base_units = _units([d for d in baseline if d["status"] == "ok"])
     base_failed = _units([d for d in baseline if d["status"] != "ok"])
     verdicts, refusals = [], []
     for key, units in _units(current).items():
-        if key not in base_units:
-            if key in base_failed:  # present in both, but the baseline has nothing to judge by
-                d = next(iter(base_failed[key].values()))[0]
-                who = f"{d['ab']['side']} side" if d.get("ab") else "baseline"
-                why = f"{who}: {d['status']}: {d.get('reason')}"
-                cur_failed = [x for xs in units.values() for x in xs if x["status"] != "ok"]
-                if cur_failed:
-                    c = cur_failed[0]
-                    why += f"; current: {c['status']}: {c.get('reason')}"
-                verdicts.append(Verdict(key, "missing", why=why))
+        unit = _newest(units)
+        if key not in base_units:  # the baseline has nothing to judge by
+            verdicts.append(_unjudged(key, unit, base_failed.get(key, {})))
             continue
-        # The newest unit; of an A/B run given whole, its candidate side.
-        unit = max(
-            units.values(),
-            key=lambda ds: (
-                (ds[0].get("ab") or {}).get("side") != "baseline",
-                max(d.get("started") or "" for d in ds),
-            ),
-        )
         # A failed worker of this side, or of the other side of the same A/B run (its rounds
         # are then no longer paired, and a baseline that crashes is news, not noise to drop).
         ab_id = (unit[0].get("ab") or {}).get("id")
@@ -373,6 +448,63 @@ def check(
     return verdicts, refusals
 
 
+def _newest(units: dict[str, list[dict]]) -> list[dict]:
+    """The newest unit of a cell; of an A/B run given whole, its candidate side."""
+    return max(
+        units.values(),
+        key=lambda ds: (
+            (ds[0].get("ab") or {}).get("side") != "baseline",
+            max(d.get("started") or "" for d in ds),
+        ),
+    )
+
+
+def _outcomes(docs: list[dict]) -> str:
+    """The distinct "status: reason" of these results, in file order."""
+    seen = dict.fromkeys(f"{d['status']}: {d.get('reason')}" for d in docs)
+    return ", ".join(seen)
+
+
+def _unjudged(key: str, unit: list[dict], base: dict[str, list[dict]]) -> Verdict:
+    """The verdict on a cell that the baseline holds no ok result of.
+
+    Args:
+        key: the cell's name.
+        unit: the cell's results on the current side (its newest unit).
+        base: the baseline's results of the cell, by unit, none of them ok (may be empty).
+    """
+    cur_bad = [d for d in unit if d["status"] != "ok"]
+    if not base:
+        # a new cell (or a baseline of other scenarios): nothing to say about its speed
+        why = "not in the baseline"
+        if cur_bad:
+            why += f"; current: {_outcomes(cur_bad)}"
+        return Verdict(key, "not compared", why=why)
+    base_docs = [d for ds in base.values() for d in ds]
+    outcomes = {(d["status"], d.get("reason")) for d in unit + base_docs}
+    if len(outcomes) == 1:
+        ((status, reason),) = outcomes
+        if status in NOT_RUN:
+            # the same choice on both sides (no GPU here, a setting a backend cannot honour):
+            # no code under test ran, so there is nothing to compare and nothing went wrong
+            return Verdict(key, "not compared", why=f"{status} on both sides: {reason}")
+    d = base_docs[0]
+    who = f"{d['ab']['side']} side" if d.get("ab") else "baseline"
+    why = f"{who}: {_outcomes(base_docs)}"
+    if cur_bad:
+        why += f"; current: {_outcomes(cur_bad)}"
+    return Verdict(key, "missing", why=why)
+
+
+def gate_fails(verdicts: list[Verdict]) -> bool:
+    """True when the gate must fail: a cell regressed, or is missing on one side.
+
+    Args:
+        verdicts: from :func:`check`.
+    """
+    return any(v.status in FAILING for v in verdicts)
+
+
 def log_spread(sides: list[list[float]]) -> float:
     """The pooled standard deviation of the log values within each side (0 if none)."""
     logs = [[math.log(x) for x in side] for side in sides if len(side) > 1]
@@ -425,8 +557,15 @@ def baseline_runs(baseline: list[dict]) -> int:
     return min((len(u) for u in units.values()), default=0)
 
 
-def render_check(verdicts: list[Verdict], markdown: bool = False) -> str:
-    head = ["cell", "verdict", "ratio", "95% CI", "p (slower)", "n", "why"]
+def render_check(verdicts: list[Verdict], markdown: bool = False, confidence: float = 0.95) -> str:
+    """The verdicts as a text (or markdown) table, regressions first.
+
+    Args:
+        verdicts: from :func:`check`.
+        markdown: a GitHub markdown table instead of aligned text.
+        confidence: the one the verdicts' intervals were computed at, for the header.
+    """
+    head = ["cell", "verdict", "ratio", f"{_percent(confidence)} CI", "p (slower)", "n", "why"]
     rows = []
     for v in sorted(verdicts, key=lambda v: (v.status != "regressed", v.key)):
         ratio = "" if v.ratio is None else f"{v.ratio:.3f}"
@@ -469,7 +608,11 @@ def calibrate(
         limit, calls a regression for every ordered pair of runs (None if none in the grid);
         ``min_p``: the smallest p the rank test can reach with these repeat counts;
         ``spread``: the pooled standard deviation of log values within a run or side.
+
+    Raises:
+        ValueError: fewer than two runs, or ``confidence`` outside [0.5, 1).
     """
+    _check_confidence(confidence)
     if pairs is None:
         if len(runs) < 2:
             raise ValueError("calibration needs at least two runs of the same code")

@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
+import collections
+import itertools
 import math
 import random
 import statistics
+import subprocess
+import sys
+from fractions import Fraction
+from pathlib import Path
 
 import pytest
 from conftest import run_cli
 from factories import result
 
 from harness import compare, report, results, stats
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def test_parse_limit():
@@ -23,7 +31,10 @@ def test_parse_limit():
 
 
 def test_u_distribution_and_exact_p_values():
-    assert compare._u_counts(2, 2) == (1, 1, 2, 1, 1)
+    # 2 vs 2 without ties: U = 0, 1, 2, 3, 4 in 1, 1, 2, 1, 1 of the 6 arrangements
+    cases = (([1, 2], [3, 4], 1), ([1, 3], [2, 4], 2), ([1, 4], [2, 3], 4), ([3, 4], [1, 2], 6))
+    for x, y, at_most in cases:
+        assert compare.mann_whitney_less(x, y) == pytest.approx(at_most / 6)
     assert compare.min_p_value(3, 3) == pytest.approx(1 / 20)
     assert compare.min_p_value(5, 5) == pytest.approx(1 / 252)
     assert compare.mann_whitney_less([1, 2, 3], [4, 5, 6]) == pytest.approx(0.05)
@@ -36,6 +47,146 @@ def test_bootstrap_interval_brackets_the_ratio():
     lo, hi = compare.bootstrap_ratio_ci([90, 91, 89, 90, 92], [100, 101, 99, 100, 98])
     assert lo <= 0.90 <= hi
     assert lo > 0.86 and hi < 0.94
+
+
+def _tie_aware_p(x, y):
+    """P(U <= observed) over every split of the pooled values into samples of len(x) and
+    len(y), tied values kept: the exact permutation distribution, by brute force."""
+
+    def u(a, b):
+        return sum(Fraction(1) if p > q else Fraction(1, 2) if p == q else 0 for p in a for q in b)
+
+    pool, observed, hits, total = x + y, u(x, y), 0, 0
+    for idx in itertools.combinations(range(len(pool)), len(x)):
+        rest = [v for i, v in enumerate(pool) if i not in idx]
+        hits += u([pool[i] for i in idx], rest) <= observed
+        total += 1
+    return Fraction(hits, total)
+
+
+def test_tied_values_get_the_exact_tie_aware_p():
+    # U = 1.5 (three 96s tie with the baseline's 96). By hand: of the 70 ways to give four of
+    # 92, 96, 96, 96, 96, 99, 100, 104 to x, only 92 with three of the four 96s reach
+    # U <= 1.5, so p = 4/70. The old code rounded U down to 1 in the no-ties table and gave
+    # 2/70 = 0.0286: significant at 95%, which it is not.
+    x, y = [92.0, 96.0, 96.0, 96.0], [96.0, 99.0, 100.0, 104.0]
+    assert _tie_aware_p(x, y) == Fraction(4, 70)
+    assert compare.mann_whitney_less(x, y) == pytest.approx(4 / 70, rel=1e-12)
+    # so the old code called this -3.5% a regression at a 3% limit; it is too noisy to judge
+    v = compare.judge("c", x, y, max_slowdown=0.03)
+    assert v.status == "noisy" and "p=0.0571 >= 0.05" in v.why
+    # more ties, other sizes (old values: 0.05, 0.0571, 0.0159, 1.0): exact, and repeatable
+    for x, y in (
+        ([1, 2, 3], [3, 4, 5]),  # 2/20
+        ([90, 95, 100, 100], [100, 100, 105, 110]),  # 6/70
+        ([1, 2, 3, 4, 5], [4, 5, 6, 7, 8]),  # 5/252
+        ([5, 5, 5, 5, 5], [5, 5, 5, 5, 5, 5, 5]),  # all tied: no evidence at all
+    ):
+        p = compare.mann_whitney_less(x, y)
+        assert p == pytest.approx(float(_tie_aware_p(x, y)), rel=1e-12)
+        assert compare.mann_whitney_less(x, y) == p
+
+
+def _normal_p(x, y):
+    """The normal approximation of P(U <= observed), with the tie and continuity corrections,
+    written out from the textbook formula."""
+    n1, n2 = len(x), len(y)
+    n = n1 + n2
+    u = sum(1 if a > b else 0.5 if a == b else 0 for a in x for b in y)
+    ties = sum(t**3 - t for t in collections.Counter(x + y).values())
+    sd = math.sqrt(n1 * n2 / 12 * ((n + 1) - ties / (n * (n - 1))))
+    return statistics.NormalDist().cdf((u - n1 * n2 / 2 + 0.5) / sd)
+
+
+def test_large_samples_use_the_normal_approximation():
+    rng = random.Random(3)
+    # 30 vs 30 with ties (values rounded to whole samples/s): too many splits to enumerate
+    x = [float(round(rng.gauss(97, 3))) for _ in range(30)]
+    y = [float(round(rng.gauss(100, 3))) for _ in range(30)]
+    assert len(set(x + y)) < 60
+    assert compare.mann_whitney_less(x, y) == pytest.approx(_normal_p(x, y), rel=1e-9)
+    # 60 vs 60 without ties, fully separated: exact would be 1 / C(120, 60), about 1e-35
+    x, y = [float(i) for i in range(60)], [float(i) for i in range(60, 120)]
+    assert compare.mann_whitney_less(x, y) == pytest.approx(_normal_p(x, y), rel=1e-9)
+    # up to 100 values without ties the p stays exact
+    x, y = [float(i) for i in range(20)], [float(i) for i in range(20, 40)]
+    assert compare.mann_whitney_less(x, y) == pytest.approx(1 / math.comb(40, 20), rel=1e-9)
+    assert compare.min_p_value(20, 20) == 1 / math.comb(40, 20)
+
+
+def test_t_quantile_at_three_degrees_of_freedom():
+    # tables: 4.5407; the old Cornish-Fisher expansion gave 4.4537, 2% low
+    assert compare.t_quantile(0.99, 3) == pytest.approx(4.5407, abs=1e-4)
+    assert compare.t_quantile(0.5, 7) == pytest.approx(0.0, abs=1e-12)
+
+
+def test_bootstrap_interval_is_repeatable_and_widens_with_confidence():
+    cur, ref = [90.0, 91.0, 89.0, 90.0, 92.0, 88.0], [100.0, 101.0, 99.0, 100.0, 98.0]
+    ci95 = compare.bootstrap_ratio_ci(cur, ref)
+    assert compare.bootstrap_ratio_ci(cur, ref) == ci95
+    lo99, hi99 = compare.bootstrap_ratio_ci(cur, ref, 0.99)
+    lo80, hi80 = compare.bootstrap_ratio_ci(cur, ref, 0.80)
+    assert lo99 <= ci95[0] <= lo80 < hi80 <= ci95[1] <= hi99
+    assert lo99 < ci95[0] or hi99 > ci95[1]
+    # a lone value resamples to itself: only the other side's median varies
+    lo, hi = compare.bootstrap_ratio_ci([90.0], ref)
+    assert 90 / 101 <= lo < hi <= 90 / 98  # the baseline medians of 5 span 98 to 101
+    assert compare.bootstrap_ratio_ci([90.0], [100.0]) == (0.9, 0.9)
+
+
+def test_parse_confidence():
+    for text, value in (("0.95", 0.95), ("0.99", 0.99), ("95%", 0.95), ("99.5%", 0.995)):
+        assert compare.parse_confidence(text) == value
+    assert compare.parse_confidence(" 50 % ") == 0.5
+    for text, hint in (
+        ("95", " (did you mean 95%?)"),
+        ("99.9", " (did you mean 99.9%?)"),
+        ("1.0", ""),
+        ("1", ""),
+        ("0.3", ""),
+        ("100%", ""),
+        ("120", ""),
+    ):
+        with pytest.raises(compare.LimitError) as info:
+            compare.parse_confidence(text)
+        assert str(info.value) == (
+            f"--confidence: must be from 0.5 (50%) to below 1 (100%), got {text!r}{hint}"
+        )
+    for text in ("abc", "", "-0.95", "0.9.5"):
+        with pytest.raises(compare.LimitError, match=r"^--confidence: expected a fraction"):
+            compare.parse_confidence(text)
+
+
+def test_confidence_outside_the_range_is_refused_by_the_gate():
+    runs = [BASE, [x * 1.01 for x in BASE]]
+    for bad in (1.0, 95.0, 0.3, math.nan):
+        with pytest.raises(ValueError, match="confidence must be from 0.5"):
+            compare.judge("c", BASE, BASE, confidence=bad)
+        with pytest.raises(ValueError, match="confidence must be from 0.5"):
+            compare.check([result("jax", BASE)], [result("jax", BASE)], confidence=bad)
+        with pytest.raises(ValueError, match="confidence must be from 0.5"):
+            compare.calibrate(runs, confidence=bad)
+    assert compare.judge("c", BASE, BASE, confidence=0.5).status == "unchanged"
+
+
+def test_render_check_header_shows_the_confidence_used():
+    verdicts = [
+        compare.Verdict("s/a--jax", "unchanged", 1.0, (0.98, 1.02), 0.5, 0.5, "+0.0%", (5, 5)),
+        compare.Verdict("s/b--jax", "regressed", 0.9, (0.88, 0.92), 0.004, 1.0, "-10%", (5, 5)),
+        compare.Verdict("s/c--jax", "not compared", why="not in the baseline"),
+    ]
+    assert compare.render_check(verdicts, confidence=0.99) == (
+        "cell      verdict       ratio  99% CI       p (slower)  n    why\n"
+        "s/b--jax  REGRESSED     0.900  0.880-0.920  0.004       5/5  -10%\n"
+        "s/a--jax  unchanged     1.000  0.980-1.020  0.5         5/5  +0.0%\n"
+        "s/c--jax  not compared                                       not in the baseline\n"
+    )
+    assert compare.render_check(verdicts, markdown=True, confidence=0.995).splitlines()[:3] == [
+        "| cell | verdict | ratio | 99.5% CI | p (slower) | n | why |",
+        "|---|---|---|---|---|---|---|",
+        "| s/b--jax | REGRESSED | 0.900 | 0.880-0.920 | 0.004 | 5/5 | -10% |",
+    ]
+    assert " 95% CI " in compare.render_check(verdicts).splitlines()[0]
 
 
 BASE = [100.0, 103.0, 97.0, 101.0, 99.0]
@@ -290,6 +441,81 @@ def test_current_side_is_the_newest_run_of_each_cell():
     assert v.status == "unchanged" and v.n == (5, 5)
 
 
+def test_cells_that_ran_on_neither_side_are_not_compared():
+    def cell(run_id, status, reason=None, cell_id="gpu"):
+        return result("jax", BASE, run_id=run_id, status=status, reason=reason, cell_id=cell_id)
+
+    cases = [
+        # (current, baseline(s), status, why)
+        ("skipped", "no GPU", [("skipped", "no GPU")], "not compared",
+         "skipped on both sides: no GPU"),
+        ("unsupported", "jit=False", [("unsupported", "jit=False")] * 2, "not compared",
+         "unsupported on both sides: jit=False"),
+        ("skipped", "no GPU", [("skipped", "no CUDA")], "missing",
+         "baseline: skipped: no CUDA; current: skipped: no GPU"),
+        ("skipped", "no GPU", [("unsupported", "no GPU")], "missing",
+         "baseline: unsupported: no GPU; current: skipped: no GPU"),
+        ("skipped", "no GPU", [("skipped", "no GPU"), ("skipped", "other")], "missing",
+         "baseline: skipped: no GPU, skipped: other; current: skipped: no GPU"),
+        ("failed", "boom", [("failed", "boom")], "missing",
+         "baseline: failed: boom; current: failed: boom"),
+        ("interrupted", "SIGTERM", [("skipped", "no GPU")], "missing",
+         "baseline: skipped: no GPU; current: interrupted: SIGTERM"),
+        ("ok", None, [("skipped", "no GPU")], "missing", "baseline: skipped: no GPU"),
+        ("skipped", "no GPU", [("ok", None)], "missing", "current run: skipped: no GPU"),
+    ]  # fmt: skip
+    for status, reason, base, want, why in cases:
+        baseline = [cell(f"b{i}", s, r) for i, (s, r) in enumerate(base)]
+        (v,), refusals = compare.check([cell("new", status, reason)], baseline)
+        assert (v.status, v.why, refusals) == (want, why, []), (status, reason, base)
+        assert compare.gate_fails([v]) is (want == "missing")
+
+
+def test_a_cell_absent_from_the_baseline_is_not_compared():
+    new = result("jax", BASE, run_id="new", cell_id="bs64")
+    failed = result("jax", BASE, run_id="new", cell_id="bs128", status="failed", reason="boom")
+    verdicts, _ = compare.check(
+        [result("jax", BASE, run_id="new"), new, failed], [result("jax", BASE)]
+    )
+    assert [(v.key, v.status, v.why) for v in verdicts] == [
+        ("sweep/bs32--jax", "unchanged", "+0.0%, within ±5% or not significant"),
+        ("sweep/bs64--jax", "not compared", "not in the baseline"),
+        ("sweep/bs128--jax", "not compared", "not in the baseline; current: failed: boom"),
+    ]
+    assert not compare.gate_fails(verdicts)
+
+
+def test_gate_fails_on_regressed_or_missing_only():
+    assert compare.STATUSES == (
+        "regressed", "improved", "noisy", "unchanged", "missing", "not compared",
+    )  # fmt: skip
+    for status in compare.STATUSES:
+        v = compare.Verdict("k", status)
+        assert compare.gate_fails([v]) is (status in ("regressed", "missing")), status
+        assert compare.gate_fails([compare.Verdict("u", "unchanged"), v]) is compare.gate_fails([v])
+    assert compare.gate_fails([]) is False
+
+
+def test_check_a_run_against_itself_passes(tmp_path):
+    run = tmp_path / "run"
+    results.write_json_atomic(run / "sweep" / "bs32--jax.json", result("jax", BASE))
+    skipped = result("torch", BASE, status="skipped", reason="torch is not installed")
+    results.write_json_atomic(run / "sweep" / "bs32--torch.json", skipped)
+    proc = run_cli("check", str(run), "--baseline", str(run), "--confidence", "99%")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    lines = proc.stdout.splitlines()
+    assert " 99% CI " in lines[0]
+    assert lines[2].startswith("sweep/bs32--torch  not compared  ")
+    assert lines[2].endswith("  skipped on both sides: torch is not installed")
+    assert "1 unchanged, 1 not compared" in proc.stderr
+    proc = run_cli("check", str(run), "--baseline", str(run), "--confidence", "95")
+    assert proc.returncode == 2
+    assert proc.stderr == (
+        "harness: --confidence: must be from 0.5 (50%) to below 1 (100%), got '95' "
+        "(did you mean 95%?)\n"
+    )
+
+
 @pytest.mark.backend
 def test_ab_on_real_runs_catches_a_delay_and_passes_the_same_code(backend, tmp_path):
     """`harness ab`: baseline and candidate interleaved, one worker per round and side.
@@ -484,3 +710,10 @@ def test_calibrate_interleaved_cli(backend, tmp_path):
     )
     assert "(2 pairs, 2 rounds each)" in proc.stdout
     assert len(list((tmp_path / "r").rglob("default--*.json"))) == 4
+
+
+def test_importing_the_gate_leaves_scipy_unloaded():
+    # scipy.stats takes about a second to import: --help and the report commands never need it
+    code = "import sys, harness.compare, harness.cli; sys.exit('scipy' in sys.modules)"
+    proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
