@@ -1,19 +1,22 @@
 #!/usr/bin/env bash
-# Every GPU check of issue #3 in one prepared run, for a session that is lent a GPU machine.
+# Every GPU check of issues #3 and #10 in one prepared run, for a session lent a GPU machine.
 #
 # The device machine has its own jax and torch (not our pins: the results record the versions
 # they really ran) and no keras, which travels as wheels. Once, here, in the repo root:
 #   echo /.whl/ >> .git/info/exclude
 #   python3 -m pip download --no-deps --only-binary=:all: --python-version 3.12 \
 #     --implementation cp --platform manylinux_2_28_x86_64 --platform manylinux_2_27_x86_64 \
-#     --platform manylinux_2_17_x86_64 -d .whl keras==3.15.1 namex optree h5py psutil nvidia-ml-py
+#     --platform manylinux_2_17_x86_64 -d .whl keras==3.15.1 namex optree h5py psutil nvidia-ml-py \
+#     scipy pytest pluggy iniconfig packaging
 # Then the device run, with carry [".whl"] and timeout_s about 540:
 #   python3 -m pip install -q --no-index --no-deps --target /tmp/site .whl/*.whl &&
 #   export PYTHONPATH=/tmp/site:$PWD; bash benchmarks/gpu_check.sh
 #
 # Writes at most 8 files to $OUT (the device's limit): what `harness env` sees, the GPU scenario
 # under jax and torch with its report (markdown and HTML, with GPU utilization over time), the
-# instrumentation overhead on the GPU, and the raw results.
+# instrumentation overhead on the GPU, the raw results, and issue10.txt: gpu:N within a
+# runner's CUDA_VISIBLE_DEVICES, the UUID of the GPU each cell used against nvidia-smi's, JAX's
+# memory with preallocation off and on, and the backend-free tests on a machine with a driver.
 set -u
 OUT=${OUT:-/tmp/gpu-check}
 RESULTS=/tmp/gpu-results
@@ -22,7 +25,7 @@ mkdir -p "$OUT" "$RESULTS"
 cd "$(dirname "$0")/.."
 
 python3 -m harness env > "$OUT/env.txt" 2>&1
-python3 -m harness env --json > "$OUT/env.json" 2>&1
+python3 -m harness env --json > "$RESULTS/env.json" 2>&1
 for backend in jax torch; do
   timeout 180 python3 -m harness run scenarios/gpu.toml --backend "$backend" --out "$RESULTS" \
     > "$OUT/run-$backend.txt" 2>&1
@@ -34,5 +37,34 @@ python3 -m harness compare "$RESULTS" --format html --out "$OUT/report.html" 2>>
 CUDA_VISIBLE_DEVICES=${CUDA_VISIBLE_DEVICES:-0} timeout 150 \
   python3 benchmarks/overhead.py --backend jax,torch --rounds "$ROUNDS" > "$OUT/overhead.txt" 2>&1
 echo "exit $?" >> "$OUT/overhead.txt"
+# Issue 10, on a share of one GPU as a CI runner gives it (CUDA_VISIBLE_DEVICES=0).
+T=/tmp/issue10; mkdir -p "$T"
+TINY=$'train_samples = 8192\ntest_samples = 512\nbatch_size = 256\nepochs = 2\nrepeats = 1\nwarmup_steps = 2\nsample_interval = 0.2'
+printf '[defaults]\n%s\n[matrix]\ndevice = ["gpu:0", "gpu:1"]\n' "$TINY" > "$T/share.toml"
+printf '[defaults]\n%s\ndevice = "gpu"\njax_preallocate = true\n' "$TINY" > "$T/prealloc.toml"
+{
+  nvidia-smi --query-gpu=index,uuid,name,memory.total --format=csv,noheader
+  for backend in jax torch; do
+    CUDA_VISIBLE_DEVICES=0 timeout 150 python3 -m harness run "$T/share.toml" "$T/prealloc.toml" \
+      --backend "$backend" --out "$T/results" 2>&1 | tail -n 4
+  done
+  python3 - "$T/results" <<'PY'
+import json, pathlib, sys
+for f in sorted(pathlib.Path(sys.argv[1]).rglob("*--*.json")):
+    if "logs" in f.parts:
+        continue
+    d = json.loads(f.read_text())
+    fit = ((d.get("monitor") or {}).get("phases") or {}).get("fit") or {}
+    print(f.parent.name, d["cell"]["id"], d["backend"], d["status"], d.get("reason"),
+          "gpu", (d.get("device") or {}).get("gpu"), "prealloc", d["cell"].get("jax_preallocate"),
+          "fb_used_peak", (fit.get("gpu_fb_used") or {}).get("peak"),
+          "proc_gpu_mem", fit.get("proc_gpu_mem"), (d.get("monitor") or {}).get("proc_gpu_mem_note"))
+PY
+  timeout 240 python3 -m pytest -q -p no:cacheprovider -m "not backend" tests/test_monitor.py tests/test_devices.py \
+    tests/test_compare.py tests/test_runner_faults.py 2>&1 | tail -n 15
+  KERAS_BACKEND=torch timeout 240 python3 -m pytest -q -p no:cacheprovider tests/test_backends.py \
+    -k "smoke or pipelines" 2>&1 | tail -n 15
+} > "$OUT/issue10.txt" 2>&1
+
 tar czf "$OUT/results.tgz" --exclude=models -C "$(dirname "$RESULTS")" "$(basename "$RESULTS")"
 ls -l "$OUT"

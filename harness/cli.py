@@ -7,13 +7,17 @@ keras or a backend: those live only in the worker process.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
+import os
 import sys
 from pathlib import Path
 
 from . import compare, report, results, runner, scenario
 
 DEFAULT_RESULTS = Path("results")
+CONFIDENCE_HELP = "of the rank test, from 0.5 to below 1, e.g. 0.95 (the default) or 99%%"
+RETRY_HELP = "with --resume, also run again the cells that finished failed"
 METRIC_HELP = (
     "what the gate ranks: throughput (samples/s over each repeat's measured epochs, the "
     "default) or typical (batch size / the median 10-step chunk's time per step: a burst of "
@@ -37,7 +41,8 @@ def _load_scenarios(paths: list[Path]) -> list[scenario.Scenario]:
 def _run_dir(
     args: argparse.Namespace, backends: list[str], prefix: str = "", what: str = "run folder"
 ) -> Path:
-    """The folder of a new run under ``--out``, or the one ``--resume`` names."""
+    """The folder of a new run under ``--out`` (created now, so an unusable ``--out`` is one
+    line before any cell runs), or the one ``--resume`` names."""
     if args.resume:
         run_dir = Path(args.resume)
         if not run_dir.is_dir():
@@ -46,7 +51,77 @@ def _run_dir(
     run_dir = Path(args.out) / (prefix + runner.new_run_id(backends))
     if run_dir.exists():
         raise runner.UsageError(f"{run_dir} already exists; wait a second or use --resume")
+    _make_dir(run_dir, f"--out {args.out}")
     return run_dir
+
+
+def _make_dir(path: Path, what: str) -> Path:
+    """Creates a folder the harness will write to, or one line naming it (exit 2)."""
+    try:
+        Path(path).mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise runner.UsageError(f"{what}: cannot create {path} ({exc.strerror})") from None
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise runner.UsageError(f"{what}: {path} is not writable")
+    return Path(path)
+
+
+def _write_text(path: Path, text: str, what: str) -> None:
+    """Writes a report, or one line naming the path (exit 2)."""
+    _make_dir(Path(path).parent, what)
+    try:
+        Path(path).write_text(text)
+    except OSError as exc:
+        raise runner.UsageError(f"{what}: cannot write {path} ({exc.strerror})") from None
+
+
+def _plan_record(jobs: list[runner.Job]) -> dict[str, dict]:
+    """Every cell's full settings, by its key: what a resumed run must still plan."""
+    return {f"{j.scenario.name}/{j.cell.id}--{j.backend}": j.cell.to_json() for j in jobs}
+
+
+def _check_resume(manifest: Path, backends: list[str], jobs: list[runner.Job]) -> None:
+    """Refuses to finish a run with other scenarios, settings or backends than it started
+    with: one run would silently mix two experiments."""
+    try:
+        started = json.loads(manifest.read_text())
+    except (OSError, ValueError) as exc:
+        raise runner.UsageError(f"--resume: {manifest}: unreadable ({exc})") from None
+    run_dir = manifest.parent
+    again = "resume with the scenario files and --backend it was started with"
+    if started.get("backends") != backends:
+        raise runner.UsageError(
+            f"--resume: {run_dir} was started with backends {started.get('backends')}, not "
+            f"{backends}; {again}"
+        )
+    now = _plan_record(jobs)
+    then = started.get("settings")  # older run.json files list only the cells
+    keys = list(then) if then is not None else started.get("cells", [])
+    gone = [k for k in keys if k not in now]
+    new = [k for k in now if k not in keys]
+    if gone or new:
+        listed = "; ".join(
+            f"{what}: {', '.join(ks[:3])}{' ...' if len(ks) > 3 else ''}"
+            for what, ks in (("only in the run", gone), ("only in the scenarios given now", new))
+            if ks
+        )
+        raise runner.UsageError(f"--resume: {run_dir} plans other cells ({listed}); {again}")
+    # A setting added to the harness after the run started reads as its default there.
+    defaults = {
+        f.name: f.default
+        for f in dataclasses.fields(scenario.Cell)
+        if f.default is not dataclasses.MISSING and f.name not in ("optimizer", "backends")
+    }
+    for key, settings in (then or {}).items():
+        was = {**defaults, **settings}
+        is_ = json.loads(json.dumps(now[key]))  # as run.json holds it: tuples become lists
+        changed = [f for f in sorted(set(was) | set(is_)) if was.get(f) != is_.get(f)]
+        if changed:
+            f = changed[0]
+            raise runner.UsageError(
+                f"--resume: {run_dir} was started with {key} {f} = "
+                f"{json.dumps(was.get(f))}, now {json.dumps(is_.get(f))}; {again}"
+            )
 
 
 def _load_pair(current: list[Path], baseline: list[Path]) -> tuple[list[dict], list[dict]]:
@@ -62,13 +137,16 @@ def cmd_run(args: argparse.Namespace) -> int:
     scenarios = _load_scenarios(args.scenarios)
     backends = runner.resolve_backends(args.backend)
     jobs, notes = runner.plan(scenarios, backends)
-    run_dir = _run_dir(args, backends)
     for note in notes:
         print(f"note: {note}", file=sys.stderr)
     if not jobs:
         raise runner.UsageError("no cells to run for backend(s) " + ", ".join(backends))
+    if args.report:
+        _make_dir(Path(args.report).parent, f"--report {args.report}")
+    if args.resume and (Path(args.resume) / "run.json").is_file():
+        _check_resume(Path(args.resume) / "run.json", backends, jobs)
+    run_dir = _run_dir(args, backends)
     env = results.environment()
-    run_dir.mkdir(parents=True, exist_ok=True)
     manifest = run_dir / "run.json"
     if not manifest.exists():
         results.write_json_atomic(
@@ -79,6 +157,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                 "backends": backends,
                 "scenarios": [sc.path for sc in scenarios],
                 "cells": [f"{j.scenario.name}/{j.cell.id}--{j.backend}" for j in jobs],
+                "settings": _plan_record(jobs),
                 "environment": env,
             },
         )
@@ -86,14 +165,15 @@ def cmd_run(args: argparse.Namespace) -> int:
         f"run {run_dir.name}: {len(jobs)} cell(s) under {', '.join(backends)} -> {run_dir}",
         file=sys.stderr,
     )
-    run = runner.Runner(jobs, run_dir, verbose=args.keras_verbose, environment=env)
+    run = runner.Runner(
+        jobs, run_dir, verbose=args.keras_verbose, environment=env, retry_failed=args.retry_failed
+    )
     docs = run.run()
     print(report.render_markdown(docs))
     if args.report:
         all_docs, problems = report.load_results([Path(args.out)])
         text = report.render_markdown(all_docs, problems)
-        Path(args.report).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.report).write_text(text)
+        _write_text(Path(args.report), text, f"--report {args.report}")
         print(f"\nreport over every run under {args.out}: {args.report}\n", file=sys.stderr)
         print(text)
     if run.interrupted:
@@ -117,6 +197,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
     if problems:  # a report that silently drops a file would mislead: refuse, name the file
         more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
         raise results.ResultError(problems[0] + more)
+    if not docs:  # an empty report that exits 0 would pass a CI step that measured nothing
+        raise runner.UsageError(f"no result files under {', '.join(map(str, args.results))}")
     if args.format == "md":
         from . import portability
 
@@ -132,8 +214,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     else:
         text = report.RENDERERS[args.format](docs)
     if args.out:
-        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.out).write_text(text)
+        _write_text(Path(args.out), text, f"--out {args.out}")
         print(f"wrote {args.out}", file=sys.stderr)
     if not args.out or args.tee:
         sys.stdout.write(text)
@@ -146,9 +227,10 @@ def cmd_check(args: argparse.Namespace) -> int:
         if not Path(p).exists():
             raise runner.UsageError(f"{p}: no such file or folder")
     limit = compare.parse_limit(args.max_slowdown)
+    confidence = compare.parse_confidence(args.confidence)
     current, baseline = _load_pair(args.current, args.baseline)
     return _gate(
-        current, baseline, limit, args.confidence, args.allow_mismatch, args.format, args.metric
+        current, baseline, limit, confidence, args.allow_mismatch, args.format, args.metric
     )
 
 
@@ -161,15 +243,12 @@ def _gate(current, baseline, limit, confidence, allow_mismatch, fmt, metric) -> 
         print(f"harness: {refusal}", file=sys.stderr)
     if refusals:
         return 2
-    if not verdicts:
+    if all(v.status == "not compared" for v in verdicts):  # a gate that compared nothing
         raise runner.UsageError(
             "no cell is present (and ok) in both the current run and the baseline"
         )
-    sys.stdout.write(compare.render_check(verdicts, markdown=fmt == "md"))
-    counts = {
-        s: sum(v.status == s for v in verdicts)
-        for s in ("regressed", "improved", "noisy", "unchanged", "missing")
-    }
+    sys.stdout.write(compare.render_check(verdicts, markdown=fmt == "md", confidence=confidence))
+    counts = {s: sum(v.status == s for v in verdicts) for s in compare.STATUSES}
     print("\n" + ", ".join(f"{n} {s}" for s, n in counts.items() if n), file=sys.stderr)
     if compare.is_interleaved(current + baseline):
         sides = compare.values_by_side(current + baseline, metric)
@@ -185,7 +264,7 @@ def _gate(current, baseline, limit, confidence, allow_mismatch, fmt, metric) -> 
             "both sides interleaved (harness ab)",
             file=sys.stderr,
         )
-    return 1 if counts["regressed"] or counts["missing"] else 0
+    return 1 if compare.gate_fails(verdicts) else 0
 
 
 def _rounds_hint(v: compare.Verdict, sides: list[list[float]], limit: float, confidence: float):
@@ -272,6 +351,8 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
         raise runner.UsageError("no cells to run")
     if args.interleaved and args.rounds < 2:
         raise runner.UsageError("--rounds: at least 2 (the rank test needs several per side)")
+    confidence = compare.parse_confidence(args.confidence)
+    _make_dir(Path(args.out), f"--out {args.out}")
     env = results.environment()
     # per cell: the A/A comparisons, each (values of one measurement, values of the other)
     per_cell: dict[str, list[list[float]]] = {}
@@ -286,7 +367,16 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
             print(f"calibration A/A job {k + 1}/{args.runs} -> {run_dir}", file=sys.stderr)
             sides = {side: scenarios for side in ab.SIDES}
             plan = ab.plan(run_dir.name, sides, pythons, backends, args.rounds)
-            runner.Runner(plan, run_dir, environment=env).run()
+            run = runner.Runner(plan, run_dir, environment=env)
+        else:
+            run_dir = Path(args.out) / f"{runner.new_run_id(backends)}-calibrate{k + 1}"
+            print(f"calibration run {k + 1}/{args.runs} -> {run_dir}", file=sys.stderr)
+            run = runner.Runner(jobs, run_dir, environment=env)
+        run.run()
+        if run.interrupted:  # Ctrl-C ends the calibration, not just this run of it
+            print(f"interrupted; calibration runs so far are in {args.out}", file=sys.stderr)
+            return 130
+        if args.interleaved:
             docs, _ = report.load_results([run_dir], latest=False)
             values = compare.values_by_side(docs, args.metric)
             for key, by_side in values.items():
@@ -294,9 +384,6 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
                     a, b = by_side["candidate"], by_side["baseline"]
                     pairs.setdefault(key, []).extend([(a, b), (b, a)])
         else:
-            run_dir = Path(args.out) / f"{runner.new_run_id(backends)}-calibrate{k + 1}"
-            print(f"calibration run {k + 1}/{args.runs} -> {run_dir}", file=sys.stderr)
-            runner.Runner(jobs, run_dir, environment=env).run()
             docs, _ = report.load_results([run_dir])
             for d in docs:
                 if d["status"] == "ok" and compare.has_metric(d, args.metric):
@@ -308,12 +395,12 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     print(f"\n{'cell':<40} {'noise floor':>11} {'--max-slowdown':>14} {'detects':>8}")
     for key in sorted(set(per_cell) | set(pairs)):
         if args.interleaved:
-            cal = compare.calibrate([], pairs=pairs[key], confidence=args.confidence)
+            cal = compare.calibrate([], pairs=pairs[key], confidence=confidence)
         elif len(per_cell[key]) < 2:
             print(f"{key:<40} fewer than two ok runs")
             continue
         else:
-            cal = compare.calibrate(per_cell[key], confidence=args.confidence)
+            cal = compare.calibrate(per_cell[key], confidence=confidence)
         limit = "-" if cal["max_slowdown"] is None else f"{cal['max_slowdown']:.1%}"
         detects = "-" if cal["detectable"] is None else f"{cal['detectable']:.1%}"
         print(f"{key:<40} {cal['noise_floor']:>11.1%} {limit:>14} {detects:>8}")
@@ -322,7 +409,7 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
                   f"raise {unit} to at least 4")  # fmt: skip
         if args.interleaved:
             n10, n5 = (
-                compare.rounds_needed(cal["spread"], d, d / 2, args.confidence) for d in (0.1, 0.05)
+                compare.rounds_needed(cal["spread"], d, d / 2, confidence) for d in (0.1, 0.05)
             )
             print(f"  workers spread by {cal['spread']:.1%}: about {n10} rounds catch a 10% "
                   f"slowdown 4 times in 5 with --max-slowdown 5%, {n5} a 5% one with "
@@ -355,6 +442,7 @@ def cmd_ab(args: argparse.Namespace) -> int:
             raise runner.UsageError(f"--{side}-python: {py}: no such interpreter")
         pythons[side] = str(Path(found).absolute())
     limit = compare.parse_limit(args.max_slowdown)
+    confidence = compare.parse_confidence(args.confidence)
     loaded = _load_scenarios(args.scenarios)
     sides = {
         "baseline": [scenario.override(sc, args.baseline_set, "--baseline-set") for sc in loaded],
@@ -401,7 +489,9 @@ def cmd_ab(args: argparse.Namespace) -> int:
         f"{len(jobs) // (2 * args.rounds)} cell(s), one worker each -> {run_dir}",
         file=sys.stderr,
     )
-    run = runner.Runner(jobs, run_dir, verbose=args.keras_verbose, environment=env)
+    run = runner.Runner(
+        jobs, run_dir, verbose=args.keras_verbose, environment=env, retry_failed=args.retry_failed
+    )
     run.run()
     if run.interrupted:
         print(f"interrupted; finish with: harness ab ... --resume {run_dir}", file=sys.stderr)
@@ -409,12 +499,12 @@ def cmd_ab(args: argparse.Namespace) -> int:
     current, baseline = _load_pair([run_dir / "candidate"], [run_dir / "baseline"])
     again = (
         f"harness check {run_dir / 'candidate'} --baseline {run_dir / 'baseline'} "
-        f"--max-slowdown {args.max_slowdown} --confidence {args.confidence:g} "
+        f"--max-slowdown {args.max_slowdown} --confidence {confidence:g} "
         f"--metric {args.metric} --allow-mismatch"
     )
     print(f"\ncandidate vs baseline (again: {again}):", file=sys.stderr)
     # Two interpreters may hold different versions on purpose: that is the question asked.
-    return _gate(current, baseline, limit, args.confidence, True, args.format, args.metric)
+    return _gate(current, baseline, limit, confidence, True, args.format, args.metric)
 
 
 def cmd_portability(args: argparse.Namespace) -> int:
@@ -530,7 +620,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--out", default=DEFAULT_RESULTS, type=Path, help="results root (default results/)"
     )
-    p.add_argument("--resume", metavar="RUN_DIR", help="finish the missing cells of an earlier run")
+    p.add_argument(
+        "--resume", metavar="RUN_DIR", help="finish the unfinished cells of an earlier run"
+    )
+    p.add_argument("--retry-failed", action="store_true", help=RETRY_HELP)
     p.add_argument(
         "--report", metavar="PATH", help="also write a report over every run under --out"
     )
@@ -553,7 +646,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("current", nargs="+", type=Path, help="result files or run folders under test")
     p.add_argument("--baseline", nargs="+", type=Path, required=True)
     p.add_argument("--max-slowdown", default="5%", help="allowed slowdown, e.g. 5%% (default)")
-    p.add_argument("--confidence", type=float, default=0.95, help="of the rank test (0.95)")
+    p.add_argument("--confidence", default="0.95", help=CONFIDENCE_HELP)
     p.add_argument("--allow-mismatch", action="store_true", help="compare across machines/versions")
     p.add_argument("--metric", choices=sorted(compare.METRICS), default="throughput",
                    help=METRIC_HELP)  # fmt: skip
@@ -576,12 +669,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--candidate-set", action="append", default=[], metavar="KEY=VALUE",
                    help="scenario setting for the candidate, e.g. step_delay_ms=0.3")  # fmt: skip
     p.add_argument("--max-slowdown", default="5%", help="allowed slowdown, e.g. 5%% (default)")
-    p.add_argument("--confidence", type=float, default=0.95, help="of the rank test (0.95)")
+    p.add_argument("--confidence", default="0.95", help=CONFIDENCE_HELP)
     p.add_argument("--format", choices=["text", "md"], default="text")
     p.add_argument("--out", type=Path, default=DEFAULT_RESULTS)
     p.add_argument("--metric", choices=sorted(compare.METRICS), default="throughput",
                    help=METRIC_HELP)  # fmt: skip
     p.add_argument("--resume", metavar="AB_DIR", help="finish an interrupted A/B run")
+    p.add_argument("--retry-failed", action="store_true", help=RETRY_HELP)
     p.add_argument("--keras-verbose", action="store_true", help=argparse.SUPPRESS)
     p.set_defaults(func=cmd_ab)
 
@@ -595,7 +689,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--rounds", type=int, default=8, help="with --interleaved: rounds per side")
     p.add_argument("--backend")
     p.add_argument("--out", type=Path, default=DEFAULT_RESULTS)
-    p.add_argument("--confidence", type=float, default=0.95)
+    p.add_argument("--confidence", default="0.95", help=CONFIDENCE_HELP)
     p.add_argument("--metric", choices=sorted(compare.METRICS), default="throughput",
                    help=METRIC_HELP)  # fmt: skip
     p.set_defaults(func=cmd_calibrate)

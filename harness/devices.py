@@ -266,6 +266,9 @@ if __name__ == "__main__":  # python -m harness.devices BACKEND: one JSON line, 
     import json
     import sys
 
+    from .lifeline import tie_to_parent
+
+    tie_to_parent()  # no probe outlives the `harness env` that started it
     name = sys.argv[1]
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     print(json.dumps(describe(name)))

@@ -213,6 +213,9 @@ def check_one(task: dict[str, Any]) -> dict[str, Any]:
 
 
 if __name__ == "__main__":  # python -m harness.portability TASKS.json: one JSON line per task
+    from .lifeline import tie_to_parent
+
+    tie_to_parent()  # no check outlives the `harness portability` that started it
     for index, task in enumerate(json.loads(Path(sys.argv[1]).read_text())):
         try:
             answer = check_one(task)

@@ -7,6 +7,7 @@ had measured), and the other cells still run.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import os
@@ -14,16 +15,18 @@ import re
 import signal
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
 from typing import Any, TextIO
 
-from . import devices, results
+from . import devices, lifeline, results
 from .scenario import BACKEND_ALIASES, BACKENDS, Cell, Scenario
 
 PACKAGE_ROOT = Path(__file__).resolve().parent.parent
+# The module a worker process runs. Tests of the runner's own faults name a stub worker here
+# that needs no backend (tests/stub_worker.py); users have no reason to set it.
+WORKER_MODULE_ENV = "HARNESS_WORKER_MODULE"
 
 
 def child_env(extra: dict[str, str]) -> dict[str, str]:
@@ -31,6 +34,7 @@ def child_env(extra: dict[str, str]) -> dict[str, str]:
     importable whether or not it is installed."""
     env = dict(os.environ)
     env.update(extra)
+    env[lifeline.PARENT_ENV] = str(os.getpid())  # the child dies with us (lifeline.py)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(PACKAGE_ROOT), env.get("PYTHONPATH")) if p)
     return env
 
@@ -187,10 +191,12 @@ class Runner:
         verbose: bool = False,
         progress_stream: TextIO = sys.stderr,
         environment: dict[str, Any] | None = None,
+        retry_failed: bool = False,
     ):
         self.jobs = jobs
         self.run_dir = Path(run_dir)
         self.verbose = verbose
+        self.retry_failed = retry_failed
         self.progress = Progress(len(jobs), progress_stream)
         self.environment = environment if environment is not None else results.environment()
         self.interrupted = False
@@ -208,21 +214,41 @@ class Runner:
                 path = self.result_path(job)
                 if path.exists():  # --resume: a finished cell is never run (or overwritten) again
                     doc = results.read_result(path)
-                    if doc["status"] != "interrupted":
+                    if self.is_done(doc):
                         out.append(doc)
                         self.progress.finish_cell(
                             0.0, _summary_line(index, len(self.jobs), job, doc)
                         )
                         continue
-                    path.unlink()
+                    self._set_aside(job, path, doc)
                 try:
                     out.append(self.run_job(index, job, path))
                 except KeyboardInterrupt:
                     self.interrupted = True
+                if self.interrupted:
                     break
         finally:
             signal.signal(signal.SIGTERM, previous)
         return out
+
+    def is_done(self, doc: dict[str, Any]) -> bool:
+        """Whether a recorded result stands on resume. One that never finished (its worker or
+        the orchestrator died first) or was interrupted is run again; a finished failure is a
+        result, run again only with ``retry_failed``."""
+        if doc.get("finished") is None or doc["status"] == "interrupted":
+            return False
+        return not (self.retry_failed and doc["status"] == "failed")
+
+    def _set_aside(self, job: Job, path: Path, doc: dict[str, Any]) -> None:
+        """Moves an attempt that is run again into logs/, out of the reports' way: what it had
+        measured stays on record."""
+        logs = self.run_dir / "logs"
+        logs.mkdir(parents=True, exist_ok=True)
+        stamp = re.sub(r"\W", "", doc.get("started") or "") or results.utc_now()
+        prefix = job.subdir.replace("/", "-") + "--" if job.subdir else ""
+        os.replace(
+            path, logs / f"{prefix}{job.scenario.name}--{job.file_stem}.attempt-{stamp}.json"
+        )
 
     def run_job(self, index: int, job: Job, path: Path) -> dict[str, Any]:
         from . import devices as dev
@@ -244,18 +270,31 @@ class Runner:
         logs.mkdir(parents=True, exist_ok=True)
         prefix = job.subdir.replace("/", "-") + "--" if job.subdir else ""
         log_path = logs / f"{prefix}{job.scenario.name}--{job.file_stem}.log"
-        env = child_env(dev.device_env(job.cell.device, job.backend))
-        with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
-            json.dump(task, f)
-            task_path = f.name
+        try:
+            device = dev.device_env(
+                job.cell.device, job.backend, jax_preallocate=job.cell.jax_preallocate
+            )
+        except dev.DeviceUnavailable as exc:  # gpu:N beyond the GPUs this runner was given
+            doc = self._skeleton(job)
+            doc.update(status="skipped", reason=str(exc), phase="device")
+            doc["finished"] = results.utc_now()
+            results.write_json_atomic(path, doc, overwrite=True)
+            doc["_path"] = str(path)
+            self.progress.finish_cell(0.0, _summary_line(index, len(self.jobs), job, doc))
+            return doc
+        env = child_env(device)
+        # Beside the log, not in /tmp: what the worker was told stays with the run, and a
+        # harness killed outright leaves nothing behind elsewhere.
+        task_path = log_path.with_suffix(".task.json")
+        task_path.write_text(json.dumps(task))
         read_fd, write_fd = os.pipe()
         state = {"phase": "starting"}
         started = time.monotonic()
         cmd = [
             job.python or sys.executable,
             "-m",
-            "harness.worker",
-            task_path,
+            os.environ.get(WORKER_MODULE_ENV) or "harness.worker",
+            str(task_path),
             str(path),
             "--events-fd",
             str(write_fd),
@@ -263,6 +302,7 @@ class Runner:
         if self.verbose:
             cmd.append("--verbose")
         log = open(log_path, "w")  # noqa: SIM115 - closed below, after the process ends
+        proc = None
         try:
             proc = subprocess.Popen(
                 cmd,
@@ -275,36 +315,48 @@ class Runner:
             os.close(write_fd)
             reader = threading.Thread(target=_read_events, args=(read_fd, state), daemon=True)
             reader.start()
-            outcome = None
             try:
-                while True:
-                    try:
-                        proc.wait(timeout=0.25)
-                        break
-                    except subprocess.TimeoutExpired:
-                        pass
-                    if time.monotonic() - started > job.cell.time_limit:
-                        _kill(proc)
-                        outcome = f"time limit of {job.cell.time_limit:g} s exceeded"
-                        break
-                    phase = _phase(state)
-                    self.progress.show(self.progress.line(index, job, phase, started), phase)
+                outcome = self._watch(proc, index, job, state, started)
             except KeyboardInterrupt:
-                _kill(proc)
+                outcome = "interrupted"
+            # Stopping the worker and writing its result must finish: a second Ctrl-C (or a
+            # SIGTERM) now is held until the result is on disk, then ends the run.
+            with _signals_held() as held:
+                _kill(proc)  # the whole group; after a normal exit, any process it left
                 reader.join(timeout=2)
-                doc = self._finalize(job, path, proc.returncode, "interrupted", state, log_path)
+                doc = self._finalize(job, path, proc.returncode, outcome, state, log_path)
                 self.progress.finish_cell(
                     time.monotonic() - started, _summary_line(index, len(self.jobs), job, doc)
                 )
-                raise
-            reader.join(timeout=2)
-            doc = self._finalize(job, path, proc.returncode, outcome, state, log_path)
+            if outcome == "interrupted" or held:
+                self.interrupted = True
         finally:
+            if proc is None:
+                os.close(write_fd)
+                os.close(read_fd)
             log.close()
-            Path(task_path).unlink(missing_ok=True)
-        self.progress.finish_cell(
-            time.monotonic() - started, _summary_line(index, len(self.jobs), job, doc)
-        )
+        return doc
+
+    def _watch(self, proc: subprocess.Popen, index: int, job: Job, state, started: float):
+        """Waits for the worker, showing progress; the reason it was stopped, or None."""
+        while True:
+            try:
+                proc.wait(timeout=0.25)
+                return None
+            except subprocess.TimeoutExpired:
+                pass
+            if time.monotonic() - started > job.cell.time_limit:
+                return f"time limit of {job.cell.time_limit:g} s exceeded"
+            phase = _phase(state)
+            self.progress.show(self.progress.line(index, job, phase, started), phase)
+
+    def _skeleton(self, job: Job) -> dict[str, Any]:
+        """A result for a cell whose worker wrote none (or never started)."""
+        doc = results.new_result(job.cell.to_json(), job.backend, {"name": job.scenario.name})
+        doc["run_id"] = self.run_dir.name
+        doc["environment"] = self.environment
+        if job.extra.get("ab"):
+            doc["ab"] = job.extra["ab"]
         return doc
 
     def _finalize(
@@ -323,11 +375,7 @@ class Runner:
             doc["_path"] = str(path)
             return doc
         if doc is None:
-            doc = results.new_result(job.cell.to_json(), job.backend, {"name": job.scenario.name})
-            doc["run_id"] = self.run_dir.name
-            doc["environment"] = self.environment
-            if job.extra.get("ab"):
-                doc["ab"] = job.extra["ab"]
+            doc = self._skeleton(job)
         # The event stream is more current than the file (saved only after some phases).
         if state.get("phase") != "starting":
             doc["phase"] = state["phase"]
@@ -357,17 +405,42 @@ def _raise_interrupt(signum, frame):
     raise KeyboardInterrupt
 
 
-def _kill(proc: subprocess.Popen) -> None:
-    for sig in (signal.SIGTERM, signal.SIGKILL):
-        try:
-            os.killpg(proc.pid, sig)
-        except ProcessLookupError:
-            return
-        try:
-            proc.wait(timeout=5)
-            return
-        except subprocess.TimeoutExpired:
-            continue
+def _kill(proc: subprocess.Popen, grace: float = 5.0) -> None:
+    """Stops a worker's whole process group: SIGTERM, up to ``grace`` seconds for the worker
+    to go, then SIGKILL to every process left in the group (a child that ignores SIGTERM
+    would outlive its leader otherwise). After a worker that exited by itself, it only
+    clears what it may have left behind."""
+    if proc.poll() is None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGTERM)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(timeout=grace)
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+
+
+@contextlib.contextmanager
+def _signals_held():
+    """Holds SIGINT and SIGTERM for the block: each one that comes is noted, not raised.
+
+    Yields:
+        The list of signals that came, empty when none did.
+    """
+    held: list[int] = []
+    if threading.current_thread() is not threading.main_thread():
+        yield held  # only the main thread receives Python signal handlers
+        return
+
+    def note(signum, frame):
+        held.append(signum)
+
+    previous = {sig: signal.signal(sig, note) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield held
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def _read_events(fd: int, state: dict[str, Any]) -> None:

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from . import data as data_mod
-from . import devices, results, stats, timing
+from . import devices, lifeline, results, stats, timing
 from .scenario import Cell
 
 
@@ -106,15 +106,25 @@ class Worker:
         return 0
 
     def _start_sampler(self) -> None:
+        """Samples this process and, for a GPU cell, only the GPU it trains on.
+
+        A CPU cell samples no GPU: another process's load there would be counted as its own.
+        The GPU is found by its UUID, from this worker's CUDA_VISIBLE_DEVICES entry, and
+        recorded in result["device"]["gpu"] (with the reason when NVML cannot tell).
+        """
         try:
             from . import monitor
 
-            # NVML numbers GPUs physically, ignoring CUDA_VISIBLE_DEVICES: sample the cell's GPU.
-            kind, index = devices.parse(self.cell.device)
-            self.sampler = monitor.Sampler(
-                interval=self.cell.sample_interval,
-                gpu_indices=[index] if kind == "gpu" else None,
-            )
+            kind, _ = devices.parse(self.cell.device)
+            options: dict[str, Any] = {"gpus_off": "CPU cell"}
+            if kind == "gpu":
+                gpu = monitor.identify_cell_gpu()
+                self.result["device"] = {"requested": self.cell.device, "gpu": gpu}
+                if gpu["uuid"] is None:  # sampling some other GPU would be worse than none
+                    options = {"gpus_off": gpu["reason"]}
+                else:
+                    options = {"gpu_uuids": [gpu["uuid"]]}
+            self.sampler = monitor.Sampler(interval=self.cell.sample_interval, **options)
             self.sampler.start()
         except Exception as exc:  # monitoring must never cost a measurement
             self.result["monitor"] = {"error": f"{type(exc).__name__}: {exc}"}
@@ -143,7 +153,12 @@ class Worker:
         env["CUDA_VISIBLE_DEVICES"] = os.environ.get("CUDA_VISIBLE_DEVICES")
 
         self.phase("device")
-        self.result["device"] = {"requested": cell.device}
+        # _start_sampler may have recorded the GPU already: add to it.
+        device = self.result.setdefault("device", {"requested": cell.device})
+        # JAX's preallocation decides what its GPU memory readings mean (device_env sets it).
+        device["jax_preallocate"] = (
+            devices.jax_preallocates(os.environ) if backend == "jax" else None
+        )
         try:
             self.result["device"]["visible_gpus"] = devices.require(cell.device, backend)
         except devices.DeviceUnavailable as exc:
@@ -448,6 +463,8 @@ def _eval_kwargs(feed) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    # First: a worker must not outlive the orchestrator that started it (lifeline.py).
+    lifeline.tie_to_parent()
     parser = argparse.ArgumentParser(prog="python -m harness.worker")
     parser.add_argument("task", type=Path)
     parser.add_argument("out", type=Path)

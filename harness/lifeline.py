@@ -1,0 +1,56 @@
+"""A child process of the harness dies with the process that started it.
+
+Workers run in their own session (so a time limit or Ctrl-C can stop their whole process
+group), which also means nothing kills them when the orchestrator itself is killed: SIGKILL,
+the OOM killer, a cancelled CI job. An orphan that keeps training loads the machine while the
+next job measures. On Linux the kernel sends the child a signal when its parent dies
+(``PR_SET_PDEATHSIG``); elsewhere a daemon thread watches the parent's pid.
+
+Backend-free: called first thing in the worker, before keras is imported.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import signal
+import sys
+import threading
+import time
+
+# The orchestrator's pid, set by ``runner.child_env``: the parent may die between fork and
+# the prctl call, and then the child must notice that it already is an orphan.
+PARENT_ENV = "HARNESS_PARENT_PID"
+_PR_SET_PDEATHSIG = 1
+
+
+def tie_to_parent(sig: int = signal.SIGKILL) -> str:
+    """Makes this process receive ``sig`` when its parent dies; exits now if it already did.
+
+    SIGKILL by default: a handler in Python would wait for the main thread, which may sit in
+    a long compiled call. The worker starts no processes of its own, so nothing is left.
+
+    Returns:
+        How the tie is made ("prctl" or "watcher"), for the record.
+    """
+    expected = os.environ.get(PARENT_ENV)
+    how = "watcher"
+    if sys.platform.startswith("linux"):
+        try:
+            libc = ctypes.CDLL(None, use_errno=True)
+            if libc.prctl(_PR_SET_PDEATHSIG, int(sig), 0, 0, 0) == 0:
+                how = "prctl"
+        except (OSError, AttributeError):  # no libc prctl (an unusual libc): fall back
+            pass
+    parent = int(expected) if expected and expected.isdigit() else os.getppid()
+    if os.getppid() != parent:  # the parent died before the tie was made
+        os.kill(os.getpid(), sig)
+    if how == "watcher":
+        threading.Thread(target=_watch, args=(parent, sig), daemon=True).start()
+    return how
+
+
+def _watch(parent: int, sig: int, every: float = 0.5) -> None:
+    while os.getppid() == parent:
+        time.sleep(every)
+    os.kill(os.getpid(), sig)

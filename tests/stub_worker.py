@@ -1,0 +1,78 @@
+"""A stand-in for ``harness.worker`` that needs no backend, for the runner's own fault tests.
+
+It speaks the worker's protocol (``TASK.json RESULT.json --events-fd N``: phase events on the
+pipe, the result file rewritten after phases, ``finished`` set last) and ties itself to its
+parent the same way, so SIGKILL, SIGTERM, Ctrl-C, time limits and ``--resume`` are tested in
+a fraction of a second per cell. The runner starts it when ``HARNESS_WORKER_MODULE`` names it.
+
+``HARNESS_STUB`` (JSON) sets its behaviour:
+    fit_seconds: seconds of "fit" per epoch of the cell (default 0.05);
+    ignore_sigterm: the worker ignores SIGTERM, so stopping it takes the runner's SIGKILL;
+    child: a file to write the pid of a child process that ignores SIGTERM and sleeps;
+    fail_cells: cell ids whose worker exits with code 3 after the data phase.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from harness import lifeline, results, stats
+
+
+def main(argv: list[str] | None = None) -> int:
+    lifeline.tie_to_parent()
+    parser = argparse.ArgumentParser()
+    parser.add_argument("task", type=Path)
+    parser.add_argument("out", type=Path)
+    parser.add_argument("--events-fd", type=int)
+    parser.add_argument("--verbose", action="store_true")
+    args = parser.parse_args(argv)
+    task = json.loads(args.task.read_text())
+    opts = json.loads(os.environ.get("HARNESS_STUB") or "{}")
+    events = os.fdopen(args.events_fd, "w", buffering=1)
+    cell = task["cell"]
+    doc = results.new_result(cell, task["backend"], task["scenario"])
+    doc.update(run_id=task.get("run_id"), environment=task.get("environment", {}), stub=True)
+
+    def phase(name: str, **extra) -> None:
+        doc["phase"] = name
+        events.write(json.dumps({"event": "phase", "phase": name, **extra}) + "\n")
+
+    if opts.get("ignore_sigterm"):
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    if opts.get("child"):
+        child = subprocess.Popen(
+            [sys.executable, "-c", "import signal, time\n"
+             "signal.signal(signal.SIGTERM, signal.SIG_IGN)\ntime.sleep(120)"]
+        )  # fmt: skip
+        Path(opts["child"]).write_text(str(child.pid))
+    phase("import")
+    phase("data")
+    doc["data"] = {"dataset": cell["dataset"], "train_samples": cell.get("train_samples")}
+    results.write_json_atomic(args.out, doc, overwrite=True)
+    if cell["id"] in opts.get("fail_cells", []):
+        return 3
+    repeats = cell["repeats"]
+    for r in range(repeats):
+        phase("fit", repeat=r + 1, of=repeats)
+        time.sleep(opts.get("fit_seconds", 0.05) * cell["epochs"])
+    sps = [1000.0 + 10 * r for r in range(repeats)]
+    doc["train"] = {
+        "samples_per_sec": stats.summarize(sps),
+        "typical_samples_per_sec": stats.summarize(sps),
+        "ms_per_step": stats.summarize([32000 / s for s in sps]),
+    }
+    doc.update(status="ok", reason=None, finished=results.utc_now())
+    results.write_json_atomic(args.out, doc, overwrite=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,339 @@
+"""The orchestrator's own faults, against a stub worker that needs no backend.
+
+What is tested here is the runner: resume after a crash at any line, signals during cleanup,
+process groups, bad output paths. The stub (tests/stub_worker.py) speaks the worker's
+protocol in milliseconds, so each case costs a fraction of a second per cell instead of a
+backend import. The cases whose behaviour depends on a backend live in test_faults.py.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+from conftest import ROOT, SELECTED, cli_env
+
+if not SELECTED:
+    pytest.skip("no backend installed: the CLI refuses to plan a run", allow_module_level=True)
+BACKEND = SELECTED[0]
+CELLS = "[defaults]\nrepeats = 1\n[matrix]\nseed = [0, 1, 2]\n"
+
+
+def stub_env(**opts) -> dict:
+    return cli_env({"HARNESS_WORKER_MODULE": "tests.stub_worker", "HARNESS_STUB": json.dumps(opts)})
+
+
+def harness(*args: str, **opts) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "harness", *args], cwd=ROOT, env=stub_env(**opts),
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+
+
+def start(*args: str, **opts) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "harness", *args], cwd=ROOT, env=stub_env(**opts),
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )  # fmt: skip
+
+
+def run(scenario: Path, out: Path, *more: str, **opts) -> subprocess.CompletedProcess:
+    return harness("run", str(scenario), "--backend", BACKEND, "--out", str(out), *more, **opts)
+
+
+def wait_for(proc: subprocess.Popen, text: str, deadline: float = 60) -> list[str]:
+    seen = []
+    end = time.monotonic() + deadline
+    for line in proc.stderr:
+        seen.append(line)
+        if text in line:
+            return seen
+        assert time.monotonic() < end, "".join(seen)
+    raise AssertionError(f"never saw {text!r}:\n" + "".join(seen))
+
+
+def docs_in(run_dir: Path) -> dict[str, dict]:
+    return {
+        f.stem.split("--")[0]: json.loads(f.read_text())
+        for f in run_dir.rglob("*.json")
+        if f.name != "run.json" and "logs" not in f.parts
+    }
+
+
+def one_run(out: Path) -> Path:
+    (run_dir,) = [p for p in out.iterdir() if p.is_dir()]
+    return run_dir
+
+
+def alive(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
+def gone_within(pids: list[int], seconds: float) -> bool:
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        if not any(alive(p) for p in pids):
+            return True
+        time.sleep(0.1)
+    return False
+
+
+@pytest.fixture
+def cells(tmp_path) -> Path:
+    sc = tmp_path / "cells.toml"
+    sc.write_text(CELLS)
+    return sc
+
+
+# --- resume -----------------------------------------------------------------------------------
+
+
+def test_resume_reruns_a_cell_whose_worker_never_finished(tmp_path, cells):
+    """A worker still running when the orchestrator died leaves status "failed" with
+    finished: null. Resume must run that cell again (it used to be kept as if finished)."""
+    out = tmp_path / "r"
+    assert run(cells, out).returncode == 0
+    run_dir = one_run(out)
+    partial = next(run_dir.rglob(f"seed1--{BACKEND}.json"))
+    doc = json.loads(partial.read_text())
+    doc.update(status="failed", reason="worker did not finish", finished=None, phase="fit")
+    doc.pop("train")
+    partial.write_text(json.dumps(doc))
+    kept = next(run_dir.rglob(f"seed0--{BACKEND}.json"))
+    mtime = kept.stat().st_mtime_ns
+
+    proc = run(cells, out, "--resume", str(run_dir))
+    assert proc.returncode == 0, proc.stderr
+    docs = docs_in(run_dir)
+    assert {k: d["status"] for k, d in docs.items()} == {
+        "seed0": "ok",
+        "seed1": "ok",
+        "seed2": "ok",
+    }
+    assert docs["seed1"]["finished"] is not None and docs["seed1"]["train"]
+    assert kept.stat().st_mtime_ns == mtime  # finished cells are never run or written again
+    # The abandoned attempt is kept for the record, out of the reports' way.
+    (attempt,) = (run_dir / "logs").glob(f"*seed1--{BACKEND}.attempt-*.json")
+    assert json.loads(attempt.read_text())["finished"] is None
+
+
+def test_resume_keeps_finished_failures_unless_retry_failed(tmp_path, cells):
+    out = tmp_path / "r"
+    proc = run(cells, out, fail_cells=["seed1"])
+    assert proc.returncode == 1
+    run_dir = one_run(out)
+    failed = next(run_dir.rglob(f"seed1--{BACKEND}.json"))
+    assert json.loads(failed.read_text())["reason"].startswith("worker exited with code 3")
+    mtime = failed.stat().st_mtime_ns
+
+    proc = run(cells, out, "--resume", str(run_dir))  # the failure is a result: kept
+    assert proc.returncode == 1
+    assert failed.stat().st_mtime_ns == mtime
+
+    proc = run(cells, out, "--resume", str(run_dir), "--retry-failed")
+    assert proc.returncode == 0, proc.stderr
+    assert docs_in(run_dir)["seed1"]["status"] == "ok"
+
+
+def test_resume_refuses_edited_scenarios(tmp_path, cells):
+    out = tmp_path / "r"
+    assert run(cells, out).returncode == 0
+    run_dir = one_run(out)
+    # A setting the harness learnt after the run started reads as its default there.
+    manifest = json.loads((run_dir / "run.json").read_text())
+    for settings in manifest["settings"].values():
+        del settings["jax_preallocate"]
+    (run_dir / "run.json").write_text(json.dumps(manifest))
+    assert run(cells, out, "--resume", str(run_dir)).returncode == 0
+    before = sorted(p.name for p in run_dir.rglob("*"))
+    cells.write_text(CELLS.replace("repeats = 1", "repeats = 1\nbatch_size = 64"))
+    proc = run(cells, out, "--resume", str(run_dir))
+    assert proc.returncode == 2
+    assert proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr
+    assert "cells/seed0" in proc.stderr and "batch_size = 32, now 64" in proc.stderr
+    other = tmp_path / "other.toml"
+    other.write_text(CELLS)
+    proc = harness("run", str(other), "--backend", BACKEND, "--resume", str(run_dir))
+    assert proc.returncode == 2 and "scenarios" in proc.stderr and proc.stderr.count("\n") == 1
+    assert sorted(p.name for p in run_dir.rglob("*")) == before  # nothing written
+
+
+def test_ctrl_c_then_resume_finishes_only_what_is_missing(tmp_path):
+    sc = tmp_path / "three.toml"
+    sc.write_text("[defaults]\nrepeats = 1\n[matrix]\nepochs = [1, 300, 2]\n")
+    tiny = tmp_path / "tiny.toml"
+    tiny.write_text("[defaults]\nrepeats = 1\n")
+    out = tmp_path / "r"
+    args = ("run", str(tiny), str(sc), "--backend", BACKEND, "--out", str(out))
+    proc = start(*args)
+    wait_for(proc, "three/e300")
+    proc.send_signal(signal.SIGINT)
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 130, stderr
+    assert f"--resume {one_run(out)}" in stderr
+    docs = docs_in(one_run(out))
+    assert {k: d["status"] for k, d in docs.items()} == {
+        "default": "ok", "e1": "ok", "e300": "interrupted"
+    }  # fmt: skip
+    assert docs["e300"]["reason"].startswith("interrupted by the user during ")
+    first = next(one_run(out).rglob(f"default--{BACKEND}.json"))
+    mtime = first.stat().st_mtime_ns
+
+    proc = harness(*args, "--resume", str(one_run(out)))
+    assert proc.returncode == 0, proc.stderr
+    docs = docs_in(one_run(out))
+    assert {k: d["status"] for k, d in docs.items()} == {
+        "default": "ok", "e1": "ok", "e300": "ok", "e2": "ok"
+    }  # fmt: skip
+    assert first.stat().st_mtime_ns == mtime  # a finished cell is never run or written again
+
+
+# --- process safety ---------------------------------------------------------------------------
+
+
+def test_worker_sigkilled_mid_fit_is_recorded_and_the_next_cell_runs(tmp_path):
+    sc = tmp_path / "kill.toml"
+    sc.write_text("[defaults]\nrepeats = 1\nepochs = 300\ntrain_samples = 640\n")
+    after = tmp_path / "after.toml"
+    after.write_text("[defaults]\nrepeats = 1\n")
+    proc = start("run", str(sc), str(after), "--backend", BACKEND, "--out", str(tmp_path / "r"))
+    wait_for(proc, "kill/default  fit 1/1")
+    (worker,) = psutil.Process(proc.pid).children()
+    worker.send_signal(signal.SIGKILL)
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 1, stderr
+    docs = {
+        f.parent.name: json.loads(f.read_text()) for f in one_run(tmp_path / "r").glob("*/*.json")
+    }
+    assert docs["kill"]["status"] == "failed"
+    assert docs["kill"]["reason"] == "worker killed by SIGKILL during fit 1/1"
+    assert docs["kill"]["data"]["train_samples"] == 640  # what it had measured survives
+    assert docs["after"]["status"] == "ok"  # the cell after it still ran
+
+
+def test_sigterm_is_handled_like_ctrl_c(tmp_path):
+    """A CI runner's cancel sends SIGTERM to the harness."""
+    sc = tmp_path / "term.toml"
+    sc.write_text("[defaults]\nrepeats = 1\nepochs = 300\n")
+    proc = start("run", str(sc), "--backend", BACKEND, "--out", str(tmp_path / "r"))
+    wait_for(proc, " fit 1/1")
+    (worker,) = psutil.Process(proc.pid).children()
+    proc.send_signal(signal.SIGTERM)
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 130, stderr
+    (doc,) = docs_in(one_run(tmp_path / "r")).values()
+    assert doc["status"] == "interrupted" and doc["finished"] is not None
+    assert not alive(worker.pid)  # no worker left behind
+
+
+def test_stopping_a_worker_kills_its_whole_process_group(tmp_path):
+    """A time limit stops the worker's whole group: a child that ignores SIGTERM outlived its
+    leader before."""
+    sc = tmp_path / "slow.toml"
+    sc.write_text("[defaults]\nrepeats = 1\nepochs = 100\ntime_limit = 1.0\n")
+    pid_file = tmp_path / "child.pid"
+    proc = run(sc, tmp_path / "r", fit_seconds=1, child=str(pid_file))
+    assert proc.returncode == 1
+    (doc,) = docs_in(one_run(tmp_path / "r")).values()
+    assert doc["reason"].startswith("time limit of 1 s exceeded")
+    assert gone_within([int(pid_file.read_text())], 3)
+
+
+def test_orchestrator_killed_takes_its_worker_along(tmp_path):
+    sc = tmp_path / "long.toml"
+    sc.write_text("[defaults]\nrepeats = 1\nepochs = 100\n")
+    proc = start("run", str(sc), "--backend", BACKEND, "--out", str(tmp_path / "r"), fit_seconds=1)
+    wait_for(proc, " fit 1/1")
+    (worker,) = psutil.Process(proc.pid).children()
+    proc.kill()
+    proc.communicate(timeout=30)
+    assert gone_within([worker.pid], 5), "the worker outlived its orchestrator"
+
+
+def test_second_ctrl_c_does_not_abort_cleanup(tmp_path):
+    """The worker ignores SIGTERM, so stopping it takes seconds; a second Ctrl-C meanwhile
+    used to abandon the worker and leave its result unfinished."""
+    sc = tmp_path / "long.toml"
+    sc.write_text("[defaults]\nrepeats = 1\nepochs = 100\n")
+    out = tmp_path / "r"
+    proc = start("run", str(sc), "--backend", BACKEND, "--out", str(out), fit_seconds=1,
+                 ignore_sigterm=True)  # fmt: skip
+    wait_for(proc, " fit 1/1")
+    (worker,) = psutil.Process(proc.pid).children()
+    proc.send_signal(signal.SIGINT)
+    time.sleep(1.0)  # the runner now waits for the worker to stop
+    proc.send_signal(signal.SIGINT)
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 130, stderr
+    assert "Traceback" not in stderr
+    (doc,) = docs_in(one_run(out)).values()
+    assert doc["status"] == "interrupted" and doc["finished"] is not None
+    assert not alive(worker.pid)
+
+
+def test_calibrate_stops_at_ctrl_c(tmp_path):
+    sc = tmp_path / "long.toml"
+    sc.write_text("[defaults]\nrepeats = 4\nepochs = 100\n")
+    out = tmp_path / "r"
+    proc = start("calibrate", str(sc), "--backend", BACKEND, "--out", str(out), "--runs", "3",
+                 fit_seconds=0.5)  # fmt: skip
+    wait_for(proc, " fit 1/4")
+    proc.send_signal(signal.SIGINT)
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 130, stderr
+    assert [p.name.endswith("calibrate1") for p in out.iterdir()] == [True]  # no second run
+
+
+# --- bad output paths and empty inputs --------------------------------------------------------
+
+
+@pytest.mark.parametrize("where", ["file", "under-file", "read-only"])
+def test_unusable_out_is_one_line_before_any_cell(tmp_path, cells, where):
+    target = {
+        "file": tmp_path / "a-file",
+        "under-file": tmp_path / "a-file" / "results",
+        "read-only": Path("/proc/harness-results"),
+    }[where]
+    (tmp_path / "a-file").write_text("not a folder")
+    proc = harness("run", str(cells), "--backend", BACKEND, "--out", str(target))
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.startswith(f"harness: --out {target}") and proc.stderr.count("\n") == 1
+    assert "[1/" not in proc.stderr  # no cell ran
+
+
+def test_compare_of_folders_without_results_refuses(tmp_path):
+    (tmp_path / "empty").mkdir()
+    proc = harness("compare", str(tmp_path / "empty"))
+    assert proc.returncode == 2
+    assert proc.stdout == ""
+    assert proc.stderr == f"harness: no result files under {tmp_path / 'empty'}\n"
+
+
+def test_gpu_beyond_those_the_runner_was_given_is_skipped_without_a_worker(tmp_path):
+    """gpu:N counts within the runner's CUDA_VISIBLE_DEVICES (a CI runner's share), never
+    escaping it: gpu:1 of a one-GPU share is skipped, and no worker starts."""
+    sc = tmp_path / "gpus.toml"
+    sc.write_text('[defaults]\nrepeats = 1\n[matrix]\ndevice = ["gpu:1"]\n')
+    env = stub_env()
+    env["CUDA_VISIBLE_DEVICES"] = "3"
+    proc = subprocess.run(
+        [sys.executable, "-m", "harness", "run", str(sc), "--backend", BACKEND,
+         "--out", str(tmp_path / "r")],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    run_dir = one_run(tmp_path / "r")
+    (doc,) = docs_in(run_dir).values()
+    assert doc["status"] == "skipped" and doc["finished"] is not None
+    assert doc["reason"].startswith("gpu:1 requested but the runner was given 1 GPU")
+    assert not list(run_dir.glob("logs/*.log"))  # no worker was started
