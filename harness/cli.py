@@ -77,26 +77,47 @@ def _write_text(path: Path, text: str, what: str) -> None:
 
 def _plan_record(jobs: list[runner.Job]) -> dict[str, dict]:
     """Every cell's full settings, by its key: what a resumed run must still plan."""
-    return {f"{j.scenario.name}/{j.cell.id}--{j.backend}": j.cell.to_json() for j in jobs}
+    return {
+        f"{j.subdir + '/' if j.subdir else ''}{j.scenario.name}/{j.cell.id}--{j.backend}": (
+            j.cell.to_json()
+        )
+        for j in jobs
+    }
 
 
-def _check_resume(manifest: Path, backends: list[str], jobs: list[runner.Job]) -> None:
+def _read_manifest(path: Path) -> dict:
+    """A run's run.json or ab.json, or one line naming it (exit 2)."""
+    try:
+        started = json.loads(Path(path).read_text())
+    except (OSError, ValueError) as exc:
+        raise runner.UsageError(f"--resume: {path}: unreadable ({exc})") from None
+    if not isinstance(started, dict):
+        raise runner.UsageError(f"--resume: {path}: not a run manifest")
+    return started
+
+
+def _check_resume(
+    started: dict, run_dir: Path, backends: list[str], jobs: list[runner.Job]
+) -> None:
     """Refuses to finish a run with other scenarios, settings or backends than it started
     with: one run would silently mix two experiments."""
-    try:
-        started = json.loads(manifest.read_text())
-    except (OSError, ValueError) as exc:
-        raise runner.UsageError(f"--resume: {manifest}: unreadable ({exc})") from None
-    run_dir = manifest.parent
     again = "resume with the scenario files and --backend it was started with"
     if started.get("backends") != backends:
         raise runner.UsageError(
             f"--resume: {run_dir} was started with backends {started.get('backends')}, not "
             f"{backends}; {again}"
         )
+    then = started.get("settings")  # older manifests list only the cells, or nothing
+    keys = list(then) if isinstance(then, dict) else started.get("cells")
+    if keys is None:
+        return
+    if (
+        not isinstance(keys, list)
+        or not all(isinstance(k, str) for k in keys)
+        or not all(isinstance(v, dict) for v in (then or {}).values())
+    ):
+        raise runner.UsageError(f"--resume: {run_dir}: its manifest's cells are not readable")
     now = _plan_record(jobs)
-    then = started.get("settings")  # older run.json files list only the cells
-    keys = list(then) if then is not None else started.get("cells", [])
     gone = [k for k in keys if k not in now]
     new = [k for k in now if k not in keys]
     if gone or new:
@@ -112,7 +133,7 @@ def _check_resume(manifest: Path, backends: list[str], jobs: list[runner.Job]) -
         for f in dataclasses.fields(scenario.Cell)
         if f.default is not dataclasses.MISSING and f.name not in ("optimizer", "backends")
     }
-    for key, settings in (then or {}).items():
+    for key, settings in (then if isinstance(then, dict) else {}).items():
         was = {**defaults, **settings}
         is_ = json.loads(json.dumps(now[key]))  # as run.json holds it: tuples become lists
         changed = [f for f in sorted(set(was) | set(is_)) if was.get(f) != is_.get(f)]
@@ -141,10 +162,13 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(f"note: {note}", file=sys.stderr)
     if not jobs:
         raise runner.UsageError("no cells to run for backend(s) " + ", ".join(backends))
-    if args.report:
-        _make_dir(Path(args.report).parent, f"--report {args.report}")
+    if args.report and Path(args.report).is_dir():
+        raise runner.UsageError(f"--report {args.report}: a folder, not a file")
     if args.resume and (Path(args.resume) / "run.json").is_file():
-        _check_resume(Path(args.resume) / "run.json", backends, jobs)
+        manifest = Path(args.resume) / "run.json"
+        _check_resume(_read_manifest(manifest), manifest.parent, backends, jobs)
+    if args.report:  # written after the cells: an unusable path must fail before them
+        _make_dir(Path(args.report).parent, f"--report {args.report}")
     run_dir = _run_dir(args, backends)
     env = results.environment()
     manifest = run_dir / "run.json"
@@ -230,14 +254,33 @@ def cmd_check(args: argparse.Namespace) -> int:
     confidence = compare.parse_confidence(args.confidence)
     current, baseline = _load_pair(args.current, args.baseline)
     return _gate(
-        current, baseline, limit, confidence, args.allow_mismatch, args.format, args.metric
-    )
+        current, baseline, limit, confidence, args.allow_mismatch, args.format, args.metric,
+        planned=_planned(args.current),
+    )  # fmt: skip
 
 
-def _gate(current, baseline, limit, confidence, allow_mismatch, fmt, metric) -> int:
+def _planned(paths: list[Path]) -> set[str]:
+    """The cells the run manifests (run.json) under these paths planned: one of them without
+    a result is missing, not silently absent (a run killed before it)."""
+    out: set[str] = set()
+    for p in paths:
+        for manifest in sorted(Path(p).rglob("run.json")) if Path(p).is_dir() else []:
+            try:
+                cells = json.loads(manifest.read_text()).get("cells")
+            except (OSError, ValueError, AttributeError) as exc:
+                raise runner.UsageError(f"{manifest}: unreadable run manifest ({exc})") from None
+            if not isinstance(cells, list) or not all(isinstance(c, str) for c in cells):
+                raise runner.UsageError(f"{manifest}: 'cells' is not a list of cell names")
+            out.update(cells)
+    return out
+
+
+def _gate(
+    current, baseline, limit, confidence, allow_mismatch, fmt, metric, planned=frozenset()
+) -> int:
     verdicts, refusals = compare.check(
         current, baseline, max_slowdown=limit, confidence=confidence,
-        allow_mismatch=allow_mismatch, metric=metric,
+        allow_mismatch=allow_mismatch, metric=metric, planned=planned,
     )  # fmt: skip
     for refusal in refusals:
         print(f"harness: {refusal}", file=sys.stderr)
@@ -465,13 +508,14 @@ def cmd_ab(args: argparse.Namespace) -> int:
     }
     manifest = run_dir / "ab.json"
     if manifest.exists():  # --resume: the rest of the job must be the same experiment
-        started = json.loads(manifest.read_text())
+        started = _read_manifest(manifest)
         for k, v in plan.items():
             if started.get(k) != v:
                 raise runner.UsageError(
                     f"--resume: {run_dir} was started with {k} = {started.get(k)}, not {v}; "
                     "resume with the options it was started with"
                 )
+        _check_resume(started, run_dir, backends, jobs)  # and the files' settings
     else:
         run_dir.mkdir(parents=True, exist_ok=True)
         results.write_json_atomic(
@@ -480,6 +524,7 @@ def cmd_ab(args: argparse.Namespace) -> int:
                 "ab_id": run_dir.name,
                 "argv": sys.argv,
                 **plan,
+                "settings": _plan_record(jobs),
                 "order": "ABBA: each round one worker process per side; its median is one value",
                 "environment": env,
             },

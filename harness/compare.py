@@ -9,6 +9,7 @@ on a noisy runner two runs of the same code differ by several percent.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import re
 import statistics
@@ -96,6 +97,14 @@ def _percent(fraction: float) -> str:
 
 
 def mann_whitney_less(x: list[float], y: list[float]) -> float:
+    """One-sided p-value that values in ``x`` tend to be smaller than those in ``y``; see
+    :func:`_mann_whitney_less` (cached: calibrate's grid search asks for the same pair at
+    every limit it tries, and an exact test with ties costs 0.1 s)."""
+    return _mann_whitney_less(tuple(x), tuple(y))
+
+
+@functools.lru_cache(maxsize=4096)
+def _mann_whitney_less(x: tuple[float, ...], y: tuple[float, ...]) -> float:
     """One-sided p-value that values in ``x`` tend to be smaller than those in ``y``.
 
     U counts pairs (xi, yj) with xi > yj (ties count one half); small U means x is smaller.
@@ -354,6 +363,7 @@ def check(
     confidence: float = 0.95,
     allow_mismatch: bool = False,
     metric: str = "throughput",
+    planned: set[str] | frozenset[str] = frozenset(),
 ) -> tuple[list[Verdict], list[str]]:
     """Judges every cell of the current run against the baseline.
 
@@ -378,6 +388,8 @@ def check(
         confidence: of the rank test, in [0.5, 1).
         allow_mismatch: compare cells measured on other hardware or versions too.
         metric: which per-repeat values to rank (a key of :data:`METRICS`).
+        planned: cell keys the current run's manifest planned; one without a result is
+            missing (a run killed before it).
 
     Returns:
         The verdicts, and refusals: cells whose machine or versions differ (unless allowed).
@@ -389,7 +401,24 @@ def check(
     base_units = _units([d for d in baseline if d["status"] == "ok"])
     base_failed = _units([d for d in baseline if d["status"] != "ok"])
     verdicts, refusals = [], []
-    for key, units in _units(current).items():
+    current_units = _units(current)
+    # A cell the baseline holds and the current run lacks ran on one side only: missing when
+    # the current run planned it (a run stopped before it) or ran other cells of its scenario;
+    # a scenario left out as a whole is a choice of what to gate, so it is not compared.
+    ran = {_scenario_backend(k) for k in current_units}
+    for key in sorted(set(base_units) | set(base_failed)):
+        if key in current_units:
+            continue
+        if key in planned or _scenario_backend(key) in ran:
+            why = "in the baseline, not in the current run" + (
+                " (planned, but it never ran)" if key in planned else ""
+            )
+            verdicts.append(Verdict(key, "missing", why=why))
+        else:
+            verdicts.append(Verdict(key, "not compared", why="its scenario was not run now"))
+    for key in sorted(planned - set(current_units) - set(base_units) - set(base_failed)):
+        verdicts.append(Verdict(key, "missing", why="planned in the current run, never ran"))
+    for key, units in current_units.items():
         unit = _newest(units)
         if key not in base_units:  # the baseline has nothing to judge by
             verdicts.append(_unjudged(key, unit, base_failed.get(key, {})))
@@ -438,6 +467,15 @@ def check(
             if interleaved
             else run_allowance([_values(ds, metric) for ds in ref_units.values()], confidence)
         )
+        alpha = round(1 - confidence, 12)
+        if min_p_value(len(cur), len(ref)) >= alpha:  # a gate that could never fail
+            refusals.append(
+                f"{key}: with {len(cur)} against {len(ref)} values no rank test reaches "
+                f"p < {alpha:g} (the smallest possible p is {min_p_value(len(cur), len(ref)):.3g}), "
+                "so no slowdown could fail the gate; measure more repeats (5 or more), keep "
+                "more baseline runs, or gate interleaved with harness ab"
+            )
+            continue
         verdict = judge(
             key, cur, ref, max_slowdown=max_slowdown, confidence=confidence,
             run_allowance=allowance, baseline_runs=len(ref_units),
@@ -446,6 +484,11 @@ def check(
         ci = bootstrap_ratio_ci(cur, ref, confidence)
         verdicts.append(dataclasses.replace(verdict, ci=ci, n=(len(cur), len(ref))))
     return verdicts, refusals
+
+
+def _scenario_backend(key: str) -> tuple[str, str]:
+    """("sweep", "jax") of "sweep/bs32--jax"."""
+    return key.split("/", 1)[0], key.rsplit("--", 1)[-1]
 
 
 def _newest(units: dict[str, list[dict]]) -> list[dict]:
@@ -475,11 +518,13 @@ def _unjudged(key: str, unit: list[dict], base: dict[str, list[dict]]) -> Verdic
     """
     cur_bad = [d for d in unit if d["status"] != "ok"]
     if not base:
-        # a new cell (or a baseline of other scenarios): nothing to say about its speed
+        # a new cell (or a baseline of other scenarios): nothing to say about its speed, but
+        # one that crashed is news whatever the baseline holds
         why = "not in the baseline"
         if cur_bad:
             why += f"; current: {_outcomes(cur_bad)}"
-        return Verdict(key, "not compared", why=why)
+        crashed = any(d["status"] not in NOT_RUN for d in cur_bad)
+        return Verdict(key, "missing" if crashed else "not compared", why=why)
     base_docs = [d for ds in base.values() for d in ds]
     outcomes = {(d["status"], d.get("reason")) for d in unit + base_docs}
     if len(outcomes) == 1:

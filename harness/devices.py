@@ -91,7 +91,8 @@ def device_env(
     gpu:N is the N-th GPU the runner was given: within its own CUDA_VISIBLE_DEVICES when that
     is set (a shared CI runner's share), never outside it. The worker's CUDA_VISIBLE_DEVICES
     holds that one entry, hiding every other GPU from all three frameworks (the GPU appears
-    there as index 0), and CUDA_DEVICE_ORDER=PCI_BUS_ID makes CUDA number GPUs as NVML and
+    there as index 0), and CUDA_DEVICE_ORDER=PCI_BUS_ID (unless the runner set an order of its
+    own, which its indices then refer to) makes CUDA number GPUs as NVML and
     nvidia-smi do, so an index entry names the same GPU for the backend and the sampler.
     JAX_PLATFORMS keeps JAX from probing for accelerators when the cell is a CPU cell. A GPU
     cell leaves JAX free to choose: where it falls back to the CPU, ``require`` notices and
@@ -111,7 +112,10 @@ def device_env(
     if visible is _INHERIT:
         visible = os.environ.get("CUDA_VISIBLE_DEVICES")
     kind, index = parse(device)
-    env = {"KERAS_BACKEND": backend, "CUDA_DEVICE_ORDER": "PCI_BUS_ID"}
+    # An order the runner's operator chose is theirs (their CUDA_VISIBLE_DEVICES indices mean
+    # GPUs in that order); unset, CUDA would put the fastest GPU first, unlike nvidia-smi.
+    order = os.environ.get("CUDA_DEVICE_ORDER") or "PCI_BUS_ID"
+    env = {"KERAS_BACKEND": backend, "CUDA_DEVICE_ORDER": order}
     if kind == "cpu":
         env["CUDA_VISIBLE_DEVICES"] = ""
         if backend == "jax":

@@ -42,15 +42,33 @@ def tie_to_parent(sig: int = signal.SIGKILL) -> str:
                 how = "prctl"
         except (OSError, AttributeError):  # no libc prctl (an unusual libc): fall back
             pass
-    parent = int(expected) if expected and expected.isdigit() else os.getppid()
-    if os.getppid() != parent:  # the parent died before the tie was made
+    harness = int(expected) if expected and expected.isdigit() else os.getppid()
+    if not _alive(harness):  # it died before the tie was made
         os.kill(os.getpid(), sig)
-    if how == "watcher":
-        threading.Thread(target=_watch, args=(parent, sig), daemon=True).start()
+    if how == "watcher" or os.getppid() != harness:
+        # Between the harness and this process stands another (an interpreter wrapper that
+        # does not exec): the kernel's tie covers only that one, so watch the harness too.
+        threading.Thread(target=_watch, args=(harness, sig), daemon=True).start()
+        how += "+watcher" if how == "prctl" else ""
     return how
 
 
-def _watch(parent: int, sig: int, every: float = 0.5) -> None:
-    while os.getppid() == parent:
+def _alive(pid: int) -> bool:
+    """Whether ``pid`` runs (a zombie, dead but not yet reaped by its parent, does not)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process: alive
+        return True
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):  # no /proc (not Linux): kill(0) is all there is
+        return True
+
+
+def _watch(pid: int, sig: int, every: float = 0.5) -> None:
+    while _alive(pid):
         time.sleep(every)
     os.kill(os.getpid(), sig)

@@ -240,15 +240,23 @@ class Runner:
         return not (self.retry_failed and doc["status"] == "failed")
 
     def _set_aside(self, job: Job, path: Path, doc: dict[str, Any]) -> None:
-        """Moves an attempt that is run again into logs/, out of the reports' way: what it had
-        measured stays on record."""
-        logs = self.run_dir / "logs"
-        logs.mkdir(parents=True, exist_ok=True)
+        """Moves an attempt that is run again, with its log and task, into logs/ as
+        ``*.attempt-STAMP.*``, out of the reports' way: what it had measured stays on record."""
         stamp = re.sub(r"\W", "", doc.get("started") or "") or results.utc_now()
+        log = self.log_path(job)
+        attempt = log.with_name(f"{log.stem}.attempt-{stamp}")
+        for old, suffix in ((log, ".log"), (log.with_suffix(".task.json"), ".task.json")):
+            if old.exists():
+                os.replace(old, attempt.with_name(attempt.name + suffix))
+        if doc.get("log"):
+            doc["log"] = str(attempt.with_name(attempt.name + ".log"))
+        doc.pop("_path", None)
+        results.write_json_atomic(attempt.with_name(attempt.name + ".json"), doc, overwrite=True)
+        path.unlink()
+
+    def log_path(self, job: Job) -> Path:
         prefix = job.subdir.replace("/", "-") + "--" if job.subdir else ""
-        os.replace(
-            path, logs / f"{prefix}{job.scenario.name}--{job.file_stem}.attempt-{stamp}.json"
-        )
+        return self.run_dir / "logs" / f"{prefix}{job.scenario.name}--{job.file_stem}.log"
 
     def run_job(self, index: int, job: Job, path: Path) -> dict[str, Any]:
         from . import devices as dev
@@ -266,10 +274,8 @@ class Runner:
             "artifacts_dir": str(self.run_dir / "models"),
             **job.extra,
         }
-        logs = self.run_dir / "logs"
-        logs.mkdir(parents=True, exist_ok=True)
-        prefix = job.subdir.replace("/", "-") + "--" if job.subdir else ""
-        log_path = logs / f"{prefix}{job.scenario.name}--{job.file_stem}.log"
+        log_path = self.log_path(job)
+        log_path.parent.mkdir(parents=True, exist_ok=True)
         try:
             device = dev.device_env(
                 job.cell.device, job.backend, jax_preallocate=job.cell.jax_preallocate
@@ -302,53 +308,54 @@ class Runner:
         if self.verbose:
             cmd.append("--verbose")
         log = open(log_path, "w")  # noqa: SIM115 - closed below, after the process ends
-        proc = None
         try:
-            proc = subprocess.Popen(
-                cmd,
-                env=env,
-                pass_fds=(write_fd,),
-                stdout=None if self.verbose else log,
-                stderr=None if self.verbose else subprocess.STDOUT,
-                start_new_session=True,  # so a timeout or Ctrl-C can stop the whole tree
-            )
-            os.close(write_fd)
-            reader = threading.Thread(target=_read_events, args=(read_fd, state), daemon=True)
-            reader.start()
-            try:
-                outcome = self._watch(proc, index, job, state, started)
-            except KeyboardInterrupt:
-                outcome = "interrupted"
-            # Stopping the worker and writing its result must finish: a second Ctrl-C (or a
-            # SIGTERM) now is held until the result is on disk, then ends the run.
+            # From the worker's start until its result is written, Ctrl-C and SIGTERM are
+            # noted, not raised: the watch loop sees them and stops the worker, and no line
+            # between can leave a worker running or its result unwritten.
             with _signals_held() as held:
+                try:
+                    proc = subprocess.Popen(
+                        cmd,
+                        env=env,
+                        pass_fds=(write_fd,),
+                        stdout=None if self.verbose else log,
+                        stderr=None if self.verbose else subprocess.STDOUT,
+                        start_new_session=True,  # so a timeout or Ctrl-C stops the whole tree
+                    )
+                except BaseException:
+                    os.close(read_fd)
+                    raise
+                finally:
+                    os.close(write_fd)
+                reader = threading.Thread(target=_read_events, args=(read_fd, state), daemon=True)
+                reader.start()
+                outcome = self._watch(proc, index, job, state, started, held)
                 _kill(proc)  # the whole group; after a normal exit, any process it left
                 reader.join(timeout=2)
                 doc = self._finalize(job, path, proc.returncode, outcome, state, log_path)
                 self.progress.finish_cell(
                     time.monotonic() - started, _summary_line(index, len(self.jobs), job, doc)
                 )
-            if outcome == "interrupted" or held:
+            if held:
                 self.interrupted = True
         finally:
-            if proc is None:
-                os.close(write_fd)
-                os.close(read_fd)
             log.close()
         return doc
 
-    def _watch(self, proc: subprocess.Popen, index: int, job: Job, state, started: float):
-        """Waits for the worker, showing progress; the reason it was stopped, or None."""
-        while True:
-            try:
-                proc.wait(timeout=0.25)
-                return None
-            except subprocess.TimeoutExpired:
-                pass
+    def _watch(
+        self, proc: subprocess.Popen, index: int, job: Job, state, started: float, held: list
+    ) -> str | None:
+        """Waits for the worker, showing progress; why it must be stopped, or None once it
+        exited by itself (left unreaped, so its process group cannot be reused yet)."""
+        while not _exited(proc):
+            if held:
+                return "interrupted"
             if time.monotonic() - started > job.cell.time_limit:
                 return f"time limit of {job.cell.time_limit:g} s exceeded"
             phase = _phase(state)
             self.progress.show(self.progress.line(index, job, phase, started), phase)
+            time.sleep(0.1)
+        return None
 
     def _skeleton(self, job: Job) -> dict[str, Any]:
         """A result for a cell whose worker wrote none (or never started)."""
@@ -405,17 +412,29 @@ def _raise_interrupt(signum, frame):
     raise KeyboardInterrupt
 
 
+def _exited(proc: subprocess.Popen) -> bool:
+    """Whether the worker has exited, without reaping it: while its zombie stands, its pid
+    and process group id cannot be given to another process."""
+    if proc.returncode is not None:
+        return True
+    try:
+        return os.waitid(os.P_PID, proc.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None
+    except ChildProcessError:  # reaped elsewhere
+        return True
+
+
 def _kill(proc: subprocess.Popen, grace: float = 5.0) -> None:
     """Stops a worker's whole process group: SIGTERM, up to ``grace`` seconds for the worker
     to go, then SIGKILL to every process left in the group (a child that ignores SIGTERM
-    would outlive its leader otherwise). After a worker that exited by itself, it only
-    clears what it may have left behind."""
-    if proc.poll() is None:
+    would outlive its leader otherwise), and only then reaps the worker. After a worker that
+    exited by itself, it only clears what it may have left behind."""
+    if not _exited(proc):
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGTERM)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            proc.wait(timeout=grace)
-    with contextlib.suppress(ProcessLookupError):
+        deadline = time.monotonic() + grace
+        while not _exited(proc) and time.monotonic() < deadline:
+            time.sleep(0.05)
+    with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
 

@@ -37,9 +37,37 @@ def _selected() -> tuple[list[str], dict[str, str]]:
 
 SELECTED, NOT_SELECTED = _selected()
 
+# Machinery that does not depend on the backend (the runner against a stub worker, the real
+# interleaved A/B gate and its calibration) is tested in one environment only: jax's, the
+# fastest to import. Run by hand without KERAS_BACKEND, it runs under the first installed.
+ONCE = "jax"
+
+
+def once_backend() -> tuple[str | None, str]:
+    """The backend a run-once test uses here, or None and why it does not run here."""
+    wanted = os.environ.get("KERAS_BACKEND")
+    if wanted and BACKEND_ALIASES.get(wanted, wanted) != ONCE:
+        return None, f"backend-independent machinery, tested once in the {ONCE} environment"
+    if ONCE in SELECTED:
+        return ONCE, ""
+    if SELECTED and not wanted:
+        return SELECTED[0], ""
+    return None, "no backend installed"
+
+
+@pytest.fixture
+def once():
+    """A backend name for a test that runs in one environment only (see ONCE)."""
+    name, why = once_backend()
+    if name is None:
+        pytest.skip(why)
+    return name
+
 
 def pytest_report_header(config):
     lines = [f"backends under test: {', '.join(SELECTED) or 'none'}"]
+    name, why = once_backend()
+    lines.append(f"backend-independent tests: {f'under {name}' if name else f'not here ({why})'}")
     lines += [f"backend {b} not tested: {why}" for b, why in NOT_SELECTED.items()]
     return lines
 

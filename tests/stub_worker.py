@@ -40,6 +40,8 @@ def main(argv: list[str] | None = None) -> int:
     cell = task["cell"]
     doc = results.new_result(cell, task["backend"], task["scenario"])
     doc.update(run_id=task.get("run_id"), environment=task.get("environment", {}), stub=True)
+    if task.get("ab"):
+        doc["ab"] = task["ab"]
 
     def phase(name: str, **extra) -> None:
         doc["phase"] = name

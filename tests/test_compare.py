@@ -471,18 +471,69 @@ def test_cells_that_ran_on_neither_side_are_not_compared():
         assert compare.gate_fails([v]) is (want == "missing")
 
 
-def test_a_cell_absent_from_the_baseline_is_not_compared():
+def test_a_cell_absent_from_the_baseline_is_not_compared_unless_it_crashed():
     new = result("jax", BASE, run_id="new", cell_id="bs64")
     failed = result("jax", BASE, run_id="new", cell_id="bs128", status="failed", reason="boom")
-    verdicts, _ = compare.check(
-        [result("jax", BASE, run_id="new"), new, failed], [result("jax", BASE)]
-    )
+    verdicts, _ = compare.check([result("jax", BASE, run_id="new"), new], [result("jax", BASE)])
     assert [(v.key, v.status, v.why) for v in verdicts] == [
         ("sweep/bs32--jax", "unchanged", "+0.0%, within ±5% or not significant"),
         ("sweep/bs64--jax", "not compared", "not in the baseline"),
-        ("sweep/bs128--jax", "not compared", "not in the baseline; current: failed: boom"),
     ]
     assert not compare.gate_fails(verdicts)
+    # A new cell that crashed is news whatever the baseline holds.
+    verdicts, _ = compare.check([result("jax", BASE, run_id="new"), failed], [result("jax", BASE)])
+    assert [(v.key, v.status, v.why) for v in verdicts][1] == (
+        "sweep/bs128--jax",
+        "missing",
+        "not in the baseline; current: failed: boom",
+    )
+    assert compare.gate_fails(verdicts)
+
+
+def test_a_cell_the_current_run_lacks_is_missing_unless_its_scenario_was_left_out():
+    """A run stopped halfway, or a scenario that lost cells, must not pass the gate; a
+    scenario (or backend) not run at all is a choice of what to gate."""
+    base = [
+        result("jax", BASE),
+        result("jax", BASE, cell_id="bs64"),
+        result("jax", BASE, scenario="other"),
+        result("torch", BASE),
+    ]
+    verdicts, _ = compare.check([result("jax", BASE, run_id="new")], base)
+    assert sorted((v.key, v.status, v.why) for v in verdicts) == [
+        ("other/bs32--jax", "not compared", "its scenario was not run now"),
+        ("sweep/bs32--jax", "unchanged", "+0.0%, within ±5% or not significant"),
+        ("sweep/bs32--torch", "not compared", "its scenario was not run now"),
+        ("sweep/bs64--jax", "missing", "in the baseline, not in the current run"),
+    ]
+    # What the current run's manifest planned and never ran is missing, baseline or not.
+    planned = {"other/bs32--jax", "late/bs32--jax"}
+    verdicts, _ = compare.check([result("jax", BASE, run_id="new")], base, planned=planned)
+    got = {v.key: (v.status, v.why) for v in verdicts}
+    assert got["other/bs32--jax"] == (
+        "missing",
+        "in the baseline, not in the current run (planned, but it never ran)",
+    )
+    assert got["late/bs32--jax"] == ("missing", "planned in the current run, never ran")
+
+
+def test_a_gate_that_could_never_fail_is_refused():
+    """3 repeats against a one-run baseline of 3: the smallest possible p is 1/20 = 0.05,
+    never below 0.05, so even a 50% slowdown would pass. The gate says so (exit 2)."""
+    verdicts, refusals = compare.check(
+        [result("jax", [50.0, 55.0, 60.0], run_id="new")], [result("jax", [100.0, 110.0, 120.0])]
+    )
+    assert verdicts == []
+    assert refusals == [
+        "sweep/bs32--jax: with 3 against 3 values no rank test reaches p < 0.05 (the smallest "
+        "possible p is 0.05), so no slowdown could fail the gate; measure more repeats (5 or "
+        "more), keep more baseline runs, or gate interleaved with harness ab"
+    ]
+    # At 99.99% even 5 against 5 cannot (smallest p 1/252).
+    _, refusals = compare.check(
+        [result("jax", BASE, run_id="new")], [result("jax", BASE)], confidence=0.9999
+    )
+    assert len(refusals) == 1 and "smallest possible p is 0.00397" in refusals[0]
 
 
 def test_gate_fails_on_regressed_or_missing_only():
@@ -517,10 +568,11 @@ def test_check_a_run_against_itself_passes(tmp_path):
 
 
 @pytest.mark.backend
-def test_ab_on_real_runs_catches_a_delay_and_passes_the_same_code(backend, tmp_path):
+def test_ab_on_real_runs_catches_a_delay_and_passes_the_same_code(once, tmp_path):
     """`harness ab`: baseline and candidate interleaved, one worker per round and side.
     A 3 ms sleep after every ~1 ms step must be caught at 5%; the same code on both sides
     must pass (judged at 20%, so a chance 1-in-70 rank pattern cannot fail the test)."""
+    backend = once
     scenario = tmp_path / "gate.toml"
     scenario.write_text(
         'name = "gate"\n[defaults]\ntrain_samples = 512\ntest_samples = 64\nbatch_size = 32\n'
@@ -692,7 +744,8 @@ def test_check_of_a_noisy_interleaved_pair_says_how_many_rounds(tmp_path):
 
 
 @pytest.mark.backend
-def test_calibrate_interleaved_cli(backend, tmp_path):
+def test_calibrate_interleaved_cli(once, tmp_path):
+    backend = once
     scenario = tmp_path / "cal.toml"
     scenario.write_text(
         'name = "cal"\n[defaults]\ntrain_samples = 256\ntest_samples = 64\nbatch_size = 64\n'

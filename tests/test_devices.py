@@ -50,6 +50,18 @@ def test_gpu_beyond_the_runners_gpus_is_unavailable(visible, device, given):
     )
 
 
+@pytest.fixture(autouse=True)
+def no_device_order(monkeypatch):
+    """A GPU machine may set CUDA_DEVICE_ORDER; these tests state the default case."""
+    monkeypatch.delenv("CUDA_DEVICE_ORDER", raising=False)
+
+
+def test_an_order_the_runner_chose_is_kept(monkeypatch):
+    monkeypatch.setenv("CUDA_DEVICE_ORDER", "FASTEST_FIRST")
+    env = device_env("gpu:1", "torch", visible="4,5")
+    assert env["CUDA_DEVICE_ORDER"] == "FASTEST_FIRST" and env["CUDA_VISIBLE_DEVICES"] == "5"
+
+
 def test_default_reads_the_runners_environment_at_call_time(monkeypatch):
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "5,6")
     assert device_env("gpu:1", "torch")["CUDA_VISIBLE_DEVICES"] == "6"

@@ -9,6 +9,8 @@ backend import. The cases whose behaviour depends on a backend live in test_faul
 from __future__ import annotations
 
 import json
+import os
+import select
 import signal
 import subprocess
 import sys
@@ -17,11 +19,11 @@ from pathlib import Path
 
 import psutil
 import pytest
-from conftest import ROOT, SELECTED, cli_env
+from conftest import ROOT, cli_env, once_backend
 
-if not SELECTED:
-    pytest.skip("no backend installed: the CLI refuses to plan a run", allow_module_level=True)
-BACKEND = SELECTED[0]
+BACKEND, WHY = once_backend()  # the stub needs none, but the CLI plans for an installed one
+if BACKEND is None:
+    pytest.skip(WHY, allow_module_level=True)
 CELLS = "[defaults]\nrepeats = 1\n[matrix]\nseed = [0, 1, 2]\n"
 
 
@@ -49,14 +51,23 @@ def run(scenario: Path, out: Path, *more: str, **opts) -> subprocess.CompletedPr
 
 
 def wait_for(proc: subprocess.Popen, text: str, deadline: float = 60) -> list[str]:
-    seen = []
+    """Reads the harness's progress lines until one holds ``text``; fails after ``deadline``
+    seconds even when the harness prints nothing (a hang must fail the test, not stall it)."""
+    fd = proc.stderr.fileno()  # read raw: select() cannot see what a text buffer holds
     end = time.monotonic() + deadline
-    for line in proc.stderr:
-        seen.append(line)
-        if text in line:
-            return seen
-        assert time.monotonic() < end, "".join(seen)
-    raise AssertionError(f"never saw {text!r}:\n" + "".join(seen))
+    seen, buffer = [], b""
+    while time.monotonic() < end:
+        ready, _, _ = select.select([fd], [], [], max(0.0, end - time.monotonic()))
+        chunk = os.read(fd, 65536) if ready else b""
+        if ready and not chunk:
+            break  # the harness closed stderr: it ended
+        buffer += chunk
+        *lines, buffer = buffer.split(b"\n")
+        for line in lines:
+            seen.append(line.decode(errors="replace"))
+            if text in seen[-1]:
+                return seen
+    raise AssertionError(f"never saw {text!r} in {deadline} s:\n" + "\n".join(seen))
 
 
 def docs_in(run_dir: Path) -> dict[str, dict]:
@@ -123,7 +134,7 @@ def test_resume_reruns_a_cell_whose_worker_never_finished(tmp_path, cells):
     assert docs["seed1"]["finished"] is not None and docs["seed1"]["train"]
     assert kept.stat().st_mtime_ns == mtime  # finished cells are never run or written again
     # The abandoned attempt is kept for the record, out of the reports' way.
-    (attempt,) = (run_dir / "logs").glob(f"*seed1--{BACKEND}.attempt-*.json")
+    (attempt,) = (run_dir / "logs").glob(f"*seed1--{BACKEND}.attempt-*Z.json")
     assert json.loads(attempt.read_text())["finished"] is None
 
 
@@ -143,6 +154,11 @@ def test_resume_keeps_finished_failures_unless_retry_failed(tmp_path, cells):
     proc = run(cells, out, "--resume", str(run_dir), "--retry-failed")
     assert proc.returncode == 0, proc.stderr
     assert docs_in(run_dir)["seed1"]["status"] == "ok"
+    # The failed attempt stays on record with its own log (the retry writes a new one).
+    (attempt,) = (run_dir / "logs").glob(f"*seed1--{BACKEND}.attempt-*Z.json")
+    old = json.loads(attempt.read_text())
+    assert old["status"] == "failed" and Path(old["log"]).name.endswith(".log")
+    assert Path(old["log"]).exists() and Path(old["log"]).parent == run_dir / "logs"
 
 
 def test_resume_refuses_edited_scenarios(tmp_path, cells):
@@ -196,6 +212,30 @@ def test_ctrl_c_then_resume_finishes_only_what_is_missing(tmp_path):
         "default": "ok", "e1": "ok", "e300": "ok", "e2": "ok"
     }  # fmt: skip
     assert first.stat().st_mtime_ns == mtime  # a finished cell is never run or written again
+
+
+def test_ab_resume_refuses_edited_scenarios(tmp_path):
+    sc = tmp_path / "ab.toml"
+    sc.write_text("[defaults]\nrepeats = 2\n")
+    args = ("ab", str(sc), "--rounds", "4", "--backend", BACKEND)
+    assert harness(*args, "--out", str(tmp_path / "r")).returncode == 0
+    (ab_dir,) = (tmp_path / "r").iterdir()
+    next(ab_dir.rglob(f"default--{BACKEND}.json")).unlink()
+    sc.write_text("[defaults]\nrepeats = 2\nbatch_size = 64\n")
+    proc = harness(*args, "--resume", str(ab_dir))
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1, proc.stderr
+    assert "batch_size = 32, now 64" in proc.stderr
+
+
+@pytest.mark.parametrize("manifest", ["[]", '{"backends": null}', "{", '{"cells": 7}'])
+def test_resume_of_a_malformed_manifest_is_one_line(tmp_path, cells, manifest):
+    out = tmp_path / "r"
+    assert run(cells, out).returncode == 0
+    run_dir = one_run(out)
+    (run_dir / "run.json").write_text(manifest)
+    proc = run(cells, out, "--resume", str(run_dir))
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1, proc.stderr
+    assert proc.stderr.startswith("harness: --resume: ") and "Traceback" not in proc.stderr
 
 
 # --- process safety ---------------------------------------------------------------------------
@@ -260,6 +300,33 @@ def test_orchestrator_killed_takes_its_worker_along(tmp_path):
     assert gone_within([worker.pid], 5), "the worker outlived its orchestrator"
 
 
+def test_a_worker_behind_an_interpreter_wrapper_runs_and_dies_with_the_harness(tmp_path):
+    """A side's interpreter may be a shell wrapper that does not exec: the worker's parent is
+    then the wrapper, not the harness. It must neither kill itself at start nor outlive the
+    harness."""
+    wrapper = tmp_path / "python-wrapper"
+    wrapper.write_text(f'#!/bin/sh\n"{sys.executable}" "$@"\n')
+    wrapper.chmod(0o755)
+    sc = tmp_path / "ab.toml"
+    sc.write_text("[defaults]\nrepeats = 2\n")
+    proc = harness("ab", str(sc), "--rounds", "4", "--backend", BACKEND, "--out",
+                   str(tmp_path / "r"), "--baseline-python", str(wrapper))  # fmt: skip
+    docs = [json.loads(f.read_text()) for f in (tmp_path / "r").rglob(f"default--{BACKEND}.json")]
+    assert len(docs) == 8 and {d["status"] for d in docs} == {"ok"}, proc.stderr
+    assert proc.returncode == 0, proc.stderr
+
+    sc.write_text("[defaults]\nrepeats = 1\nepochs = 100\n")
+    proc = start("ab", str(sc), "--rounds", "4", "--backend", BACKEND, "--out",
+                 str(tmp_path / "r2"), "--baseline-python", str(wrapper), fit_seconds=1)  # fmt: skip
+    wait_for(proc, " fit 1/1")
+    (shell,) = psutil.Process(proc.pid).children()
+    workers = shell.children()
+    assert workers  # the real worker, below the wrapper
+    proc.kill()
+    proc.communicate(timeout=30)
+    assert gone_within([w.pid for w in workers], 5), "the worker outlived its harness"
+
+
 def test_second_ctrl_c_does_not_abort_cleanup(tmp_path):
     """The worker ignores SIGTERM, so stopping it takes seconds; a second Ctrl-C meanwhile
     used to abandon the worker and leave its result unfinished."""
@@ -309,6 +376,13 @@ def test_unusable_out_is_one_line_before_any_cell(tmp_path, cells, where):
     assert proc.returncode == 2, proc.stderr
     assert proc.stderr.startswith(f"harness: --out {target}") and proc.stderr.count("\n") == 1
     assert "[1/" not in proc.stderr  # no cell ran
+
+
+def test_report_that_is_a_folder_is_one_line_before_any_cell(tmp_path, cells):
+    proc = run(cells, tmp_path / "r", "--report", str(tmp_path))
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1, proc.stderr
+    assert proc.stderr == f"harness: --report {tmp_path}: a folder, not a file\n"
+    assert not (tmp_path / "r").exists()
 
 
 def test_compare_of_folders_without_results_refuses(tmp_path):
