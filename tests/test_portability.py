@@ -1,5 +1,5 @@
 """The portability matrix: hand-made checks render exactly; real cross-backend loads where
-more than one backend is installed (each tox environment has one, so it skips there)."""
+more than one backend is installed (tox's test-jax environment also holds torch for this)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import json
 import pytest
 from conftest import SELECTED, run_cli
 
-from harness import portability
+from harness import devices, portability
 
 
 def check(src, dst, status="ok", diff=1e-7, cell="c1", reason=None):
@@ -36,10 +36,14 @@ def test_matrix_markdown_exact():
     assert portability.matrix_markdown([]) == ""
 
 
+# The backend under test first, then another one installed beside it.
+PAIR = list(dict.fromkeys([*SELECTED, *devices.installed_backends()]))[:2]
+
+
 @pytest.mark.backend
-@pytest.mark.skipif(len(SELECTED) < 2, reason="loading across backends needs two installed here")
+@pytest.mark.skipif(len(PAIR) < 2, reason="loading across backends needs two installed here")
 def test_models_load_across_backends(tmp_path):
-    a, b = SELECTED[:2]
+    a, b = PAIR
     proc = run_cli("run", "scenarios/smoke.toml", "--backend", f"{a},{b}", "--out", str(tmp_path))
     assert proc.returncode == 0, proc.stderr[-2000:]
     proc = run_cli("portability", str(tmp_path), "--backend", f"{a},{b}")
