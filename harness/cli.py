@@ -39,14 +39,19 @@ def _load_scenarios(paths: list[Path]) -> list[scenario.Scenario]:
 
 
 def _run_dir(
-    args: argparse.Namespace, backends: list[str], prefix: str = "", what: str = "run folder"
+    args: argparse.Namespace,
+    backends: list[str],
+    prefix: str = "",
+    what: str = "run folder",
+    manifest: str = "run.json",
 ) -> Path:
     """The folder of a new run under ``--out`` (created now, so an unusable ``--out`` is one
-    line before any cell runs), or the one ``--resume`` names."""
+    line before any cell runs), or the one ``--resume`` names (it must hold the run's
+    manifest: resuming into any other folder would write results there)."""
     if args.resume:
         run_dir = Path(args.resume)
-        if not run_dir.is_dir():
-            raise runner.UsageError(f"--resume: {run_dir} is not a {what}")
+        if not (run_dir / manifest).is_file():
+            raise runner.UsageError(f"--resume: {run_dir} is not a {what} (no {manifest})")
         return run_dir
     run_dir = Path(args.out) / (prefix + runner.new_run_id(backends))
     if run_dir.exists():
@@ -494,7 +499,7 @@ def cmd_ab(args: argparse.Namespace) -> int:
         ],
     }
     backends = runner.resolve_backends(args.backend)
-    run_dir = _run_dir(args, backends, prefix="ab-", what="A/B run folder")
+    run_dir = _run_dir(args, backends, prefix="ab-", what="A/B run folder", manifest="ab.json")
     jobs = ab.plan(run_dir.name, sides, pythons, backends, args.rounds)
     if not jobs:
         raise runner.UsageError("no cells to run for backend(s) " + ", ".join(backends))

@@ -227,6 +227,20 @@ def test_ab_resume_refuses_edited_scenarios(tmp_path):
     assert "batch_size = 32, now 64" in proc.stderr
 
 
+def test_resume_into_a_folder_that_is_no_run_writes_nothing(tmp_path, cells):
+    (tmp_path / "some-folder").mkdir()
+    (tmp_path / "some-folder" / "keep.txt").write_text("mine")
+    for cmd in ("run", "ab"):
+        proc = harness(
+            cmd, str(cells), "--backend", BACKEND, "--resume", str(tmp_path / "some-folder")
+        )
+        assert proc.returncode == 2 and proc.stderr.count("\n") == 1, proc.stderr
+        manifest = "run.json" if cmd == "run" else "ab.json"
+        assert proc.stderr.endswith(f"is not a {'run' if cmd == 'run' else 'A/B run'} folder "
+                                    f"(no {manifest})\n"), proc.stderr  # fmt: skip
+    assert [p.name for p in (tmp_path / "some-folder").iterdir()] == ["keep.txt"]
+
+
 @pytest.mark.parametrize("manifest", ["[]", '{"backends": null}', "{", '{"cells": 7}'])
 def test_resume_of_a_malformed_manifest_is_one_line(tmp_path, cells, manifest):
     out = tmp_path / "r"
