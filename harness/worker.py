@@ -462,15 +462,20 @@ def _eval_kwargs(feed) -> dict[str, Any]:
     return kwargs
 
 
-def main(argv: list[str] | None = None) -> int:
-    # First: a worker must not outlive the orchestrator that started it (lifeline.py).
-    lifeline.tie_to_parent()
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """The worker protocol's command line (the runner's side is in ``Runner.run_job``)."""
     parser = argparse.ArgumentParser(prog="python -m harness.worker")
     parser.add_argument("task", type=Path)
     parser.add_argument("out", type=Path)
     parser.add_argument("--events-fd", type=int)
     parser.add_argument("--verbose", action="store_true")
-    args = parser.parse_args(argv)
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    # First: a worker must not outlive the orchestrator that started it (lifeline.py).
+    lifeline.tie_to_parent()
+    args = parse_args(argv)
     task = json.loads(args.task.read_text())
     worker = Worker(task, args.out, args.events_fd, args.verbose)
     return worker.run()

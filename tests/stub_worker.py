@@ -14,7 +14,6 @@ a fraction of a second per cell. The runner starts it when ``HARNESS_WORKER_MODU
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import signal
@@ -23,17 +22,12 @@ import sys
 import time
 from pathlib import Path
 
-from harness import lifeline, results, stats
+from harness import lifeline, results, stats, worker
 
 
 def main(argv: list[str] | None = None) -> int:
     lifeline.tie_to_parent()
-    parser = argparse.ArgumentParser()
-    parser.add_argument("task", type=Path)
-    parser.add_argument("out", type=Path)
-    parser.add_argument("--events-fd", type=int)
-    parser.add_argument("--verbose", action="store_true")
-    args = parser.parse_args(argv)
+    args = worker.parse_args(argv)  # numpy, but no keras: the worker imports that in a phase
     task = json.loads(args.task.read_text())
     opts = json.loads(os.environ.get("HARNESS_STUB") or "{}")
     events = os.fdopen(args.events_fd, "w", buffering=1)
