@@ -468,12 +468,17 @@ def check(
             else run_allowance([_values(ds, metric) for ds in ref_units.values()], confidence)
         )
         alpha = round(1 - confidence, 12)
-        if min_p_value(len(cur), len(ref)) >= alpha:  # a gate that could never fail
+        ratio = statistics.median(cur) / statistics.median(ref)
+        if min_p_value(len(cur), len(ref)) >= alpha and ratio < 1 - max_slowdown:
+            # No rank test can reach significance with so few values, so the slowdown would
+            # come out "noisy" and pass however large it is: refuse instead (an unchanged cell
+            # needs no test, so a run checked against itself still passes).
             refusals.append(
-                f"{key}: with {len(cur)} against {len(ref)} values no rank test reaches "
-                f"p < {alpha:g} (the smallest possible p is {min_p_value(len(cur), len(ref)):.3g}), "
-                "so no slowdown could fail the gate; measure more repeats (5 or more), keep "
-                "more baseline runs, or gate interleaved with harness ab"
+                f"{key}: {ratio - 1:+.1%}, but with {len(cur)} against {len(ref)} values no "
+                f"rank test reaches p < {alpha:g} (the smallest possible p is "
+                f"{min_p_value(len(cur), len(ref)):.3g}), so the gate cannot judge it; measure "
+                "more repeats (5 or more), keep more baseline runs, or gate interleaved with "
+                "harness ab"
             )
             continue
         verdict = judge(
