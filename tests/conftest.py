@@ -98,6 +98,14 @@ def cli_env(extra: dict | None = None) -> dict:
     return child_env(extra or {})
 
 
+def stub_env(**opts) -> dict:
+    """The environment of a harness whose workers are the stub (tests/stub_worker.py): the
+    runner's own machinery without a backend. ``opts`` set the stub's behaviour."""
+    import json
+
+    return cli_env({"HARNESS_WORKER_MODULE": "tests.stub_worker", "HARNESS_STUB": json.dumps(opts)})
+
+
 def run_cli(*args: str, cwd: Path | None = None, env: dict | None = None, timeout: float = 600):
     """Runs ``python -m harness ARGS`` in a fresh process, as a user would."""
     return subprocess.run(

@@ -13,7 +13,7 @@ from fractions import Fraction
 from pathlib import Path
 
 import pytest
-from conftest import run_cli
+from conftest import run_cli, stub_env
 from factories import result
 
 from harness import compare, report, results, stats
@@ -748,17 +748,19 @@ def test_check_of_a_noisy_interleaved_pair_says_how_many_rounds(tmp_path):
     assert f"about {n} rounds would show it past -5% 4 times in 5 (--rounds {n})" in proc.stderr
 
 
-@pytest.mark.backend
 def test_calibrate_interleaved_cli(once, tmp_path):
+    """The calibration flow end to end, its workers the stub (the real A/B test above runs
+    real ones through the same runner)."""
     backend = once
     scenario = tmp_path / "cal.toml"
     scenario.write_text(
         'name = "cal"\n[defaults]\ntrain_samples = 256\ntest_samples = 64\nbatch_size = 64\n'
         "epochs = 1\nrepeats = 2\nwarmup_steps = 1\n"
     )
-    proc = run_cli(
-        "calibrate", str(scenario), "--interleaved", "--runs", "1", "--rounds", "2",
-        "--backend", backend, "--out", str(tmp_path / "r"),
+    proc = subprocess.run(
+        [sys.executable, "-m", "harness", "calibrate", str(scenario), "--interleaved", "--runs",
+         "1", "--rounds", "2", "--backend", backend, "--out", str(tmp_path / "r")],
+        cwd=ROOT, env=stub_env(), capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stdout + proc.stderr[-3000:]
     assert f"cal/default--{backend}" in proc.stdout

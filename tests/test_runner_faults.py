@@ -19,16 +19,12 @@ from pathlib import Path
 
 import psutil
 import pytest
-from conftest import ROOT, cli_env, once_backend
+from conftest import ROOT, once_backend, stub_env
 
 BACKEND, WHY = once_backend()  # the stub needs none, but the CLI plans for an installed one
 if BACKEND is None:
     pytest.skip(WHY, allow_module_level=True)
 CELLS = "[defaults]\nrepeats = 1\n[matrix]\nseed = [0, 1, 2]\n"
-
-
-def stub_env(**opts) -> dict:
-    return cli_env({"HARNESS_WORKER_MODULE": "tests.stub_worker", "HARNESS_STUB": json.dumps(opts)})
 
 
 def harness(*args: str, **opts) -> subprocess.CompletedProcess:
