@@ -85,12 +85,30 @@ def test_csv_and_json_are_tidy(docs):
     assert {r["backend"] for r in rows} == {"torch", "jax", "tensorflow"}
 
 
-def test_report_code_imports_no_backend():
+# The worker side: the only modules that may import keras or a backend (at import or later).
+WORKER_SIDE = {"worker", "timing", "model", "data", "probe"}
+
+
+def test_no_module_outside_the_worker_side_imports_a_backend():
+    """Every module of the package but the worker side, found by walking the package (a new
+    module is covered without editing this list), imported in one fresh process."""
+    import pkgutil
+
+    import harness
+
+    names = sorted(m.name for m in pkgutil.iter_modules(harness.__path__))
+    outside = [n for n in names if n not in WORKER_SIDE and n != "__main__"]
+    assert {"cli", "runner", "compare", "report", "html", "monitor"} <= set(outside)
     code = (
-        "import sys, harness.report, harness.cli, harness.runner, harness.scenario;"
+        f"import sys, importlib; [importlib.import_module('harness.' + n) for n in {outside!r}];"
         "heavy = [m for m in ('keras', 'tensorflow', 'jax', 'torch') if m in sys.modules];"
         "print(heavy); sys.exit(1 if heavy else 0)"
     )
     root = Path(__file__).resolve().parent.parent
     proc = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout + proc.stderr
+    # The check can fail: a module that pulls in a backend is named (one stands in here, as
+    # importing a real one costs seconds).
+    planted = "import sys; sys.modules['jax'] = sys; " + code
+    proc = subprocess.run([sys.executable, "-c", planted], cwd=root, capture_output=True, text=True)
+    assert proc.returncode == 1 and proc.stdout.strip() == "['jax']"
