@@ -90,14 +90,14 @@ def _plan_record(jobs: list[runner.Job]) -> dict[str, dict]:
     }
 
 
-def _read_manifest(path: Path) -> dict:
+def _read_manifest(path: Path, what: str = "--resume") -> dict:
     """A run's run.json or ab.json, or one line naming it (exit 2)."""
     try:
         started = json.loads(Path(path).read_text())
     except (OSError, ValueError) as exc:
-        raise runner.UsageError(f"--resume: {path}: unreadable ({exc})") from None
+        raise runner.UsageError(f"{what}: {path}: unreadable ({exc})") from None
     if not isinstance(started, dict):
-        raise runner.UsageError(f"--resume: {path}: not a run manifest")
+        raise runner.UsageError(f"{what}: {path}: not a run manifest")
     return started
 
 
@@ -177,6 +177,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     run_dir = _run_dir(args, backends)
     env = results.environment()
     manifest = run_dir / "run.json"
+    settings = _plan_record(jobs)
     if not manifest.exists():
         results.write_json_atomic(
             manifest,
@@ -185,8 +186,8 @@ def cmd_run(args: argparse.Namespace) -> int:
                 "argv": sys.argv,
                 "backends": backends,
                 "scenarios": [sc.path for sc in scenarios],
-                "cells": [f"{j.scenario.name}/{j.cell.id}--{j.backend}" for j in jobs],
-                "settings": _plan_record(jobs),
+                "cells": list(settings),  # the keys alone, as older manifests have them
+                "settings": settings,
                 "environment": env,
             },
         )
@@ -270,10 +271,7 @@ def _planned(paths: list[Path]) -> set[str]:
     out: set[str] = set()
     for p in paths:
         for manifest in sorted(Path(p).rglob("run.json")) if Path(p).is_dir() else []:
-            try:
-                cells = json.loads(manifest.read_text()).get("cells")
-            except (OSError, ValueError, AttributeError) as exc:
-                raise runner.UsageError(f"{manifest}: unreadable run manifest ({exc})") from None
+            cells = _read_manifest(manifest, "check").get("cells")
             if not isinstance(cells, list) or not all(isinstance(c, str) for c in cells):
                 raise runner.UsageError(f"{manifest}: 'cells' is not a list of cell names")
             out.update(cells)

@@ -91,6 +91,11 @@ def _check_confidence(confidence: float) -> None:
         raise ValueError(f"confidence must be {CONFIDENCE_RANGE}, got {confidence!r}")
 
 
+def _alpha(confidence: float) -> float:
+    """The rank test's significance level; rounded, as 1 - 0.95 is 0.05000000000000004."""
+    return round(1 - confidence, 12)
+
+
 def _percent(fraction: float) -> str:
     """0.95 -> "95%", 0.995 -> "99.5%" (no float noise such as 56.99999999999999%)."""
     return f"{round(fraction * 100, 6):g}%"
@@ -216,7 +221,7 @@ def judge(
         ValueError: ``confidence`` outside [0.5, 1).
     """
     _check_confidence(confidence)
-    alpha = round(1 - confidence, 12)  # 1 - 0.95 is 0.05000000000000004 in binary
+    alpha = _alpha(confidence)
     ratio = statistics.median(current) / statistics.median(baseline)
     p_slower = mann_whitney_less(current, baseline)
     p_faster = mann_whitney_less(baseline, current)
@@ -461,26 +466,25 @@ def check(
             continue
         cur = _values(unit, metric)
         ref = _values(ref_docs, metric)
+        alpha, min_p = _alpha(confidence), min_p_value(len(cur), len(ref))
+        ratio = statistics.median(cur) / statistics.median(ref)
+        if min_p >= alpha and ratio < 1 - max_slowdown:
+            # No rank test can reach significance with so few values, so the slowdown would
+            # come out "noisy" and pass however large it is: refuse instead (an unchanged cell
+            # needs no test, so a run checked against itself still passes).
+            refusals.append(
+                f"{key}: {ratio - 1:+.1%}, but with {len(cur)} against {len(ref)} values no "
+                f"rank test reaches p < {alpha:g} (the smallest possible p is {min_p:.3g}), so "
+                "the gate cannot judge it; measure more repeats (5 or more), keep more "
+                "baseline runs, or gate interleaved with harness ab"
+            )
+            continue
         interleaved = is_interleaved(unit + ref_docs)
         allowance = (
             0.0
             if interleaved
             else run_allowance([_values(ds, metric) for ds in ref_units.values()], confidence)
         )
-        alpha = round(1 - confidence, 12)
-        ratio = statistics.median(cur) / statistics.median(ref)
-        if min_p_value(len(cur), len(ref)) >= alpha and ratio < 1 - max_slowdown:
-            # No rank test can reach significance with so few values, so the slowdown would
-            # come out "noisy" and pass however large it is: refuse instead (an unchanged cell
-            # needs no test, so a run checked against itself still passes).
-            refusals.append(
-                f"{key}: {ratio - 1:+.1%}, but with {len(cur)} against {len(ref)} values no "
-                f"rank test reaches p < {alpha:g} (the smallest possible p is "
-                f"{min_p_value(len(cur), len(ref)):.3g}), so the gate cannot judge it; measure "
-                "more repeats (5 or more), keep more baseline runs, or gate interleaved with "
-                "harness ab"
-            )
-            continue
         verdict = judge(
             key, cur, ref, max_slowdown=max_slowdown, confidence=confidence,
             run_allowance=allowance, baseline_runs=len(ref_units),
@@ -705,6 +709,6 @@ def calibrate(
         "max_slowdown": limit,
         "detectable": detectable,
         "min_p": min_p_value(n, n),
-        "alpha": round(1 - confidence, 12),
+        "alpha": _alpha(confidence),
         "spread": log_spread(runs),
     }
