@@ -33,7 +33,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from harness import compare, report  # noqa: E402
+from harness import results  # noqa: E402
+from harness.gate import calibrate, stats, verdicts  # noqa: E402
 
 SCENARIO = ROOT / "scenarios" / "gate.toml"
 
@@ -60,7 +61,7 @@ def analyse(run_dir: Path, limit: float) -> dict:
     """One A/B job, judged as `harness ab` judges it."""
     sides = {}
     for side in ("baseline", "candidate"):
-        docs, problems = report.load_results([run_dir / side], latest=False)
+        docs, problems = results.load_results([run_dir / side], latest=False)
         if problems or not docs or any(d["status"] != "ok" for d in docs):
             sys.exit(
                 f"{run_dir}/{side}: unusable results: {problems or [d.get('reason') for d in docs]}"
@@ -69,14 +70,14 @@ def analyse(run_dir: Path, limit: float) -> dict:
         sides[side] = docs
     all_docs = sides["baseline"] + sides["candidate"]
     verdicts, spreads = {}, {}
-    for metric in compare.METRICS:
-        (verdicts[metric],), _ = compare.check(
+    for metric in verdicts.METRICS:
+        (verdicts[metric],), _ = verdicts.check(
             sides["candidate"], sides["baseline"], max_slowdown=limit, allow_mismatch=True,
             metric=metric,
         )  # fmt: skip
         # how far one side's workers spread (log sd), from which the rounds a slowdown needs
-        by_side = compare.values_by_side(all_docs, metric)
-        spreads[metric] = compare.log_spread([v for c in by_side.values() for v in c.values()])
+        by_side = verdicts.values_by_side(all_docs, metric)
+        spreads[metric] = stats.log_spread([v for c in by_side.values() for v in c.values()])
     meta = json.loads((run_dir / "ab.json").read_text())
     return {
         "dir": run_dir.name,
@@ -100,7 +101,7 @@ def main() -> int:
         "--from", dest="reuse", type=Path, help="analyse the ab-* jobs in this folder"
     )
     args = parser.parse_args()
-    limit = compare.parse_limit(args.max_slowdown)
+    limit = verdicts.parse_limit(args.max_slowdown)
 
     if args.reuse:
         dirs = sorted(p for p in args.reuse.glob("ab-*") if (p / "ab.json").exists())
@@ -116,7 +117,7 @@ def main() -> int:
     jobs = [analyse(d, limit) for d in dirs]
     aa = [j for j in jobs if not j["delayed"]]
 
-    for metric in compare.METRICS:
+    for metric in verdicts.METRICS:
         judged = [j for j in jobs if j["verdicts"][metric].ratio is not None]
         if not judged:
             print(f"\n(--metric {metric}: not recorded in these results)")
@@ -128,7 +129,7 @@ def main() -> int:
                 f"  {j['dir']} {'delay' if j['delayed'] else 'A/A  '}  {v.status:<9} "
                 f"ratio {v.ratio:.3f} (95% CI {v.ci[0]:.3f}-{v.ci[1]:.3f}, p {v.p_slower:.3g}, "
                 f"n {v.n[0]}/{v.n[1]}; workers spread {spread:.1%}: "
-                f"{compare.rounds_needed(spread, 0.1, limit)} rounds catch 10%)"
+                f"{stats.rounds_needed(spread, 0.1, limit)} rounds catch 10%)"
             )
         aa_m = [j["verdicts"][metric] for j in judged if not j["delayed"]]
         slow_m = [j["verdicts"][metric] for j in judged if j["delayed"]]
@@ -146,7 +147,7 @@ def main() -> int:
     if len(runs) >= 2:
         pairs = [(a, b) for i, a in enumerate(runs) for j, b in enumerate(runs) if i != j]
         alarms = sum(
-            compare.judge("aa", a, b, max_slowdown=limit).status == "regressed" for a, b in pairs
+            verdicts.judge("aa", a, b, max_slowdown=limit).status == "regressed" for a, b in pairs
         )
         ratios = [statistics.median(a) / statistics.median(b) for a, b in pairs]
         print(f"\n== separate runs ({len(runs[0])} repeats in one process each, minutes apart) ==")
@@ -159,9 +160,9 @@ def main() -> int:
             held = []
             for i, cur in enumerate(runs):
                 rest = [r for j, r in enumerate(runs) if j != i]
-                allowance = compare.run_allowance(rest)
+                allowance = stats.run_allowance(rest)
                 pooled = [x for r in rest for x in r]
-                v = compare.judge(
+                v = verdicts.judge(
                     "aa",
                     cur,
                     pooled,
@@ -175,7 +176,7 @@ def main() -> int:
                 f"{sum(h[0] for h in held)} of {len(held)}; the baseline's spread lets a run land "
                 f"{min(h[1] for h in held):.0%} to {max(h[1] for h in held):.0%} lower by chance"
             )
-        cal = compare.calibrate(runs)
+        cal = calibrate.calibrate(runs)
         if cal["min_p"] >= cal["alpha"]:
             print(
                 f"(with {cal['repeats']} repeats per run no rank test reaches p < {cal['alpha']:g}: "

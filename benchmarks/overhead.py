@@ -28,8 +28,9 @@ def child(rounds: int, samples: int, batch: int, epochs: int) -> dict:
     import keras
     import numpy as np
 
-    from harness import data, monitor, timing
-    from harness import model as m
+    from harness import monitor
+    from harness.worker import data, timing
+    from harness.worker import model as m
 
     ds = data.synthetic(samples, 10, seed=0)
     x, y = data.preprocess(ds.x_train), ds.y_train

@@ -17,8 +17,8 @@ import pytest
 
 keras = pytest.importorskip("keras", reason="keras is needed for the benchmarks")
 
-from harness import data, timing  # noqa: E402
-from harness import model as model_mod  # noqa: E402
+from harness.worker import data, timing  # noqa: E402
+from harness.worker import model as model_mod  # noqa: E402
 
 BATCH = 32
 

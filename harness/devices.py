@@ -1,21 +1,19 @@
-"""Choosing and verifying the device a cell runs on, per backend.
+"""Choosing the device a cell runs on: device strings and the environment that pins them.
 
 The device is fixed through the environment *before* keras is imported (``device_env``), and
-checked *after* the model is built (``variable_device``): the harness records where the
-variables really live instead of trusting what it asked for. This is one of the few places
-where backend-specific code is allowed.
+checked in the worker *after* the model is built (``harness.worker.devices``): the harness
+records where the variables really live instead of trusting what it asked for.
 """
 
 from __future__ import annotations
 
-import importlib.metadata
 import os
 from collections.abc import Mapping
 from typing import Any
 
 
 class DeviceUnavailable(RuntimeError):
-    """The requested device is not visible to the backend (the cell is skipped)."""
+    """The requested device is not visible (the cell is skipped, with this as its reason)."""
 
 
 def parse(device: str) -> tuple[str, int | None]:
@@ -135,144 +133,3 @@ def device_env(
 def jax_preallocates(environ: Mapping[str, str]) -> bool:
     """Whether JAX preallocates GPU memory under ``environ``, read as jaxlib reads it."""
     return environ.get("XLA_PYTHON_CLIENT_PREALLOCATE", "") not in ("false", "False", "0")
-
-
-def visible_accelerators(backend: str) -> list[str]:
-    """Names of the GPUs the (already imported) backend can see."""
-    if backend == "tensorflow":
-        import tensorflow as tf
-
-        return [d.name for d in tf.config.list_logical_devices("GPU")]
-    if backend == "jax":
-        import jax
-
-        try:
-            return [str(d) for d in jax.devices() if d.platform == "gpu"]
-        except Exception:  # no usable CUDA plugin or driver: jax raises, not always RuntimeError
-            return []
-    if backend == "torch":
-        import torch
-
-        if not torch.cuda.is_available():
-            return []
-        return [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
-    raise ValueError(backend)
-
-
-def require(device: str, backend: str) -> list[str]:
-    """Checks a GPU cell can see a GPU; returns the visible GPU names.
-
-    Raises:
-        DeviceUnavailable: a GPU was asked for and the backend sees none.
-    """
-    kind, _ = parse(device)
-    if kind == "cpu":
-        return []
-    gpus = visible_accelerators(backend)
-    if not gpus:
-        raise DeviceUnavailable(
-            f"{device} requested but {backend} sees no GPU "
-            f"(CUDA_VISIBLE_DEVICES={os.environ.get('CUDA_VISIBLE_DEVICES')!r}; "
-            f"is a GPU build of {backend} installed and an NVIDIA driver present?)"
-        )
-    return gpus
-
-
-def variable_device(variable: Any, backend: str) -> str:
-    """Where a Keras variable's storage really lives, normalised to "cpu" / "gpu:N"."""
-    value = variable.value
-    if backend == "tensorflow":
-        name = value.device  # e.g. /job:localhost/replica:0/task:0/device:GPU:0
-        tail = name.rsplit("device:", 1)[-1].lower()
-        return tail.replace("cpu:0", "cpu") if tail else name
-    if backend == "jax":
-        (dev,) = value.devices()
-        return "cpu" if dev.platform == "cpu" else f"gpu:{dev.id}"
-    if backend == "torch":
-        dev = value.device
-        return "cpu" if dev.type == "cpu" else f"gpu:{dev.index or 0}"
-    raise ValueError(backend)
-
-
-def matches(requested: str, actual: str) -> bool:
-    """Whether the variables live where asked (gpu:N appears as gpu:0 behind the mask)."""
-    kind, _ = parse(requested)
-    return actual == "cpu" if kind == "cpu" else actual.startswith("gpu")
-
-
-DISTRIBUTIONS = {
-    "tensorflow": ("tensorflow", "tensorflow-cpu", "tensorflow-gpu"),
-    "jax": ("jax",),
-    "torch": ("torch",),
-}
-
-
-def installed_version(backend: str) -> str | None:
-    """The installed version of a backend's package, read without importing it."""
-    for dist in DISTRIBUTIONS[backend]:
-        try:
-            return importlib.metadata.version(dist)
-        except importlib.metadata.PackageNotFoundError:
-            continue
-    return None
-
-
-def installed_backends() -> list[str]:
-    return [b for b in DISTRIBUTIONS if installed_version(b) is not None]
-
-
-def backend_versions(backend: str) -> dict[str, str | None]:
-    """Versions that identify a backend install (for the environment fingerprint)."""
-    names = {"tensorflow": ["tensorflow", "tensorflow-cpu"], "jax": ["jax", "jaxlib"]}
-    out: dict[str, str | None] = {}
-    for dist in names.get(backend, [backend]):
-        try:
-            out[dist] = importlib.metadata.version(dist)
-        except importlib.metadata.PackageNotFoundError:
-            continue
-    return out
-
-
-def describe(backend: str) -> dict[str, Any]:
-    """What the (freshly imported) backend reports: version, devices, CUDA where it knows it."""
-    info: dict[str, Any] = {"backend": backend, "versions": backend_versions(backend)}
-    if backend == "tensorflow":
-        import tensorflow as tf
-
-        info["devices"] = [d.name for d in tf.config.list_logical_devices()]
-        build = tf.sysconfig.get_build_info()
-        info["cuda"] = build.get("cuda_version")
-        info["cudnn"] = build.get("cudnn_version")
-    elif backend == "jax":
-        import jax
-
-        try:
-            info["devices"] = [f"{d.platform}:{d.id} {d.device_kind}" for d in jax.devices()]
-        except Exception as exc:
-            info["devices"] = []
-            info["error"] = " ".join(str(exc).split())
-        info["default_backend"] = jax.default_backend()
-    elif backend == "torch":
-        import torch
-
-        info["devices"] = ["cpu"] + [
-            f"cuda:{i} {torch.cuda.get_device_name(i)}" for i in range(torch.cuda.device_count())
-        ]
-        info["cuda"] = torch.version.cuda
-        info["cudnn"] = (
-            torch.backends.cudnn.version() if torch.backends.cudnn.is_available() else None
-        )
-        info["threads"] = torch.get_num_threads()
-    return info
-
-
-if __name__ == "__main__":  # python -m harness.devices BACKEND: one JSON line, for `harness env`
-    import json
-    import sys
-
-    from .lifeline import tie_to_parent
-
-    tie_to_parent()  # no probe outlives the `harness env` that started it
-    name = sys.argv[1]
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    print(json.dumps(describe(name)))

@@ -10,7 +10,7 @@ import argparse
 import sys
 import time
 
-from harness.monitor import Sampler
+from .monitor import Sampler
 
 # Column titles, units and widths; a width includes the separating space(s) on the left.
 _COLUMNS = (

@@ -17,11 +17,24 @@ import signal
 import sys
 import threading
 import time
+from pathlib import Path
 
-# The orchestrator's pid, set by ``runner.child_env``: the parent may die between fork and
+# The orchestrator's pid, set by ``child_env``: the parent may die between fork and
 # the prctl call, and then the child must notice that it already is an orphan.
 PARENT_ENV = "HARNESS_PARENT_PID"
 _PR_SET_PDEATHSIG = 1
+# The folder that holds the harness package: a child imports it whether or not it is installed.
+PACKAGE_ROOT = Path(__file__).resolve().parent.parent
+
+
+def child_env(extra: dict[str, str]) -> dict[str, str]:
+    """The environment for a harness child process: ours, plus ``extra``, with this package
+    importable whether or not it is installed."""
+    env = dict(os.environ)
+    env.update(extra)
+    env[PARENT_ENV] = str(os.getpid())  # the child dies with us (tie_to_parent)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(PACKAGE_ROOT), env.get("PYTHONPATH")) if p)
+    return env
 
 
 def tie_to_parent(sig: int = signal.SIGKILL) -> str:

@@ -19,7 +19,8 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from harness.devices import visible_entries
+from .devices import visible_entries
+from .errors import one_line
 
 DEFAULT_PHASE = "init"
 MAX_SAMPLES = 20000
@@ -34,12 +35,6 @@ _GPU_METRICS = {
 }
 # Byte counts are summarised as integers, everything else to two decimals.
 _BYTE_METRICS = frozenset({"proc_rss", "gpu_fb_used", "proc_gpu_mem"})
-
-
-def _one_line(exc: BaseException) -> str:
-    """Returns an exception's message on one line, falling back to its class name."""
-    text = " ".join(str(exc).split())
-    return text or type(exc).__name__
 
 
 def _text(value: Any) -> str:
@@ -63,13 +58,13 @@ def nvml_status(nvml: Any = None) -> tuple[Any | None, str]:
         try:
             import pynvml as nvml
         except ImportError as exc:
-            return None, f"NVML unavailable: pynvml not importable ({_one_line(exc)})"
+            return None, f"NVML unavailable: pynvml not importable ({one_line(exc)})"
     try:
         nvml.nvmlInit()
     # Broad on purpose: besides NVMLError, a broken driver install can surface as OSError and
     # friends, and a missing GPU must never take the caller down.
     except Exception as exc:
-        return None, f"NVML unavailable: {_one_line(exc)}"
+        return None, f"NVML unavailable: {one_line(exc)}"
     return nvml, "ok"
 
 
@@ -100,13 +95,13 @@ def gpu_inventory(nvml: Any = None) -> dict:
         try:
             count = mod.nvmlDeviceGetCount()
         except error as exc:
-            result["status"] = f"NVML device count failed: {_one_line(exc)}"
+            result["status"] = f"NVML device count failed: {one_line(exc)}"
             return result
         for index in range(count):
             try:
                 handle = mod.nvmlDeviceGetHandleByIndex(index)
             except error as exc:
-                result["status"] = f"NVML GPU {index} unavailable: {_one_line(exc)}"
+                result["status"] = f"NVML GPU {index} unavailable: {one_line(exc)}"
                 continue
             result["gpus"].append(_describe_gpu(mod, error, index, handle))
     finally:
@@ -139,7 +134,7 @@ def resolve_visible_gpu(entry: str, nvml: Any = None) -> dict:
         handle, index = _handle_for_entry(mod, error, entry)
         gpu = _describe_gpu(mod, error, index, handle)
     except (error, LookupError) as exc:
-        info["reason"] = f"CUDA_VISIBLE_DEVICES entry {entry!r}: {_one_line(exc)}"
+        info["reason"] = f"CUDA_VISIBLE_DEVICES entry {entry!r}: {one_line(exc)}"
         return info
     finally:
         _shutdown(mod)
@@ -405,14 +400,14 @@ class Sampler:
                     gpu_indices = list(range(mod.nvmlDeviceGetCount()))
                 except error as exc:
                     _shutdown(mod)
-                    return f"NVML device count failed: {_one_line(exc)}"
+                    return f"NVML device count failed: {one_line(exc)}"
             wanted = [(index, mod.nvmlDeviceGetHandleByIndex, index) for index in gpu_indices]
         missing = []
         for label, open_handle, key in wanted:
             try:
                 handle = open_handle(key)
             except error as exc:
-                missing.append(f"{label} ({_one_line(exc)})")
+                missing.append(f"{label} ({one_line(exc)})")
                 continue
             index = key if isinstance(key, int) else _try(error, mod.nvmlDeviceGetIndex, handle)
             self._handles.append((index, handle))
@@ -634,7 +629,7 @@ class Sampler:
             except Exception as exc:
                 with self._lock:
                     self._errors += 1
-                    self._last_error = _one_line(exc)
+                    self._last_error = one_line(exc)
 
     def start(self) -> Sampler:
         """Takes a first sample now and samples every `interval` in a daemon thread.
@@ -670,7 +665,7 @@ class Sampler:
             # A failing last sample must not keep NVML open or lose the summary.
             except Exception as exc:
                 self._errors += 1
-                self._last_error = _one_line(exc)
+                self._last_error = one_line(exc)
             self._closed = True
             self._close_nvml()
             return self._summary_locked()

@@ -1,4 +1,4 @@
-"""Result files: the versioned schema, atomic writes, reading, and the environment fingerprint.
+"""Result files: the versioned schema, atomic writes, finding and reading them.
 
 One JSON document per (cell, backend). A result is never half-written (temporary file, fsync,
 rename) and never silently overwritten. Reading checks the schema version, so old files keep
@@ -11,19 +11,22 @@ import datetime as _dt
 import json
 import math
 import os
-import platform
-import socket
-import subprocess
+import re
 import tempfile
 from pathlib import Path
 from typing import Any
 
+from .backends import ORDER
+from .errors import UsageError, UserError
+
 SCHEMA = "keras-backend-harness/result"
 SCHEMA_VERSION = 1
+# One file per (saved model, backend that loaded it), under RESULTS/portability/.
+PORTABILITY_SCHEMA = "keras-backend-harness/portability"
 STATUSES = ("ok", "failed", "skipped", "unsupported", "interrupted")
 
 
-class ResultError(ValueError):
+class ResultError(UserError):
     """A result file is unusable; ``str()`` is one line naming the file."""
 
 
@@ -138,65 +141,94 @@ def iter_result_files(paths: list[Path]) -> list[Path]:
 # --- environment ----------------------------------------------------------------------------
 
 
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
+def load_results(paths: list[Path], *, latest: bool = True) -> tuple[list[dict], list[str]]:
+    """Reads every result file under ``paths``.
 
+    Args:
+        paths: result files or folders (searched recursively).
+        latest: keep only the newest result per (scenario, cell, backend), so a report over
+            ``results/`` covers every backend run so far without repeating stale runs.
 
-def git_commit(cwd: Path | None = None) -> dict[str, Any]:
-    cwd = cwd or Path(__file__).resolve().parent.parent
-    try:
-        commit = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True, timeout=10
-        )
-        if commit.returncode != 0:
-            return {"commit": None, "dirty": None}
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"],
-            cwd=cwd,
-            capture_output=True,
-            text=True,
-            timeout=10,
-        )
-        return {"commit": commit.stdout.strip(), "dirty": bool(dirty.stdout.strip())}
-    except (OSError, subprocess.TimeoutExpired):
-        return {"commit": None, "dirty": None}
-
-
-def environment() -> dict[str, Any]:
-    """What the orchestrator can learn without importing any backend."""
-    import importlib.metadata as md
-
-    import psutil
-
-    from . import devices, monitor
-
-    def version(dist: str) -> str | None:
+    Returns:
+        The results, and one-line problems with files that could not be read.
+    """
+    docs, problems = [], []
+    for f in iter_result_files(paths):
         try:
-            return md.version(dist)
-        except md.PackageNotFoundError:
-            return None
+            docs.append(read_result(f))
+        except ResultError as exc:
+            problems.append(str(exc))
+    if latest:
+        newest: dict[tuple, dict] = {}
+        for d in docs:
+            key = result_key(d)
+            if key not in newest or (d.get("started") or "") >= (newest[key].get("started") or ""):
+                newest[key] = d
+        docs = list(newest.values())
+    docs.sort(
+        key=lambda d: (
+            result_key(d)[0],
+            _natural(result_key(d)[1]),
+            ORDER.get(d["backend"], 9),
+            d.get("started") or "",
+        )
+    )
+    return docs, problems
 
-    packages = {d: version(d) for d in ("keras", "numpy", "scikit-learn", "h5py", "psutil")}
-    backends = {b: devices.backend_versions(b) for b in devices.installed_backends()}
-    gpu = monitor.gpu_inventory()
-    return {
-        "python": platform.python_version(),
-        "implementation": platform.python_implementation(),
-        "platform": platform.platform(),
-        "hostname": socket.gethostname(),
-        "cpu_model": cpu_model(),
-        "cpu_count_logical": os.cpu_count(),
-        "cpu_count_physical": psutil.cpu_count(logical=False),
-        "memory_bytes": psutil.virtual_memory().total,
-        "packages": packages,
-        "backends": backends,
-        "gpu": gpu,
-        "git": git_commit(),
-        "utc": utc_now(),
-    }
+
+def _natural(text: str) -> list:
+    """Sort key that puts bs32 before bs128."""
+    return [(0, int(p), "") if p.isdigit() else (1, 0, p) for p in re.split(r"(\d+)", text) if p]
+
+
+def result_key(doc: dict) -> tuple[str, str, str]:
+    return (doc.get("scenario", {}).get("name", "?"), doc["cell"].get("id", "?"), doc["backend"])
+
+
+def cell_key(doc: dict) -> str:
+    """``scenario/cell--backend``: how a cell is named in verdicts, manifests and messages."""
+    return "{}/{}--{}".format(*result_key(doc))
+
+
+def load_portability(paths: list[Path]) -> list[dict]:
+    """Portability checks under the given folders (newest per model and target)."""
+    found: dict[tuple, dict] = {}
+    for root in paths:
+        root = Path(root)
+        folders = [root] if root.name == "portability" else list(root.rglob("portability"))
+        for folder in folders:
+            for f in sorted(folder.glob("*.json")):
+                try:
+                    doc = json.loads(f.read_text())
+                except (OSError, ValueError):
+                    continue
+                if doc.get("schema") == PORTABILITY_SCHEMA:
+                    key = (
+                        doc["scenario"],
+                        doc["cell"],
+                        doc["source_backend"],
+                        doc["target_backend"],
+                    )
+                    if key not in found or doc["checked"] >= found[key]["checked"]:
+                        found[key] = doc
+    return list(found.values())
+
+
+def make_dir(path: Path, what: str) -> Path:
+    """Creates a folder the harness will write to, or one line naming it (exit 2)."""
+    try:
+        Path(path).mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(f"{what}: cannot create {path} ({exc.strerror})") from None
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise UsageError(f"{what}: {path} is not writable")
+    return Path(path)
+
+
+def write_text(path: Path, text: str, what: str) -> None:
+    """Writes a report, or one line naming the path (exit 2)."""
+    make_dir(Path(path).parent, what)
+    try:
+        Path(path).write_text(text)
+    except OSError as exc:
+        raise UsageError(f"{what}: cannot write {path} ({exc.strerror})") from None

@@ -16,24 +16,27 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-BACKENDS = ("tensorflow", "jax", "torch")
-BACKEND_ALIASES = {"tf": "tensorflow", "tensorflow": "tensorflow", "jax": "jax", "torch": "torch"}
+from .backends import ALIASES as BACKEND_ALIASES
+from .backends import NAMES as BACKENDS
+from .errors import UserError
+
 DATASETS = ("mnist", "digits", "synthetic")
 PIPELINES = ("numpy", "pydataset", "tf.data", "torch")
 PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
-# Names accepted by keras.optimizers.get(); kept here so a typo is caught without importing keras.
-OPTIMIZERS = (
-    "sgd",
-    "adam",
-    "adamw",
-    "rmsprop",
-    "adagrad",
-    "adadelta",
-    "adamax",
-    "nadam",
-    "ftrl",
-    "lion",
-)
+# The optimizers a scenario may name, each with its class in keras.optimizers (the worker builds
+# it from here); kept here so a typo is caught without importing keras.
+OPTIMIZERS = {
+    "sgd": "SGD",
+    "adam": "Adam",
+    "adamw": "AdamW",
+    "rmsprop": "RMSprop",
+    "adagrad": "Adagrad",
+    "adadelta": "Adadelta",
+    "adamax": "Adamax",
+    "nadam": "Nadam",
+    "ftrl": "Ftrl",
+    "lion": "Lion",
+}
 _DEVICE_RE = re.compile(r"^(cpu|gpu|gpu:\d+)$")
 
 # Samples per split of the real datasets, so an impossible batch size is caught before running.
@@ -41,7 +44,7 @@ DATASET_SIZES = {"mnist": (60000, 10000), "digits": (1347, 450)}
 SYNTHETIC_DEFAULT_SIZES = (60000, 10000)
 
 
-class ScenarioError(ValueError):
+class ScenarioError(UserError):
     """A scenario file is unusable. ``str()`` is one line: ``FILE: key 'K': what is wrong``."""
 
     def __init__(self, path: str | Path, key: str | None, message: str):
@@ -224,14 +227,14 @@ def _bool(value: Any, what: str) -> bool:
 
 def _optimizer(value: Any, what: str) -> Optimizer:
     if isinstance(value, str):
-        _choice(OPTIMIZERS)(value, "optimizer")
+        _choice(tuple(OPTIMIZERS))(value, "optimizer")
         return Optimizer(value)
     if isinstance(value, dict):
         if "name" not in value:
             raise ValueError(
                 'an optimizer table needs a "name", e.g. { name = "sgd", momentum = 0.9 }'
             )
-        name = _choice(OPTIMIZERS)(value["name"], "optimizer")
+        name = _choice(tuple(OPTIMIZERS))(value["name"], "optimizer")
         kwargs = {}
         for key, arg in value.items():
             if key == "name":
@@ -398,6 +401,20 @@ def load(path: str | Path) -> Scenario:
         _check_cell(path, cell)
         cells.append(cell)
     return Scenario(name=name, description=description, path=str(path), cells=tuple(cells))
+
+
+def load_all(paths: list[Path]) -> list[Scenario]:
+    """Loads several scenario files; every one is checked before anything runs, and two
+    scenarios may not share a name (their results would land in one folder)."""
+    loaded = [load(p) for p in paths]  # every file validated before anything runs
+    names: dict[str, str] = {}
+    for sc in loaded:
+        if sc.name in names:
+            raise ScenarioError(
+                sc.path, "name", f"{sc.name!r} is also the name of {names[sc.name]}"
+            )
+        names[sc.name] = sc.path
+    return loaded
 
 
 def override(sc: Scenario, settings: list[str], where: str = "--set") -> Scenario:

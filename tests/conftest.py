@@ -14,23 +14,22 @@ from pathlib import Path
 
 import pytest
 
-from harness import devices
-from harness.scenario import BACKEND_ALIASES, BACKENDS
+from harness import backends
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 def _selected() -> tuple[list[str], dict[str, str]]:
-    installed = devices.installed_backends()
+    installed = backends.installed_backends()
     wanted = os.environ.get("KERAS_BACKEND")
     if wanted:
-        backend = BACKEND_ALIASES.get(wanted, wanted)
+        backend = backends.ALIASES.get(wanted, wanted)
         others = {
-            b: f"KERAS_BACKEND={wanted} selects one backend" for b in BACKENDS if b != backend
+            b: f"KERAS_BACKEND={wanted} selects one backend" for b in backends.NAMES if b != backend
         }
         return [backend], others
     skipped = {
-        b: f"{b} is not installed in this environment" for b in BACKENDS if b not in installed
+        b: f"{b} is not installed in this environment" for b in backends.NAMES if b not in installed
     }
     return installed, skipped
 
@@ -46,7 +45,7 @@ ONCE = "jax"
 def once_backend() -> tuple[str | None, str]:
     """The backend a run-once test uses here, or None and why it does not run here."""
     wanted = os.environ.get("KERAS_BACKEND")
-    if wanted and BACKEND_ALIASES.get(wanted, wanted) != ONCE:
+    if wanted and backends.ALIASES.get(wanted, wanted) != ONCE:
         return None, f"backend-independent machinery, tested once in the {ONCE} environment"
     if ONCE in SELECTED:
         return ONCE, ""
@@ -85,7 +84,7 @@ def pytest_generate_tests(metafunc):
 @pytest.fixture
 def backend(request):
     name = request.param
-    if devices.installed_version(name) is None:
+    if backends.installed_version(name) is None:
         # KERAS_BACKEND names a backend this environment lacks: that is a broken setup.
         pytest.fail(f"KERAS_BACKEND selects {name}, but {name} is not installed here")
     return name
@@ -93,7 +92,7 @@ def backend(request):
 
 def cli_env(extra: dict | None = None) -> dict:
     """The environment of a harness process started by a test (the checkout importable)."""
-    from harness.runner import child_env
+    from harness.lifeline import child_env
 
     return child_env(extra or {})
 

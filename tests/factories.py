@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from harness import results, stats
+from harness import results
+from harness.gate import stats
 
 
 def write_mnist_npz(path, n_train: int, n_test: int) -> None:

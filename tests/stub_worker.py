@@ -22,7 +22,9 @@ import sys
 import time
 from pathlib import Path
 
-from harness import lifeline, results, stats, worker
+from harness import lifeline, results
+from harness.gate import stats
+from harness.worker import cell as worker
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -13,7 +13,7 @@ import pytest
 from conftest import run_cli
 from factories import write_mnist_npz
 
-from harness import devices, results
+from harness import backends, results
 
 pytestmark = pytest.mark.backend
 
@@ -68,7 +68,7 @@ def test_smoke_end_to_end(backend, tmp_path):
     assert doc["device"]["jax_preallocate"] is (False if backend == "jax" else None)
     env = doc["environment"]
     assert env["keras"] == "3.15.1" and env["backend"] == backend
-    assert env["backend_versions"] == devices.backend_versions(backend)
+    assert env["backend_versions"] == backends.backend_versions(backend)
     for key in ("python", "cpu_model", "cpu_count_logical", "hostname", "utc", "git"):
         assert key in env
     assert doc["data"]["source"] == "synthetic (seed 0)" and doc["data"]["pipeline"] == "numpy"
@@ -138,7 +138,7 @@ def test_pipelines_knobs_and_missing_gpu(backend, tmp_path):
     assert docs["pipes/pydataset"]["status"] == "ok"
     for cell, package in (("pipes/tfdata", "tensorflow"), ("pipes/torch", "torch")):
         doc = docs[cell]
-        if devices.installed_version(package):
+        if backends.installed_version(package):
             assert doc["status"] == "ok", doc.get("reason")
             assert doc["data"]["pipeline"] == doc["cell"]["pipeline"]
         else:

@@ -7,7 +7,8 @@ import json
 from conftest import ROOT, run_cli
 from factories import result
 
-from harness import results, runner
+from harness import backends, results
+from harness.errors import UsageError
 
 
 def test_bad_scenario_is_one_line_exit_2_and_writes_nothing(tmp_path):
@@ -39,25 +40,25 @@ def test_unknown_backend_and_missing_file(tmp_path):
 
 def test_resolve_backends_rules(monkeypatch):
     monkeypatch.delenv("KERAS_BACKEND", raising=False)
-    assert runner.resolve_backends(None, ["jax"]) == ["jax"]
-    assert runner.resolve_backends("all", ["jax", "torch"]) == ["jax", "torch"]
-    assert runner.resolve_backends("tf,jax", ["tensorflow", "jax"]) == ["tensorflow", "jax"]
+    assert backends.resolve_backends(None, ["jax"]) == ["jax"]
+    assert backends.resolve_backends("all", ["jax", "torch"]) == ["jax", "torch"]
+    assert backends.resolve_backends("tf,jax", ["tensorflow", "jax"]) == ["tensorflow", "jax"]
     monkeypatch.setenv("KERAS_BACKEND", "torch")
-    assert runner.resolve_backends(None, ["jax", "torch"]) == ["torch"]
+    assert backends.resolve_backends(None, ["jax", "torch"]) == ["torch"]
     for requested, installed, message in [
         ("torch", ["jax"], "--backend: backend 'torch' is not installed here (installed: jax)"),
         ("all", [], "no Keras backend is installed"),
     ]:
         try:
-            runner.resolve_backends(requested, installed)
-        except runner.UsageError as exc:
+            backends.resolve_backends(requested, installed)
+        except UsageError as exc:
             assert str(exc).startswith(message), str(exc)
         else:
             raise AssertionError("expected a UsageError")
     monkeypatch.delenv("KERAS_BACKEND")
     try:
-        runner.resolve_backends(None, ["jax", "torch"])
-    except runner.UsageError as exc:
+        backends.resolve_backends(None, ["jax", "torch"])
+    except UsageError as exc:
         assert "several backends are installed (jax, torch)" in str(exc)
     else:
         raise AssertionError("expected a UsageError")

@@ -16,35 +16,36 @@ import pytest
 from conftest import run_cli, stub_env
 from factories import result
 
-from harness import compare, report, results, stats
+from harness import results
+from harness.gate import calibrate, check, stats, verdicts
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 def test_parse_limit():
-    assert compare.parse_limit("5%") == 0.05
-    assert compare.parse_limit("0.1") == 0.1
-    assert compare.parse_limit(" 12.5 % ") == 0.125
+    assert verdicts.parse_limit("5%") == 0.05
+    assert verdicts.parse_limit("0.1") == 0.1
+    assert verdicts.parse_limit(" 12.5 % ") == 0.125
     for bad in ("five", "150%", "0", "-5%"):
-        with pytest.raises(compare.LimitError):
-            compare.parse_limit(bad)
+        with pytest.raises(verdicts.LimitError):
+            verdicts.parse_limit(bad)
 
 
 def test_u_distribution_and_exact_p_values():
     # 2 vs 2 without ties: U = 0, 1, 2, 3, 4 in 1, 1, 2, 1, 1 of the 6 arrangements
     cases = (([1, 2], [3, 4], 1), ([1, 3], [2, 4], 2), ([1, 4], [2, 3], 4), ([3, 4], [1, 2], 6))
     for x, y, at_most in cases:
-        assert compare.mann_whitney_less(x, y) == pytest.approx(at_most / 6)
-    assert compare.min_p_value(3, 3) == pytest.approx(1 / 20)
-    assert compare.min_p_value(5, 5) == pytest.approx(1 / 252)
-    assert compare.mann_whitney_less([1, 2, 3], [4, 5, 6]) == pytest.approx(0.05)
-    assert compare.mann_whitney_less([4, 5, 6], [1, 2, 3]) == 1.0
+        assert stats.mann_whitney_less(x, y) == pytest.approx(at_most / 6)
+    assert stats.min_p_value(3, 3) == pytest.approx(1 / 20)
+    assert stats.min_p_value(5, 5) == pytest.approx(1 / 252)
+    assert stats.mann_whitney_less([1, 2, 3], [4, 5, 6]) == pytest.approx(0.05)
+    assert stats.mann_whitney_less([4, 5, 6], [1, 2, 3]) == 1.0
     # one swap: x = 1, 2, 5 vs y = 3, 4, 6 -> U = 2 (5 beats 3 and 4); P(U <= 2) = 4/20
-    assert compare.mann_whitney_less([1, 2, 5], [3, 4, 6]) == pytest.approx(4 / 20)
+    assert stats.mann_whitney_less([1, 2, 5], [3, 4, 6]) == pytest.approx(4 / 20)
 
 
 def test_bootstrap_interval_brackets_the_ratio():
-    lo, hi = compare.bootstrap_ratio_ci([90, 91, 89, 90, 92], [100, 101, 99, 100, 98])
+    lo, hi = stats.bootstrap_ratio_ci([90, 91, 89, 90, 92], [100, 101, 99, 100, 98])
     assert lo <= 0.90 <= hi
     assert lo > 0.86 and hi < 0.94
 
@@ -71,9 +72,9 @@ def test_tied_values_get_the_exact_tie_aware_p():
     # 2/70 = 0.0286: significant at 95%, which it is not.
     x, y = [92.0, 96.0, 96.0, 96.0], [96.0, 99.0, 100.0, 104.0]
     assert _tie_aware_p(x, y) == Fraction(4, 70)
-    assert compare.mann_whitney_less(x, y) == pytest.approx(4 / 70, rel=1e-12)
+    assert stats.mann_whitney_less(x, y) == pytest.approx(4 / 70, rel=1e-12)
     # so the old code called this -3.5% a regression at a 3% limit; it is too noisy to judge
-    v = compare.judge("c", x, y, max_slowdown=0.03)
+    v = verdicts.judge("c", x, y, max_slowdown=0.03)
     assert v.status == "noisy" and "p=0.0571 >= 0.05" in v.why
     # more ties, other sizes (old values: 0.05, 0.0571, 0.0159, 1.0): exact, and repeatable
     for x, y in (
@@ -82,9 +83,9 @@ def test_tied_values_get_the_exact_tie_aware_p():
         ([1, 2, 3, 4, 5], [4, 5, 6, 7, 8]),  # 5/252
         ([5, 5, 5, 5, 5], [5, 5, 5, 5, 5, 5, 5]),  # all tied: no evidence at all
     ):
-        p = compare.mann_whitney_less(x, y)
+        p = stats.mann_whitney_less(x, y)
         assert p == pytest.approx(float(_tie_aware_p(x, y)), rel=1e-12)
-        assert compare.mann_whitney_less(x, y) == p
+        assert stats.mann_whitney_less(x, y) == p
 
 
 def _normal_p(x, y):
@@ -104,40 +105,40 @@ def test_large_samples_use_the_normal_approximation():
     x = [float(round(rng.gauss(97, 3))) for _ in range(30)]
     y = [float(round(rng.gauss(100, 3))) for _ in range(30)]
     assert len(set(x + y)) < 60
-    assert compare.mann_whitney_less(x, y) == pytest.approx(_normal_p(x, y), rel=1e-9)
+    assert stats.mann_whitney_less(x, y) == pytest.approx(_normal_p(x, y), rel=1e-9)
     # 60 vs 60 without ties, fully separated: exact would be 1 / C(120, 60), about 1e-35
     x, y = [float(i) for i in range(60)], [float(i) for i in range(60, 120)]
-    assert compare.mann_whitney_less(x, y) == pytest.approx(_normal_p(x, y), rel=1e-9)
+    assert stats.mann_whitney_less(x, y) == pytest.approx(_normal_p(x, y), rel=1e-9)
     # up to 100 values without ties the p stays exact
     x, y = [float(i) for i in range(20)], [float(i) for i in range(20, 40)]
-    assert compare.mann_whitney_less(x, y) == pytest.approx(1 / math.comb(40, 20), rel=1e-9)
-    assert compare.min_p_value(20, 20) == 1 / math.comb(40, 20)
+    assert stats.mann_whitney_less(x, y) == pytest.approx(1 / math.comb(40, 20), rel=1e-9)
+    assert stats.min_p_value(20, 20) == 1 / math.comb(40, 20)
 
 
 def test_t_quantile_at_three_degrees_of_freedom():
     # tables: 4.5407; the old Cornish-Fisher expansion gave 4.4537, 2% low
-    assert compare.t_quantile(0.99, 3) == pytest.approx(4.5407, abs=1e-4)
-    assert compare.t_quantile(0.5, 7) == pytest.approx(0.0, abs=1e-12)
+    assert stats.t_quantile(0.99, 3) == pytest.approx(4.5407, abs=1e-4)
+    assert stats.t_quantile(0.5, 7) == pytest.approx(0.0, abs=1e-12)
 
 
 def test_bootstrap_interval_is_repeatable_and_widens_with_confidence():
     cur, ref = [90.0, 91.0, 89.0, 90.0, 92.0, 88.0], [100.0, 101.0, 99.0, 100.0, 98.0]
-    ci95 = compare.bootstrap_ratio_ci(cur, ref)
-    assert compare.bootstrap_ratio_ci(cur, ref) == ci95
-    lo99, hi99 = compare.bootstrap_ratio_ci(cur, ref, 0.99)
-    lo80, hi80 = compare.bootstrap_ratio_ci(cur, ref, 0.80)
+    ci95 = stats.bootstrap_ratio_ci(cur, ref)
+    assert stats.bootstrap_ratio_ci(cur, ref) == ci95
+    lo99, hi99 = stats.bootstrap_ratio_ci(cur, ref, 0.99)
+    lo80, hi80 = stats.bootstrap_ratio_ci(cur, ref, 0.80)
     assert lo99 <= ci95[0] <= lo80 < hi80 <= ci95[1] <= hi99
     assert lo99 < ci95[0] or hi99 > ci95[1]
     # a lone value resamples to itself: only the other side's median varies
-    lo, hi = compare.bootstrap_ratio_ci([90.0], ref)
+    lo, hi = stats.bootstrap_ratio_ci([90.0], ref)
     assert 90 / 101 <= lo < hi <= 90 / 98  # the baseline medians of 5 span 98 to 101
-    assert compare.bootstrap_ratio_ci([90.0], [100.0]) == (0.9, 0.9)
+    assert stats.bootstrap_ratio_ci([90.0], [100.0]) == (0.9, 0.9)
 
 
 def test_parse_confidence():
     for text, value in (("0.95", 0.95), ("0.99", 0.99), ("95%", 0.95), ("99.5%", 0.995)):
-        assert compare.parse_confidence(text) == value
-    assert compare.parse_confidence(" 50 % ") == 0.5
+        assert verdicts.parse_confidence(text) == value
+    assert verdicts.parse_confidence(" 50 % ") == 0.5
     for text, hint in (
         ("95", " (did you mean 95%?)"),
         ("99.9", " (did you mean 99.9%?)"),
@@ -147,59 +148,59 @@ def test_parse_confidence():
         ("100%", ""),
         ("120", ""),
     ):
-        with pytest.raises(compare.LimitError) as info:
-            compare.parse_confidence(text)
+        with pytest.raises(verdicts.LimitError) as info:
+            verdicts.parse_confidence(text)
         assert str(info.value) == (
             f"--confidence: must be from 0.5 (50%) to below 1 (100%), got {text!r}{hint}"
         )
     for text in ("abc", "", "-0.95", "0.9.5"):
-        with pytest.raises(compare.LimitError, match=r"^--confidence: expected a fraction"):
-            compare.parse_confidence(text)
+        with pytest.raises(verdicts.LimitError, match=r"^--confidence: expected a fraction"):
+            verdicts.parse_confidence(text)
 
 
 def test_confidence_outside_the_range_is_refused_by_the_gate():
     runs = [BASE, [x * 1.01 for x in BASE]]
     for bad in (1.0, 95.0, 0.3, math.nan):
         with pytest.raises(ValueError, match="confidence must be from 0.5"):
-            compare.judge("c", BASE, BASE, confidence=bad)
+            verdicts.judge("c", BASE, BASE, confidence=bad)
         with pytest.raises(ValueError, match="confidence must be from 0.5"):
-            compare.check([result("jax", BASE)], [result("jax", BASE)], confidence=bad)
+            verdicts.check([result("jax", BASE)], [result("jax", BASE)], confidence=bad)
         with pytest.raises(ValueError, match="confidence must be from 0.5"):
-            compare.calibrate(runs, confidence=bad)
-    assert compare.judge("c", BASE, BASE, confidence=0.5).status == "unchanged"
+            calibrate.calibrate(runs, confidence=bad)
+    assert verdicts.judge("c", BASE, BASE, confidence=0.5).status == "unchanged"
 
 
 def test_render_check_header_shows_the_confidence_used():
-    verdicts = [
-        compare.Verdict("s/a--jax", "unchanged", 1.0, (0.98, 1.02), 0.5, 0.5, "+0.0%", (5, 5)),
-        compare.Verdict("s/b--jax", "regressed", 0.9, (0.88, 0.92), 0.004, 1.0, "-10%", (5, 5)),
-        compare.Verdict("s/c--jax", "not compared", why="not in the baseline"),
+    found = [
+        verdicts.Verdict("s/a--jax", "unchanged", 1.0, (0.98, 1.02), 0.5, 0.5, "+0.0%", (5, 5)),
+        verdicts.Verdict("s/b--jax", "regressed", 0.9, (0.88, 0.92), 0.004, 1.0, "-10%", (5, 5)),
+        verdicts.Verdict("s/c--jax", "not compared", why="not in the baseline"),
     ]
-    assert compare.render_check(verdicts, confidence=0.99) == (
+    assert check.render_check(found, confidence=0.99) == (
         "cell      verdict       ratio  99% CI       p (slower)  n    why\n"
         "s/b--jax  REGRESSED     0.900  0.880-0.920  0.004       5/5  -10%\n"
         "s/a--jax  unchanged     1.000  0.980-1.020  0.5         5/5  +0.0%\n"
         "s/c--jax  not compared                                       not in the baseline\n"
     )
-    assert compare.render_check(verdicts, markdown=True, confidence=0.995).splitlines()[:3] == [
+    assert check.render_check(found, markdown=True, confidence=0.995).splitlines()[:3] == [
         "| cell | verdict | ratio | 99.5% CI | p (slower) | n | why |",
         "|---|---|---|---|---|---|---|",
         "| s/b--jax | REGRESSED | 0.900 | 0.880-0.920 | 0.004 | 5/5 | -10% |",
     ]
-    assert " 95% CI " in compare.render_check(verdicts).splitlines()[0]
+    assert " 95% CI " in check.render_check(found).splitlines()[0]
 
 
 BASE = [100.0, 103.0, 97.0, 101.0, 99.0]
 
 
 def test_aa_pair_is_unchanged():
-    v = compare.judge("c", [99.0, 102.0, 98.0, 100.5, 101.0], BASE, max_slowdown=0.05)
+    v = verdicts.judge("c", [99.0, 102.0, 98.0, 100.5, 101.0], BASE, max_slowdown=0.05)
     assert v.status == "unchanged"
     assert v.ratio == pytest.approx(100.5 / 100)
 
 
 def test_clear_ten_percent_slowdown_regresses():
-    v = compare.judge("c", [x * 0.9 for x in BASE], BASE, max_slowdown=0.05)
+    v = verdicts.judge("c", [x * 0.9 for x in BASE], BASE, max_slowdown=0.05)
     assert v.status == "regressed"
     assert v.ratio == pytest.approx(0.9)
     assert v.p_slower == pytest.approx(1 / 252)
@@ -208,24 +209,24 @@ def test_clear_ten_percent_slowdown_regresses():
 
 def test_slowdown_within_noise_is_not_called():
     # 10% slower in the median, but the samples overlap heavily: not a regression.
-    v = compare.judge("c", [90.0, 120.0, 80.0, 101.0, 70.0], BASE, max_slowdown=0.05)
+    v = verdicts.judge("c", [90.0, 120.0, 80.0, 101.0, 70.0], BASE, max_slowdown=0.05)
     assert v.status == "noisy"
     assert v.p_slower > 0.05
 
 
 def test_three_repeats_cannot_reach_95_percent():
-    v = compare.judge("c", [80.0, 81.0, 82.0], [100.0, 101.0, 102.0], max_slowdown=0.05)
+    v = verdicts.judge("c", [80.0, 81.0, 82.0], [100.0, 101.0, 102.0], max_slowdown=0.05)
     assert v.status == "noisy"  # the smallest p with 3 vs 3 is exactly 0.05
     assert v.p_slower == pytest.approx(0.05)
 
 
 def test_small_significant_slowdown_below_the_limit_passes():
-    v = compare.judge("c", [x * 0.97 for x in BASE], BASE, max_slowdown=0.05)
+    v = verdicts.judge("c", [x * 0.97 for x in BASE], BASE, max_slowdown=0.05)
     assert v.status == "unchanged"
 
 
 def test_improvement():
-    v = compare.judge("c", [x * 1.2 for x in BASE], BASE)
+    v = verdicts.judge("c", [x * 1.2 for x in BASE], BASE)
     assert v.status == "improved"
 
 
@@ -233,14 +234,14 @@ def test_check_refuses_other_hardware_unless_allowed():
     cur = result("jax", [90.0] * 5)
     base = result("jax", BASE)
     base["environment"]["cpu_model"] = "Other CPU"
-    verdicts, refusals = compare.check([cur], [base])
-    assert verdicts == []
+    found, refusals = verdicts.check([cur], [base])
+    assert found == []
     assert refusals == [
         "sweep/bs32--jax: different machine or versions (cpu_model: Other CPU -> Test CPU); "
         "use --allow-mismatch to compare anyway"
     ]
-    verdicts, refusals = compare.check([cur], [base], allow_mismatch=True)
-    assert refusals == [] and [v.status for v in verdicts] == ["regressed"]
+    found, refusals = verdicts.check([cur], [base], allow_mismatch=True)
+    assert refusals == [] and [v.status for v in found] == ["regressed"]
 
 
 def test_check_cli_exit_codes(tmp_path):
@@ -300,36 +301,36 @@ def test_run_to_run_noise_of_the_baseline_protects_the_gate():
     # about 15% below them by chance (one-sided 95% t prediction bound on the log medians).
     spread = [1.0, 1.1, 1.05]
     runs = [result("jax", [x * f for x in BASE], run_id=f"b{i}") for i, f in enumerate(spread)]
-    allowance = compare.run_allowance([[x * f for x in BASE] for f in spread])
+    allowance = stats.run_allowance([[x * f for x in BASE] for f in spread])
     assert 1 - math.exp(-allowance) == pytest.approx(0.1484, abs=1e-4)
-    assert compare.run_allowance([BASE]) == 0.0
+    assert stats.run_allowance([BASE]) == 0.0
     # A significant 10% drop is within that: noisy, not a regression...
     cur = result("jax", [x * 0.9 * 1.05 for x in BASE], run_id="new")  # pooled median 105
-    (v,), _ = compare.check([cur], runs)
+    (v,), _ = verdicts.check([cur], runs)
     assert v.n == (5, 15) and v.ratio == pytest.approx(0.9)
     assert v.status == "noisy" and "baseline's 3 runs" in v.why and "14.8% lower" in v.why
     # ... a drop beyond it is still called ...
-    (v,), _ = compare.check([result("jax", [x * 0.8 for x in BASE], run_id="new")], runs)
+    (v,), _ = verdicts.check([result("jax", [x * 0.8 for x in BASE], run_id="new")], runs)
     assert v.status == "regressed"
     # ... and so is the same 10% against a single baseline run, which shows no run-to-run
     # noise (the CLI warns about that; see test_check_cli_exit_codes).
-    (v,), _ = compare.check([result("jax", [x * 0.9 for x in BASE], run_id="new")], runs[:1])
+    (v,), _ = verdicts.check([result("jax", [x * 0.9 for x in BASE], run_id="new")], runs[:1])
     assert v.status == "regressed"
     # A fast moment is not an improvement either.
-    (v,), _ = compare.check([result("jax", [x * 1.1 * 1.05 for x in BASE], run_id="new")], runs)
+    (v,), _ = verdicts.check([result("jax", [x * 1.1 * 1.05 for x in BASE], run_id="new")], runs)
     assert v.status == "unchanged"
 
 
 def test_t_quantiles_match_tables():
     for df, table in ((1, 6.314), (2, 2.920), (3, 2.353), (5, 2.015), (10, 1.812), (30, 1.697)):
-        assert compare.t_quantile(0.95, df) == pytest.approx(table, rel=0.004)
+        assert stats.t_quantile(0.95, df) == pytest.approx(table, rel=0.004)
 
 
 def test_check_refuses_a_baseline_that_mixes_machines():
     cur = result("jax", BASE, run_id="new")
     other = result("jax", BASE, run_id="b2")
     other["environment"]["cpu_model"] = "Other CPU"
-    _, refusals = compare.check([cur], [result("jax", BASE, run_id="b1"), other])
+    _, refusals = verdicts.check([cur], [result("jax", BASE, run_id="b1"), other])
     assert len(refusals) == 1 and "cpu_model: Other CPU -> Test CPU" in refusals[0]
 
 
@@ -344,10 +345,10 @@ def test_interleaved_sides_are_judged_by_the_rank_test_alone():
 
     base = side("baseline", BASE)
     cand = side("candidate", [x * 0.92 for x in BASE])
-    (v,), _ = compare.check(cand, base)
+    (v,), _ = verdicts.check(cand, base)
     # five results (one per worker) per side pooled, no run-to-run allowance between rounds
     assert v.n == (5, 5) and v.status == "regressed"
-    assert compare.baseline_runs(base) == 1
+    assert verdicts.baseline_runs(base) == 1
 
 
 def test_a_failed_worker_on_either_side_is_missing_not_dropped():
@@ -366,20 +367,21 @@ def test_a_failed_worker_on_either_side_is_missing_not_dropped():
     for broken in ("baseline", "candidate"):
         base = side("baseline", BASE, failed_round=3 if broken == "baseline" else None)
         cand = side("candidate", BASE, failed_round=2 if broken == "candidate" else None)
-        (v,), _ = compare.check(cand, base)
+        (v,), _ = verdicts.check(cand, base)
         assert (v.status, v.why) == ("missing", f"{broken} side: failed: boom")
     # a stored baseline whose only run of the cell failed
     failed = result("jax", BASE, run_id="b", status="failed", reason="out of memory")
-    (v,), _ = compare.check([result("jax", BASE, run_id="new")], [failed])
+    (v,), _ = verdicts.check([result("jax", BASE, run_id="new")], [failed])
     assert (v.status, v.why) == ("missing", "baseline: failed: out of memory")
     # ... but a failed run among ok runs of a stored baseline is left out of the pool
     ok = [result("jax", BASE, run_id="b1"), result("jax", BASE, run_id="b2")]
-    (v,), _ = compare.check([result("jax", BASE, run_id="new")], [*ok, failed])
+    (v,), _ = verdicts.check([result("jax", BASE, run_id="new")], [*ok, failed])
     assert v.status == "unchanged" and v.n == (5, 10)
 
 
 def test_ab_plan_without_a_backend(tmp_path):
-    from harness import ab, scenario
+    from harness import scenario
+    from harness.orchestrate import ab
 
     path = tmp_path / "g.toml"
     path.write_text('name = "g"\n[defaults]\nbatch_size = 64\n')
@@ -407,9 +409,9 @@ def test_ab_whose_baseline_side_failed_in_every_round_is_missing():
         return docs
 
     base = side("baseline", "failed", "ImportError: x")
-    (v,), _ = compare.check(side("candidate", "ok"), base)
+    (v,), _ = verdicts.check(side("candidate", "ok"), base)
     assert (v.status, v.why) == ("missing", "baseline side: failed: ImportError: x")
-    (v,), _ = compare.check(side("candidate", "failed", "boom"), base)
+    (v,), _ = verdicts.check(side("candidate", "failed", "boom"), base)
     assert v.why == "baseline side: failed: ImportError: x; current: failed: boom"
 
 
@@ -437,7 +439,7 @@ def test_current_side_is_the_newest_run_of_each_cell():
     base = result("jax", BASE, run_id="b")
     old = result("jax", [x * 0.5 for x in BASE], run_id="old", started="2026-11-26T00:00:00Z")
     new = result("jax", BASE, run_id="new", started="2026-11-27T01:00:00Z")
-    (v,), _ = compare.check([new, old], [base])
+    (v,), _ = verdicts.check([new, old], [base])
     assert v.status == "unchanged" and v.n == (5, 5)
 
 
@@ -466,28 +468,28 @@ def test_cells_that_ran_on_neither_side_are_not_compared():
     ]  # fmt: skip
     for status, reason, base, want, why in cases:
         baseline = [cell(f"b{i}", s, r) for i, (s, r) in enumerate(base)]
-        (v,), refusals = compare.check([cell("new", status, reason)], baseline)
+        (v,), refusals = verdicts.check([cell("new", status, reason)], baseline)
         assert (v.status, v.why, refusals) == (want, why, []), (status, reason, base)
-        assert compare.gate_fails([v]) is (want == "missing")
+        assert verdicts.gate_fails([v]) is (want == "missing")
 
 
 def test_a_cell_absent_from_the_baseline_is_not_compared_unless_it_crashed():
     new = result("jax", BASE, run_id="new", cell_id="bs64")
     failed = result("jax", BASE, run_id="new", cell_id="bs128", status="failed", reason="boom")
-    verdicts, _ = compare.check([result("jax", BASE, run_id="new"), new], [result("jax", BASE)])
-    assert [(v.key, v.status, v.why) for v in verdicts] == [
+    found, _ = verdicts.check([result("jax", BASE, run_id="new"), new], [result("jax", BASE)])
+    assert [(v.key, v.status, v.why) for v in found] == [
         ("sweep/bs32--jax", "unchanged", "+0.0%, within ±5% or not significant"),
         ("sweep/bs64--jax", "not compared", "not in the baseline"),
     ]
-    assert not compare.gate_fails(verdicts)
+    assert not verdicts.gate_fails(found)
     # A new cell that crashed is news whatever the baseline holds.
-    verdicts, _ = compare.check([result("jax", BASE, run_id="new"), failed], [result("jax", BASE)])
-    assert [(v.key, v.status, v.why) for v in verdicts][1] == (
+    found, _ = verdicts.check([result("jax", BASE, run_id="new"), failed], [result("jax", BASE)])
+    assert [(v.key, v.status, v.why) for v in found][1] == (
         "sweep/bs128--jax",
         "missing",
         "not in the baseline; current: failed: boom",
     )
-    assert compare.gate_fails(verdicts)
+    assert verdicts.gate_fails(found)
 
 
 def test_a_cell_the_current_run_lacks_is_missing_unless_its_scenario_was_left_out():
@@ -499,8 +501,8 @@ def test_a_cell_the_current_run_lacks_is_missing_unless_its_scenario_was_left_ou
         result("jax", BASE, scenario="other"),
         result("torch", BASE),
     ]
-    verdicts, _ = compare.check([result("jax", BASE, run_id="new")], base)
-    assert sorted((v.key, v.status, v.why) for v in verdicts) == [
+    found, _ = verdicts.check([result("jax", BASE, run_id="new")], base)
+    assert sorted((v.key, v.status, v.why) for v in found) == [
         ("other/bs32--jax", "not compared", "its scenario was not run now"),
         ("sweep/bs32--jax", "unchanged", "+0.0%, within ±5% or not significant"),
         ("sweep/bs32--torch", "not compared", "its scenario was not run now"),
@@ -508,8 +510,8 @@ def test_a_cell_the_current_run_lacks_is_missing_unless_its_scenario_was_left_ou
     ]
     # What the current run's manifest planned and never ran is missing, baseline or not.
     planned = {"other/bs32--jax", "late/bs32--jax"}
-    verdicts, _ = compare.check([result("jax", BASE, run_id="new")], base, planned=planned)
-    got = {v.key: (v.status, v.why) for v in verdicts}
+    found, _ = verdicts.check([result("jax", BASE, run_id="new")], base, planned=planned)
+    got = {v.key: (v.status, v.why) for v in found}
     assert got["other/bs32--jax"] == (
         "missing",
         "in the baseline, not in the current run (planned, but it never ran)",
@@ -522,34 +524,36 @@ def test_a_slowdown_the_gate_cannot_judge_is_refused_not_passed():
     never below 0.05, so even a 50% slowdown came out "noisy" and passed. It is refused
     (exit 2); a cell within the limit needs no test, so a run against itself passes."""
     three = [100.0, 110.0, 120.0]
-    verdicts, refusals = compare.check(
+    found, refusals = verdicts.check(
         [result("jax", [50.0, 55.0, 60.0], run_id="new")], [result("jax", three)]
     )
-    assert verdicts == []
+    assert found == []
     assert refusals == [
         "sweep/bs32--jax: -50.0%, but with 3 against 3 values no rank test reaches p < 0.05 "
         "(the smallest possible p is 0.05), so the gate cannot judge it; measure more repeats "
         "(5 or more), keep more baseline runs, or gate interleaved with harness ab"
     ]
-    verdicts, refusals = compare.check([result("jax", three, run_id="new")], [result("jax", three)])
-    assert refusals == [] and [v.status for v in verdicts] == ["unchanged"]
+    found, refusals = verdicts.check([result("jax", three, run_id="new")], [result("jax", three)])
+    assert refusals == [] and [v.status for v in found] == ["unchanged"]
     # At 99.99% even 5 against 5 cannot (smallest p 1/252).
     slow = [x * 0.8 for x in BASE]
-    _, refusals = compare.check(
+    _, refusals = verdicts.check(
         [result("jax", slow, run_id="new")], [result("jax", BASE)], confidence=0.9999
     )
     assert len(refusals) == 1 and "smallest possible p is 0.00397" in refusals[0]
 
 
 def test_gate_fails_on_regressed_or_missing_only():
-    assert compare.STATUSES == (
+    assert verdicts.STATUSES == (
         "regressed", "improved", "noisy", "unchanged", "missing", "not compared",
     )  # fmt: skip
-    for status in compare.STATUSES:
-        v = compare.Verdict("k", status)
-        assert compare.gate_fails([v]) is (status in ("regressed", "missing")), status
-        assert compare.gate_fails([compare.Verdict("u", "unchanged"), v]) is compare.gate_fails([v])
-    assert compare.gate_fails([]) is False
+    for status in verdicts.STATUSES:
+        v = verdicts.Verdict("k", status)
+        assert verdicts.gate_fails([v]) is (status in ("regressed", "missing")), status
+        assert verdicts.gate_fails([verdicts.Verdict("u", "unchanged"), v]) is verdicts.gate_fails(
+            [v]
+        )
+    assert verdicts.gate_fails([]) is False
 
 
 def test_check_a_run_against_itself_passes(tmp_path):
@@ -596,7 +600,7 @@ def test_ab_on_real_runs_catches_a_delay_and_passes_the_same_code(once, tmp_path
         for side in ("baseline", "candidate")
         for r in range(1, 5)
     ]
-    docs, problems = report.load_results([ab_dir], latest=False)
+    docs, problems = results.load_results([ab_dir], latest=False)
     assert not problems and len(docs) == 8
     # ABBA: round 1 starts with the baseline, round 2 with the candidate
     start = {(d["ab"]["side"], d["ab"]["round"]): d["started"] for d in docs}
@@ -652,7 +656,7 @@ def test_calibrate_on_hand_made_runs():
         [98.0, 99.0, 97.5, 98.5, 98.2],  # median 98.2: 1.8% below the first
         [101.0, 102.0, 100.0, 101.5, 100.8],
     ]
-    cal = compare.calibrate(runs)
+    cal = calibrate.calibrate(runs)
     # largest A/A gap: run 3 (median 101.0) over run 2 (median 98.2)
     assert cal["noise_floor"] == pytest.approx(101.0 / 98.2 - 1)
     # run 2 vs run 3 is a significant -2.8%: a 2.5% limit would raise a false alarm
@@ -660,7 +664,7 @@ def test_calibrate_on_hand_made_runs():
     assert cal["detectable"] == 0.06  # a 6% slowdown is caught for all six ordered pairs
     assert cal["min_p"] == pytest.approx(1 / 252)
     with pytest.raises(ValueError):
-        compare.calibrate(runs[:1])
+        calibrate.calibrate(runs[:1])
 
 
 def test_calibrate_on_interleaved_pairs():
@@ -669,7 +673,7 @@ def test_calibrate_on_interleaved_pairs():
     job1 = ([100.0, 101.0, 99.0, 100.5, 100.2], [99.0, 100.0, 98.5, 99.5, 99.2])
     job2 = ([80.0, 80.8, 79.2, 80.4, 80.2], [80.5, 81.0, 79.6, 80.9, 80.3])
     pairs = [job1, job1[::-1], job2, job2[::-1]]
-    cal = compare.calibrate([], pairs=pairs)
+    cal = calibrate.calibrate([], pairs=pairs)
     assert cal["pairs"] == 4 and cal["repeats"] == 5
     assert cal["noise_floor"] == pytest.approx(100.2 / 99.2 - 1)  # job 1's gap, not 20%
     assert cal["max_slowdown"] == 0.01  # no A/A pair is even 1% apart
@@ -685,32 +689,32 @@ def test_metric_typical_ranks_the_median_chunk_rate():
 
     slower = [x * 0.9 for x in BASE]
     cur, base = run("new", slower), run("b", BASE)
-    (v,), _ = compare.check([cur], [base])
+    (v,), _ = verdicts.check([cur], [base])
     assert v.status == "unchanged" and v.ratio == 1.0
-    (v,), _ = compare.check([cur], [base], metric="typical")
+    (v,), _ = verdicts.check([cur], [base], metric="typical")
     assert v.status == "regressed" and v.ratio == pytest.approx(0.9)
     # a result from before the field existed: the cell cannot be judged on it
     old = run("b", None)
     old["_path"] = "base/r.json"
-    (v,), _ = compare.check([cur], [old], metric="typical")
+    (v,), _ = verdicts.check([cur], [old], metric="typical")
     assert v.status == "missing" and v.why.startswith("base/r.json has no train.typical_")
 
 
 def test_rounds_needed_from_the_spread_of_workers():
     # two sides, each two workers e^0.2 apart: pooled sd of the logs is sqrt(0.02)
-    assert compare.log_spread([[1.0, math.exp(0.2)], [5.0, 5 * math.exp(0.2)]]) == (
+    assert stats.log_spread([[1.0, math.exp(0.2)], [5.0, 5 * math.exp(0.2)]]) == (
         pytest.approx(math.sqrt(0.02))
     )
-    assert compare.log_spread([[3.0]]) == 0.0
+    assert stats.log_spread([[3.0]]) == 0.0
     # the larger of the rank test's 2 * ((z.95 + z) * sd / d)^2 * pi/3 and the limit's
     # pi * (z * sd / (d - limit))^2, d and limit as -ln(1 - x), z = z(sqrt(0.8)); even, >= 4
-    assert compare.rounds_needed(0.1, 0.1, 0.05) == 18  # max(15.8, 16.8) -> 17 -> 18
-    assert compare.rounds_needed(0.16, 0.1, 0.05) == 44  # max(40.5, 43.0)
-    assert compare.rounds_needed(0.16, 0.05, 0.025) == 188
-    assert compare.rounds_needed(0.01, 0.1, 0.05) == 4
+    assert stats.rounds_needed(0.1, 0.1, 0.05) == 18  # max(15.8, 16.8) -> 17 -> 18
+    assert stats.rounds_needed(0.16, 0.1, 0.05) == 44  # max(40.5, 43.0)
+    assert stats.rounds_needed(0.16, 0.05, 0.025) == 188
+    assert stats.rounds_needed(0.01, 0.1, 0.05) == 4
     # a slowdown of exactly the limit is measured past it only half of the time
-    assert compare.rounds_needed(0.1, 0.05, 0.05) is None
-    cal = compare.calibrate([], pairs=[([1.0, math.exp(0.2)], [5.0, 5 * math.exp(0.2)])])
+    assert stats.rounds_needed(0.1, 0.05, 0.05) is None
+    cal = calibrate.calibrate([], pairs=[([1.0, math.exp(0.2)], [5.0, 5 * math.exp(0.2)])])
     assert cal["spread"] == pytest.approx(math.sqrt(0.02))
 
 
@@ -719,12 +723,12 @@ def test_rounds_needed_is_what_the_gate_needs():
     # slowdown at a 5% limit is called a regression at least 4 times in 5.
     rng = random.Random(7)
     spread = 0.1
-    n = compare.rounds_needed(spread, 0.1, 0.05)
+    n = stats.rounds_needed(spread, 0.1, 0.05)
     caught = 0
     for _ in range(200):
         base = [math.exp(rng.gauss(0, spread)) for _ in range(n)]
         cand = [math.exp(rng.gauss(math.log(0.9), spread)) for _ in range(n)]
-        caught += compare.judge("x", cand, base, max_slowdown=0.05).status == "regressed"
+        caught += verdicts.judge("x", cand, base, max_slowdown=0.05).status == "regressed"
     assert caught >= 160, caught
 
 
@@ -738,9 +742,9 @@ def test_check_of_a_noisy_interleaved_pair_says_how_many_rounds(tmp_path):
             results.write_json_atomic(tmp_path / name / f"round-{k:02d}" / "r.json", d)
     proc = run_cli("check", str(tmp_path / "candidate"), "--baseline", str(tmp_path / "baseline"))
     assert proc.returncode == 0 and "noisy" in proc.stdout
-    spread = compare.log_spread([base, cand])
+    spread = stats.log_spread([base, cand])
     seen = 1 - statistics.median(cand) / statistics.median(base)
-    n = compare.rounds_needed(spread, seen, 0.05)
+    n = stats.rounds_needed(spread, seen, 0.05)
     assert n > 4
     assert f"workers of one side spread by {spread:.1%}; if the measured {-seen:+.1%}" in (
         proc.stderr
@@ -774,6 +778,6 @@ def test_calibrate_interleaved_cli(once, tmp_path):
 
 def test_importing_the_gate_leaves_scipy_unloaded():
     # scipy.stats takes about a second to import: --help and the report commands never need it
-    code = "import sys, harness.compare, harness.cli; sys.exit('scipy' in sys.modules)"
+    code = "import sys, harness.gate.verdicts, harness.cli; sys.exit('scipy' in sys.modules)"
     proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from factories import write_mnist_npz
 
-from harness import data
+from harness.worker import data
 
 
 def test_resize_matrix_rows_sum_to_one_and_keep_constants():

@@ -9,7 +9,7 @@ import subprocess
 import pytest
 from factories import result
 
-from harness.html import render_html
+from harness.report.html import render_html
 
 
 def docs_with_samples():

@@ -21,7 +21,7 @@ from harness.monitor import (
     resolve_visible_gpu,
 )
 from harness.scenario import Cell
-from harness.worker import Worker
+from harness.worker.cell import Worker
 
 GIB = 1 << 30
 MIB = 1 << 20

@@ -8,7 +8,8 @@ import json
 import pytest
 from conftest import SELECTED, run_cli
 
-from harness import devices, portability
+from harness import backends
+from harness.report.sections import portability_markdown
 
 
 def check(src, dst, status="ok", diff=1e-7, cell="c1", reason=None):
@@ -19,7 +20,7 @@ def check(src, dst, status="ok", diff=1e-7, cell="c1", reason=None):
 
 
 def test_matrix_markdown_exact():
-    text = portability.matrix_markdown(
+    text = portability_markdown(
         [
             check("tensorflow", "jax", diff=3e-7),
             check("tensorflow", "jax", diff=5e-7, cell="c2"),
@@ -33,11 +34,11 @@ def test_matrix_markdown_exact():
     assert lines[5] == (
         "| jax | not checked | (same backend: see reload) | 0/1 agree; s/c1: load failed: ValueError: x |"
     )
-    assert portability.matrix_markdown([]) == ""
+    assert portability_markdown([]) == ""
 
 
 # The backend under test first, then another one installed beside it.
-PAIR = list(dict.fromkeys([*SELECTED, *devices.installed_backends()]))[:2]
+PAIR = list(dict.fromkeys([*SELECTED, *backends.installed_backends()]))[:2]
 
 
 @pytest.mark.backend

@@ -1,6 +1,6 @@
 import pytest
 
-from harness import stats
+from harness.gate import stats
 
 
 def test_summarize_exact_values():

@@ -10,8 +10,8 @@ import textwrap
 import pytest
 from conftest import cli_env
 
-from harness import timing
 from harness.devices import device_env
+from harness.worker import timing
 
 
 def test_chunks_of_uneven_steps_exact():
@@ -92,7 +92,7 @@ CALLBACK_PROBE = textwrap.dedent(
     import json, time
     import numpy as np
     import keras
-    from harness import model as m, timing
+    from harness.worker import model as m, timing
     from keras.src.callbacks.callback_list import CallbackList
 
     timer = timing.make_epoch_timer()

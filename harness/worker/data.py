@@ -19,6 +19,8 @@ from typing import Any
 
 import numpy as np
 
+from ..errors import one_line
+
 MNIST_ENV = "HARNESS_MNIST"
 
 
@@ -98,7 +100,7 @@ def _mnist(data_path: str | None) -> Dataset:
         (x_train, y_train), (x_test, y_test) = keras.datasets.mnist.load_data()
     except Exception as exc:  # keras raises plain Exception for a failed fetch
         raise DataUnavailable(
-            f"MNIST is not available: keras' loader failed ({_one_line(exc)}). Offline, put "
+            f"MNIST is not available: keras' loader failed ({one_line(exc)}). Offline, put "
             f"mnist.npz at {cached}, or set {MNIST_ENV}=/path/to/mnist.npz, or data_path in the "
             "scenario"
         ) from None
@@ -124,7 +126,7 @@ def _mnist_npz(path: Path) -> Dataset:
             f"MNIST file {path} lacks array {exc}; expected keras' layout"
         ) from None
     except Exception as exc:
-        raise DataUnavailable(f"MNIST file {path} is unreadable: {_one_line(exc)}") from None
+        raise DataUnavailable(f"MNIST file {path} is unreadable: {one_line(exc)}") from None
     if arrays["x_train"].shape[1:] != (28, 28):
         raise DataUnavailable(f"MNIST file {path}: x_train has shape {arrays['x_train'].shape}")
     digest = hashlib.sha256(path.read_bytes()).hexdigest()[:16]
@@ -132,10 +134,6 @@ def _mnist_npz(path: Path) -> Dataset:
     return Dataset(
         "mnist", source, arrays["x_train"], arrays["y_train"], arrays["x_test"], arrays["y_test"]
     )
-
-
-def _one_line(exc: BaseException) -> str:
-    return " ".join(str(exc).split()) or type(exc).__name__
 
 
 def _resize_matrix(n_in: int, n_out: int) -> np.ndarray:

@@ -1,6 +1,6 @@
 """A self-contained HTML report: tables and inline SVG charts, nothing fetched from a network.
 
-A pure view of result files, like report.py: it reads the same rows and never imports a
+A pure view of result files, like the markdown report: it reads the same rows and never imports a
 backend. Charts are drawn as SVG by hand so the page needs no plotting library to build and
 nothing but a browser to open.
 """
@@ -11,9 +11,9 @@ import html
 from collections import defaultdict
 from typing import Any
 
-from . import report
+from ..backends import BY_NAME, NAMES
+from .rows import rows as report_rows
 
-COLORS = {"tensorflow": "#e8710a", "jax": "#1a73e8", "torch": "#d93025"}
 PHASE_COLORS = {"fit": "#e6f4ea", "warmup": "#fef7e0", "evaluate": "#e8f0fe", "predict": "#f3e8fd"}
 
 
@@ -37,7 +37,7 @@ def throughput_chart(scenario: str, docs: list[dict]) -> str:
     if not ok:
         return ""
     cells = list(dict.fromkeys(d["cell"]["id"] for d in docs))
-    backends = [b for b in report.BACKEND_ORDER if any(d["backend"] == b for d in ok)]
+    backends = [b for b in NAMES if any(d["backend"] == b for d in ok)]
     values = {(d["cell"]["id"], d["backend"]): d["train"]["samples_per_sec"] for d in ok}
     top = _nice_max(max(v["max"] for v in values.values()))
     width, height, left, bottom = max(360, 100 * len(cells) + 80), 260, 70, 50
@@ -63,7 +63,7 @@ def throughput_chart(scenario: str, docs: list[dict]) -> str:
             y = 20 + plot_h - h
             out.append(
                 f'<rect x="{x:.1f}" y="{y:.1f}" width="{bar_w - 3:.1f}" height="{h:.1f}" '
-                f'fill="{COLORS.get(backend, "#888")}"><title>{_e(backend)} {_e(cell)}: median '
+                f'fill="{(BY_NAME[backend].color if backend in BY_NAME else "#888")}"><title>{_e(backend)} {_e(cell)}: median '
                 f"{v['median']:,.0f} samples/s (min {v['min']:,.0f}, max {v['max']:,.0f})</title></rect>"
             )
             cx = x + (bar_w - 3) / 2
@@ -144,10 +144,11 @@ def render_html(docs: list[dict], portability_checks: list[dict] | None = None) 
     by_scenario: dict[str, list[dict]] = defaultdict(list)
     for d in docs:
         by_scenario[d.get("scenario", {}).get("name", "?")].append(d)
-    rows = {(r["scenario"], r["cell"], r["backend"]): r for r in report.rows(docs)}
+    rows = {(r["scenario"], r["cell"], r["backend"]): r for r in report_rows(docs)}
     body = ["<h1>Keras backend comparison</h1>"]
     legend = " ".join(
-        f'<span class="key" style="background:{c}"></span>{_e(b)}' for b, c in COLORS.items()
+        f'<span class="key" style="background:{c}"></span>{_e(b)}'
+        for b, c in ((b.name, b.color) for b in BY_NAME.values())
     )
     body.append(
         f'<p class="legend">{legend} <span class="muted">whiskers: slowest to fastest repeat</span></p>'
@@ -195,12 +196,12 @@ def render_html(docs: list[dict], portability_checks: list[dict] | None = None) 
                     "backend, loaded under the column's: do its predictions agree?</p>")  # fmt: skip
         body.append(
             "<table><tr><th>saved under</th>"
-            + "".join(f"<th>loaded under {_e(b)}</th>" for b in COLORS)
+            + "".join(f"<th>loaded under {_e(b)}</th>" for b in NAMES)
             + "</tr>"
         )
-        for src in COLORS:
+        for src in NAMES:
             tds = []
-            for dst in COLORS:
+            for dst in NAMES:
                 sub = [
                     c
                     for c in portability_checks

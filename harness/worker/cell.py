@@ -13,7 +13,6 @@ import contextlib
 import json
 import math
 import os
-import sys
 import time
 import traceback
 import warnings
@@ -22,9 +21,14 @@ from typing import Any
 
 import numpy as np
 
+from .. import devices as device_strings
+from .. import lifeline, results
+from ..backends import backend_versions
+from ..errors import one_line
+from ..gate import stats
+from ..scenario import Cell
 from . import data as data_mod
-from . import devices, lifeline, results, stats, timing
-from .scenario import Cell
+from . import devices, timing
 
 
 class CellOutcome(Exception):
@@ -94,8 +98,7 @@ class Worker:
         except Exception as exc:
             self.result["status"] = "failed"
             self.result["reason"] = (
-                f"{type(exc).__name__} in {self.result['phase']}: "
-                + " ".join(str(exc).split())[:500]
+                f"{type(exc).__name__} in {self.result['phase']}: {one_line(exc, limit=500)}"
             )
             self.result["traceback"] = traceback.format_exc(limit=20)
         finally:
@@ -113,9 +116,9 @@ class Worker:
         recorded in result["device"]["gpu"] (with the reason when NVML cannot tell).
         """
         try:
-            from . import monitor
+            from .. import monitor
 
-            kind, _ = devices.parse(self.cell.device)
+            kind, _ = device_strings.parse(self.cell.device)
             options: dict[str, Any] = {"gpus_off": "CPU cell"}
             if kind == "gpu":
                 gpu = monitor.identify_cell_gpu()
@@ -127,7 +130,7 @@ class Worker:
             self.sampler = monitor.Sampler(interval=self.cell.sample_interval, **options)
             self.sampler.start()
         except Exception as exc:  # monitoring must never cost a measurement
-            self.result["monitor"] = {"error": f"{type(exc).__name__}: {exc}"}
+            self.result["monitor"] = {"error": one_line(exc, typed=True)}
             self.sampler = None
 
     def _stop_sampler(self) -> None:
@@ -135,7 +138,7 @@ class Worker:
             try:
                 self.result["monitor"] = self.sampler.stop()
             except Exception as exc:
-                self.result["monitor"] = {"error": f"{type(exc).__name__}: {exc}"}
+                self.result["monitor"] = {"error": one_line(exc, typed=True)}
 
     def _run_cell(self) -> None:
         cell, backend = self.cell, self.backend
@@ -149,7 +152,7 @@ class Worker:
         env = self.result["environment"]
         env["keras"] = keras.__version__
         env["backend"] = backend
-        env["backend_versions"] = devices.backend_versions(backend)
+        env["backend_versions"] = backend_versions(backend)
         env["CUDA_VISIBLE_DEVICES"] = os.environ.get("CUDA_VISIBLE_DEVICES")
 
         self.phase("device")
@@ -157,7 +160,7 @@ class Worker:
         device = self.result.setdefault("device", {"requested": cell.device})
         # JAX's preallocation decides what its GPU memory readings mean (device_env sets it).
         device["jax_preallocate"] = (
-            devices.jax_preallocates(os.environ) if backend == "jax" else None
+            device_strings.jax_preallocates(os.environ) if backend == "jax" else None
         )
         try:
             self.result["device"]["visible_gpus"] = devices.require(cell.device, backend)
@@ -202,7 +205,7 @@ class Worker:
         try:
             self.result["efficiency"] = self._efficiency()
         except Exception as exc:  # the probe is an annotation; it must not cost the cell
-            self.result["efficiency"] = {"error": f"{type(exc).__name__}: {exc}"[:300]}
+            self.result["efficiency"] = {"error": one_line(exc, typed=True, limit=300)}
         self.save()
         self.result["save"] = self._save_reload(keras, ds, model)
 
@@ -479,7 +482,3 @@ def main(argv: list[str] | None = None) -> int:
     task = json.loads(args.task.read_text())
     worker = Worker(task, args.out, args.events_fd, args.verbose)
     return worker.run()
-
-
-if __name__ == "__main__":
-    sys.exit(main())

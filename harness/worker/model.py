@@ -10,18 +10,7 @@ from typing import Any
 
 import keras
 
-OPTIMIZER_CLASSES = {
-    "sgd": "SGD",
-    "adam": "Adam",
-    "adamw": "AdamW",
-    "rmsprop": "RMSprop",
-    "adagrad": "Adagrad",
-    "adadelta": "Adadelta",
-    "adamax": "Adamax",
-    "nadam": "Nadam",
-    "ftrl": "Ftrl",
-    "lion": "Lion",
-}
+from ..scenario import OPTIMIZERS
 
 
 def build_model() -> keras.Model:
@@ -45,10 +34,10 @@ def make_optimizer(name: str, kwargs: dict[str, Any] | None = None) -> keras.opt
     """Builds a Keras optimizer from its scenario name and constructor arguments.
 
     Args:
-        name: a key of ``OPTIMIZER_CLASSES``.
+        name: a key of ``scenario.OPTIMIZERS``.
         kwargs: constructor arguments, e.g. ``{"learning_rate": 0.01, "momentum": 0.9}``.
     """
-    cls = getattr(keras.optimizers, OPTIMIZER_CLASSES[name])
+    cls = getattr(keras.optimizers, OPTIMIZERS[name])
     return cls(**(kwargs or {}))
 
 

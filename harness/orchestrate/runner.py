@@ -20,69 +20,14 @@ import time
 from pathlib import Path
 from typing import Any, TextIO
 
-from . import devices, lifeline, results
-from .scenario import BACKEND_ALIASES, BACKENDS, Cell, Scenario
+from .. import results
+from ..environment import environment as probe_environment
+from ..lifeline import child_env
+from ..scenario import Cell, Scenario
 
-PACKAGE_ROOT = Path(__file__).resolve().parent.parent
 # The module a worker process runs. Tests of the runner's own faults name a stub worker here
 # that needs no backend (tests/stub_worker.py); users have no reason to set it.
 WORKER_MODULE_ENV = "HARNESS_WORKER_MODULE"
-
-
-def child_env(extra: dict[str, str]) -> dict[str, str]:
-    """The environment for a harness child process: ours, plus ``extra``, with this package
-    importable whether or not it is installed."""
-    env = dict(os.environ)
-    env.update(extra)
-    env[lifeline.PARENT_ENV] = str(os.getpid())  # the child dies with us (lifeline.py)
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(PACKAGE_ROOT), env.get("PYTHONPATH")) if p)
-    return env
-
-
-class UsageError(ValueError):
-    """A mistake in how the harness was called; one line, exit code 2."""
-
-
-def resolve_backends(requested: str | None, installed: list[str] | None = None) -> list[str]:
-    """Which backends to run: --backend, else KERAS_BACKEND, else the only one installed.
-
-    Args:
-        requested: a backend name, a comma-separated list, "all", or None.
-        installed: installed backends (looked up when None).
-
-    Raises:
-        UsageError: an unknown or uninstalled backend, or no way to choose one.
-    """
-    installed = devices.installed_backends() if installed is None else installed
-    source = "--backend"
-    if not requested:
-        requested, source = os.environ.get("KERAS_BACKEND"), "KERAS_BACKEND"
-    if not requested:
-        if len(installed) == 1:
-            return installed
-        if not installed:
-            raise UsageError("no Keras backend is installed (tensorflow, jax or torch)")
-        raise UsageError(
-            f"several backends are installed ({', '.join(installed)}); choose with --backend "
-            "NAME[,NAME] or --backend all"
-        )
-    if requested == "all":
-        if not installed:
-            raise UsageError("no Keras backend is installed (tensorflow, jax or torch)")
-        return installed
-    chosen = []
-    for name in requested.split(","):
-        name = name.strip()
-        if name not in BACKEND_ALIASES:
-            raise UsageError(f"{source}: unknown backend {name!r}; accepted: {', '.join(BACKENDS)}")
-        backend = BACKEND_ALIASES[name]
-        if backend not in installed:
-            have = ", ".join(installed) or "none"
-            raise UsageError(
-                f"{source}: backend {backend!r} is not installed here (installed: {have})"
-            )
-        chosen.append(backend)
-    return list(dict.fromkeys(chosen))
 
 
 @dataclasses.dataclass
@@ -198,7 +143,7 @@ class Runner:
         self.verbose = verbose
         self.retry_failed = retry_failed
         self.progress = Progress(len(jobs), progress_stream)
-        self.environment = environment if environment is not None else results.environment()
+        self.environment = environment if environment is not None else probe_environment()
         self.interrupted = False
 
     def result_path(self, job: Job) -> Path:
@@ -259,7 +204,7 @@ class Runner:
         return self.run_dir / "logs" / f"{prefix}{job.scenario.name}--{job.file_stem}.log"
 
     def run_job(self, index: int, job: Job, path: Path) -> dict[str, Any]:
-        from . import devices as dev
+        from .. import devices as dev
 
         task = {
             "cell": job.cell.to_json(),

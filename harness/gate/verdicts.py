@@ -1,6 +1,7 @@
-"""Statistics across runs: is the current run slower than the baseline, beyond noise?
+"""The gate's verdicts: is the current run slower than the baseline, beyond noise?
 
-Kept apart from rendering (report.py) and from any backend. A cell regressed when its median
+Which results meet (same cell, comparable machine and versions), and the rules that judge
+them; the statistics themselves are in stats.py. A cell regressed when its median
 throughput fell by more than the allowed amount AND a one-sided Mann-Whitney U test on the
 per-repeat values says so at the stated confidence. A lone ratio of medians is never enough:
 on a noisy runner two runs of the same code differ by several percent.
@@ -9,17 +10,17 @@ on a noisy runner two runs of the same code differ by several percent.
 from __future__ import annotations
 
 import dataclasses
-import functools
 import math
 import re
 import statistics
 from typing import Any
 
-# scipy is imported inside the functions that use it: the CLI's --help, and every command that
-# never judges speed, should not pay for importing it.
+from ..errors import UserError
+from ..results import cell_key
+from .stats import bootstrap_ratio_ci, mann_whitney_less, min_p_value, run_allowance
 
 
-class LimitError(ValueError):
+class LimitError(UserError):
     """A --max-slowdown or --confidence value that cannot be parsed or is out of range."""
 
 
@@ -32,11 +33,6 @@ NOT_RUN = ("skipped", "unsupported")
 # Confidence accepted: below 0.5 the rank test would call chance a regression; at 1 or above
 # no p-value is small enough, so the gate could never fail.
 CONFIDENCE_RANGE = "from 0.5 (50%) to below 1 (100%)"
-# With ties, the exact p enumerates every way to split the values between the samples, up to
-# this many (8 vs 8 is 12,870 of them, about 0.1 s on the development machine).
-EXACT_ARRANGEMENTS = 20_000
-# Without ties, scipy's exact distribution of U is cheap up to this many values in all.
-EXACT_VALUES = 100
 
 
 # What the gate ranks (``--metric``): a field of a result's ``train`` with per-repeat values.
@@ -85,99 +81,20 @@ def parse_confidence(text: str) -> float:
     return value
 
 
-def _check_confidence(confidence: float) -> None:
+def check_confidence(confidence: float) -> None:
     """Refuses a confidence the gate cannot work with (callers that bypass the CLI)."""
     if not 0.5 <= confidence < 1:  # NaN fails this too
         raise ValueError(f"confidence must be {CONFIDENCE_RANGE}, got {confidence!r}")
 
 
-def _alpha(confidence: float) -> float:
+def alpha(confidence: float) -> float:
     """The rank test's significance level; rounded, as 1 - 0.95 is 0.05000000000000004."""
     return round(1 - confidence, 12)
 
 
-def _percent(fraction: float) -> str:
+def percent(fraction: float) -> str:
     """0.95 -> "95%", 0.995 -> "99.5%" (no float noise such as 56.99999999999999%)."""
     return f"{round(fraction * 100, 6):g}%"
-
-
-def mann_whitney_less(x: list[float], y: list[float]) -> float:
-    """One-sided p-value that values in ``x`` tend to be smaller than those in ``y``; see
-    :func:`_mann_whitney_less` (cached: calibrate's grid search asks for the same pair at
-    every limit it tries, and an exact test with ties costs 0.1 s)."""
-    return _mann_whitney_less(tuple(x), tuple(y))
-
-
-@functools.lru_cache(maxsize=4096)
-def _mann_whitney_less(x: tuple[float, ...], y: tuple[float, ...]) -> float:
-    """One-sided p-value that values in ``x`` tend to be smaller than those in ``y``.
-
-    U counts pairs (xi, yj) with xi > yj (ties count one half); small U means x is smaller.
-    The p-value is P(U <= observed) under the null of no difference: exact for small
-    samples, and then with ties too (every split of the pooled values between the samples
-    enumerated: a no-ties table would make p too small); the normal approximation with tie
-    and continuity corrections for large ones.
-
-    Args:
-        x: the sample expected to be smaller (the current run, for p_slower).
-        y: the other sample.
-    """
-    from scipy import stats
-
-    n1, n2 = len(x), len(y)
-    if not n1 or not n2:
-        raise ValueError("both samples need values")
-    ties = len(set(x) | set(y)) < n1 + n2
-    arrangements = math.comb(n1 + n2, n1)
-    if ties and arrangements <= EXACT_ARRANGEMENTS:
-        # n_resamples >= the number of arrangements makes scipy enumerate them all (exact, so
-        # the rng is never drawn from; fixed all the same so that the p cannot vary)
-        method = stats.PermutationMethod(n_resamples=arrangements, rng=0)
-    elif not ties and n1 + n2 <= EXACT_VALUES:
-        method = "exact"
-    else:
-        method = "asymptotic"
-    return float(stats.mannwhitneyu(x, y, alternative="less", method=method).pvalue)
-
-
-def bootstrap_ratio_ci(
-    current: list[float],
-    baseline: list[float],
-    confidence: float = 0.95,
-    n: int = 4000,
-    seed: int = 0,
-) -> tuple[float, float]:
-    """Percentile-bootstrap interval of median(current) / median(baseline), the two samples
-    resampled independently.
-
-    Args:
-        current: values of the run under test.
-        baseline: values of the baseline.
-        confidence: the interval's coverage (two-sided).
-        n: bootstrap resamples.
-        seed: of the resampling, so that the same files give the same interval.
-    """
-    import numpy as np
-    from scipy import stats
-
-    sides = [np.asarray(current, dtype=float), np.asarray(baseline, dtype=float)]
-    # scipy resamples only samples of two or more values; a lone value resamples to itself
-    varying = [i for i, s in enumerate(sides) if len(s) > 1]
-
-    def ratio(*resampled: np.ndarray, axis: int = -1) -> np.ndarray:
-        medians = [np.median(s) for s in sides]
-        for i, values in zip(varying, resampled, strict=True):
-            medians[i] = np.median(values, axis=axis)
-        return medians[0] / medians[1]
-
-    if not varying:
-        r = float(ratio())
-        return r, r
-    res = stats.bootstrap(
-        [sides[i] for i in varying], ratio, n_resamples=n, confidence_level=confidence,
-        method="percentile", vectorized=True, paired=False, rng=seed,
-    )  # fmt: skip
-    return float(res.confidence_interval.low), float(res.confidence_interval.high)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -220,31 +137,31 @@ def judge(
     Raises:
         ValueError: ``confidence`` outside [0.5, 1).
     """
-    _check_confidence(confidence)
-    alpha = _alpha(confidence)
+    check_confidence(confidence)
+    threshold = alpha(confidence)
     ratio = statistics.median(current) / statistics.median(baseline)
     p_slower = mann_whitney_less(current, baseline)
     p_faster = mann_whitney_less(baseline, current)
     change = f"{ratio - 1:+.1%}"
     low, high = math.exp(-run_allowance), math.exp(run_allowance)
     if ratio < 1 - max_slowdown:
-        if p_slower < alpha and ratio >= low:
+        if p_slower < threshold and ratio >= low:
             why = (
                 f"{change} is significant (p={p_slower:.3g}), but from the spread of the "
                 f"baseline's {baseline_runs} runs another run of the same code may land "
-                f"{1 - low:.1%} lower by chance ({_percent(confidence)} prediction bound): too noisy "
+                f"{1 - low:.1%} lower by chance ({percent(confidence)} prediction bound): too noisy "
                 "to judge"
             )
             return Verdict(key, "noisy", ratio, None, p_slower, p_faster, why)
-        if p_slower < alpha:
-            why = f"{change}, past the allowed -{_percent(max_slowdown)}; Mann-Whitney p={p_slower:.3g} < {alpha:.3g}"
+        if p_slower < threshold:
+            why = f"{change}, past the allowed -{percent(max_slowdown)}; Mann-Whitney p={p_slower:.3g} < {threshold:.3g}"
             return Verdict(key, "regressed", ratio, None, p_slower, p_faster, why)
         why = (
-            f"{change} looks slower, but p={p_slower:.3g} >= {alpha:.3g} with "
+            f"{change} looks slower, but p={p_slower:.3g} >= {threshold:.3g} with "
             f"{len(current)} vs {len(baseline)} repeats: too noisy to judge"
         )
         return Verdict(key, "noisy", ratio, None, p_slower, p_faster, why)
-    if ratio > max(1 + max_slowdown, high) and p_faster < alpha:
+    if ratio > max(1 + max_slowdown, high) and p_faster < threshold:
         why = f"{change}; Mann-Whitney p={p_faster:.3g}"
         return Verdict(key, "improved", ratio, None, p_slower, p_faster, why)
     return Verdict(
@@ -254,19 +171,7 @@ def judge(
         None,
         p_slower,
         p_faster,
-        f"{change}, within ±{_percent(max_slowdown)} or not significant",
-    )
-
-
-def min_p_value(n1: int, n2: int) -> float:
-    """The smallest one-sided p a rank test can reach with these repeat counts: one split of
-    the values out of all of them (fewer distinct splits with ties, so a larger p)."""
-    return 1 / math.comb(n1 + n2, n1)
-
-
-def cell_key(doc: dict[str, Any]) -> str:
-    return (
-        f"{doc.get('scenario', {}).get('name', '?')}/{doc['cell'].get('id', '?')}--{doc['backend']}"
+        f"{change}, within ±{percent(max_slowdown)} or not significant",
     )
 
 
@@ -329,37 +234,6 @@ def values_by_side(
     return out
 
 
-def t_quantile(p: float, df: int) -> float:
-    """Student's t quantile: the value a t variable with ``df`` degrees of freedom stays below
-    with probability ``p``.
-
-    Args:
-        p: one-sided probability, in (0, 1).
-        df: degrees of freedom, at least 1.
-    """
-    from scipy import stats
-
-    return float(stats.t.ppf(p, df))
-
-
-def run_allowance(runs: list[list[float]], confidence: float = 0.95) -> float:
-    """How far (as a log ratio) the median of one more run of the same code may land from
-    these runs' by chance: the one-sided prediction bound ``t * s * sqrt(1 + 1/k)`` over the
-    log medians of the ``k`` runs (0 for fewer than two). With few runs it is wide on purpose:
-    two runs that differ by 10% allow a 40% swing; three spread over 10%, about 15%."""
-    meds = [math.log(statistics.median(r)) for r in runs if r]
-    k = len(meds)
-    if k < 2:
-        return 0.0
-    return t_quantile(confidence, k - 1) * statistics.stdev(meds) * math.sqrt(1 + 1 / k)
-
-
-def run_noise(runs: list[list[float]]) -> float:
-    """The largest |median ratio - 1| between two runs of the same code (0 for one run)."""
-    meds = [statistics.median(r) for r in runs if r]
-    return max((a / b - 1 for a in meds for b in meds), default=0.0)
-
-
 def check(
     current: list[dict],
     baseline: list[dict],
@@ -402,7 +276,7 @@ def check(
     Raises:
         ValueError: ``confidence`` outside [0.5, 1).
     """
-    _check_confidence(confidence)
+    check_confidence(confidence)
     base_units = _units([d for d in baseline if d["status"] == "ok"])
     base_failed = _units([d for d in baseline if d["status"] != "ok"])
     verdicts, refusals = [], []
@@ -466,15 +340,15 @@ def check(
             continue
         cur = _values(unit, metric)
         ref = _values(ref_docs, metric)
-        alpha, min_p = _alpha(confidence), min_p_value(len(cur), len(ref))
+        threshold, min_p = alpha(confidence), min_p_value(len(cur), len(ref))
         ratio = statistics.median(cur) / statistics.median(ref)
-        if min_p >= alpha and ratio < 1 - max_slowdown:
+        if min_p >= threshold and ratio < 1 - max_slowdown:
             # No rank test can reach significance with so few values, so the slowdown would
             # come out "noisy" and pass however large it is: refuse instead (an unchanged cell
             # needs no test, so a run checked against itself still passes).
             refusals.append(
                 f"{key}: {ratio - 1:+.1%}, but with {len(cur)} against {len(ref)} values no "
-                f"rank test reaches p < {alpha:g} (the smallest possible p is {min_p:.3g}), so "
+                f"rank test reaches p < {threshold:g} (the smallest possible p is {min_p:.3g}), so "
                 "the gate cannot judge it; measure more repeats (5 or more), keep more "
                 "baseline runs, or gate interleaved with harness ab"
             )
@@ -559,46 +433,6 @@ def gate_fails(verdicts: list[Verdict]) -> bool:
     return any(v.status in FAILING for v in verdicts)
 
 
-def log_spread(sides: list[list[float]]) -> float:
-    """The pooled standard deviation of the log values within each side (0 if none)."""
-    logs = [[math.log(x) for x in side] for side in sides if len(side) > 1]
-    df = sum(len(side) - 1 for side in logs)
-    if not df:
-        return 0.0
-    ss = sum((x - statistics.fmean(side)) ** 2 for side in logs for x in side)
-    return math.sqrt(ss / df)
-
-
-def rounds_needed(
-    spread: float,
-    slowdown: float,
-    limit: float,
-    confidence: float = 0.95,
-    power: float = 0.8,
-) -> int | None:
-    """Values per side for the gate to call a real ``slowdown`` a regression with probability
-    ``power``, when log values spread by ``spread`` within a side (normal approximation).
-
-    Both of the gate's conditions must hold: the rank test at ``confidence`` (Mann-Whitney
-    needs pi/3 times the values of a t test), and the measured median ratio past ``limit``
-    (the log ratio of two medians of n has a standard error of ``spread * sqrt(pi / n)``).
-    Each is sized to hold with probability ``sqrt(power)``, so both hold at least ``power`` of
-    the time were they independent; they go together, so this errs on the safe side.
-
-    None when ``slowdown`` is not beyond ``limit``: a slowdown of exactly the limit is
-    measured past it only half of the time, however many rounds. Otherwise even, at least 4,
-    as ``harness ab --rounds`` wants."""
-    shift, bar = -math.log(1 - slowdown), -math.log(1 - limit)
-    if shift <= bar:
-        return None
-    nd = statistics.NormalDist()
-    z_conf, z_pow = nd.inv_cdf(confidence), nd.inv_cdf(math.sqrt(power))
-    n_test = 2 * ((z_conf + z_pow) * spread / shift) ** 2 * math.pi / 3
-    n_limit = math.pi * (z_pow * spread / (shift - bar)) ** 2
-    n = max(4, math.ceil(max(n_test, n_limit)))
-    return n + n % 2
-
-
 def is_interleaved(docs: list[dict]) -> bool:
     """True when all these results come from one A/B run (measured together)."""
     ids = {(d.get("ab") or {}).get("id") for d in docs}
@@ -609,106 +443,3 @@ def baseline_runs(baseline: list[dict]) -> int:
     """The fewest runs any cell of the baseline holds (A/B sides count as one)."""
     units = _units([d for d in baseline if d["status"] == "ok"])
     return min((len(u) for u in units.values()), default=0)
-
-
-def render_check(verdicts: list[Verdict], markdown: bool = False, confidence: float = 0.95) -> str:
-    """The verdicts as a text (or markdown) table, regressions first.
-
-    Args:
-        verdicts: from :func:`check`.
-        markdown: a GitHub markdown table instead of aligned text.
-        confidence: the one the verdicts' intervals were computed at, for the header.
-    """
-    head = ["cell", "verdict", "ratio", f"{_percent(confidence)} CI", "p (slower)", "n", "why"]
-    rows = []
-    for v in sorted(verdicts, key=lambda v: (v.status != "regressed", v.key)):
-        ratio = "" if v.ratio is None else f"{v.ratio:.3f}"
-        ci = "" if v.ci is None else f"{v.ci[0]:.3f}-{v.ci[1]:.3f}"
-        p = "" if v.p_slower is None else f"{v.p_slower:.3g}"
-        n = "" if v.n is None else f"{v.n[0]}/{v.n[1]}"
-        status = v.status.upper() if v.status == "regressed" else v.status
-        rows.append([v.key, status, ratio, ci, p, n, v.why])
-    if markdown:
-        lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-        lines += ["| " + " | ".join(r) + " |" for r in rows]
-        return "\n".join(lines) + "\n"
-    widths = [max(len(str(x)) for x in col) for col in zip(head, *rows, strict=False)]
-    fmt = "  ".join(f"{{:<{w}}}" for w in widths[:-1]) + "  {}"
-    return "\n".join(fmt.format(*r) for r in [head, *rows]) + "\n"
-
-
-def calibrate(
-    runs: list[list[float]],
-    *,
-    confidence: float = 0.95,
-    grid: tuple[float, ...] | None = None,
-    pairs: list[tuple[list[float], list[float]]] | None = None,
-) -> dict[str, Any]:
-    """How small a slowdown can this runner catch, from repeated runs of the same code?
-
-    Args:
-        runs: per-repeat rates (throughput or typical) of one cell, one list per run (at
-            least two runs);
-            every ordered pair of them is an A/A comparison.
-        confidence: of the gate's rank test.
-        grid: candidate slowdowns, ascending (default 1% to 50% in 0.5% steps).
-        pairs: the A/A comparisons to use instead of every pair of ``runs`` (interleaved
-            A/A jobs: each job's two sides, in both orders).
-
-    Returns:
-        ``noise_floor``: the largest |median ratio - 1| between two runs of the same code;
-        ``max_slowdown``: the smallest allowed slowdown at which no A/A pair is called a
-        regression; ``detectable``: the smallest real slowdown that the gate, with that
-        limit, calls a regression for every ordered pair of runs (None if none in the grid);
-        ``min_p``: the smallest p the rank test can reach with these repeat counts;
-        ``spread``: the pooled standard deviation of log values within a run or side.
-
-    Raises:
-        ValueError: fewer than two runs, or ``confidence`` outside [0.5, 1).
-    """
-    _check_confidence(confidence)
-    if pairs is None:
-        if len(runs) < 2:
-            raise ValueError("calibration needs at least two runs of the same code")
-        pairs = [(a, b) for i, a in enumerate(runs) for j, b in enumerate(runs) if i != j]
-    else:
-        runs = [r for pair in pairs for r in pair]
-    grid = grid or tuple(round(0.01 + 0.005 * i, 4) for i in range(99))
-    noise = max(run_noise([a, b]) for a, b in pairs)
-    limit = next(
-        (
-            m
-            for m in grid
-            if all(
-                judge("aa", a, b, max_slowdown=m, confidence=confidence).status != "regressed"
-                for a, b in pairs
-            )
-        ),
-        None,
-    )
-    detectable = None
-    if limit is not None:
-        for d in grid:
-            if d <= limit:
-                continue
-            if all(
-                judge(
-                    "d", [x * (1 - d) for x in a], b, max_slowdown=limit, confidence=confidence
-                ).status
-                == "regressed"
-                for a, b in pairs
-            ):
-                detectable = d
-                break
-    n = min(len(r) for r in runs)
-    return {
-        "runs": len(runs),
-        "pairs": len(pairs),
-        "repeats": n,
-        "noise_floor": noise,
-        "max_slowdown": limit,
-        "detectable": detectable,
-        "min_p": min_p_value(n, n),
-        "alpha": _alpha(confidence),
-        "spread": log_spread(runs),
-    }

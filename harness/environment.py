@@ -1,0 +1,130 @@
+"""The machine and versions a run happens on, learned without importing any backend; and
+``harness env``, which also asks each installed backend, in its own process, what it sees.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import socket
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from .backends import backend_versions, installed_backends
+from .lifeline import child_env
+from .results import utc_now
+
+
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def git_commit(cwd: Path | None = None) -> dict[str, Any]:
+    cwd = cwd or Path(__file__).resolve().parent.parent
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True, timeout=10
+        )
+        if commit.returncode != 0:
+            return {"commit": None, "dirty": None}
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=cwd,
+            capture_output=True,
+            text=True,
+            timeout=10,
+        )
+        return {"commit": commit.stdout.strip(), "dirty": bool(dirty.stdout.strip())}
+    except (OSError, subprocess.TimeoutExpired):
+        return {"commit": None, "dirty": None}
+
+
+def environment() -> dict[str, Any]:
+    """Everything the fingerprint of a run needs: Python, CPU, memory, packages, GPUs, git."""
+    import importlib.metadata as md
+
+    import psutil
+
+    from . import monitor
+
+    def version(dist: str) -> str | None:
+        try:
+            return md.version(dist)
+        except md.PackageNotFoundError:
+            return None
+
+    packages = {d: version(d) for d in ("keras", "numpy", "scikit-learn", "h5py", "psutil")}
+    backends = {b: backend_versions(b) for b in installed_backends()}
+    gpu = monitor.gpu_inventory()
+    return {
+        "python": platform.python_version(),
+        "implementation": platform.python_implementation(),
+        "platform": platform.platform(),
+        "hostname": socket.gethostname(),
+        "cpu_model": cpu_model(),
+        "cpu_count_logical": os.cpu_count(),
+        "cpu_count_physical": psutil.cpu_count(logical=False),
+        "memory_bytes": psutil.virtual_memory().total,
+        "packages": packages,
+        "backends": backends,
+        "gpu": gpu,
+        "git": git_commit(),
+        "utc": utc_now(),
+    }
+
+
+def main(args: argparse.Namespace) -> int:
+    """Prints what the harness sees; each backend is asked in its own process."""
+    env = environment()
+    env["backend_devices"] = {}
+    for backend in installed_backends():
+        # No device pinning here: `env` must see every GPU the backend can.
+        child = child_env({"KERAS_BACKEND": backend, "TF_CPP_MIN_LOG_LEVEL": "2"})
+        try:
+            proc = subprocess.run(
+                [sys.executable, "-m", "harness.worker.devices", backend],
+                env=child, capture_output=True, text=True, timeout=120,
+            )  # fmt: skip
+            lines = proc.stdout.strip().splitlines()
+            info = json.loads(lines[-1]) if proc.returncode == 0 and lines else None
+            if info is None:
+                tail = proc.stderr.strip().splitlines()[-1:] or ["no output"]
+                info = {"error": f"exit {proc.returncode}: {tail[0]}"}
+        except subprocess.TimeoutExpired:
+            info = {"error": "timed out after 120 s"}
+        env["backend_devices"][backend] = info
+    if args.json:
+        print(json.dumps(env, indent=2))
+        return 0
+    gpu = env["gpu"]
+    print(f"python     {env['python']} on {env['platform']}")
+    print(f"cpu        {env['cpu_model']} ({env['cpu_count_logical']} logical, "
+          f"{env['cpu_count_physical']} physical), {env['memory_bytes'] / 2**30:.1f} GiB")  # fmt: skip
+    print(f"keras      {env['packages'].get('keras')}")
+    print(
+        f"nvml       {gpu['status']}" + (f", driver {gpu['driver']}" if gpu.get("driver") else "")
+    )
+    for g in gpu.get("gpus", []):
+        print(f"gpu {g['index']}      {g['name']}, {g['fb_total'] / 2**30:.1f} GiB")
+    for backend, info in env["backend_devices"].items():
+        versions = ", ".join(f"{k} {v}" for k, v in (env["backends"].get(backend) or {}).items())
+        if "error" in info and "devices" not in info:
+            print(f"{backend:<10} {versions}: {info['error']}")
+            continue
+        extra = "".join(f", {k} {info[k]}" for k in ("cuda", "cudnn") if info.get(k))
+        print(f"{backend:<10} {versions}{extra}; devices: {', '.join(info['devices'])}")
+    if not env["backend_devices"]:
+        print("backends   none installed (pip install -e '.[jax]', or use tox)")
+    git = env["git"]
+    print(f"git        {git['commit']}{' (dirty)' if git['dirty'] else ''}")
+    return 0

@@ -1,0 +1,120 @@
+"""``harness check``: the regression gate's verdicts as a table, its notes, and its exit code
+(0 nothing regressed, 1 something did, 2 unusable input).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from ..errors import UsageError
+from ..orchestrate.manifest import planned
+from ..results import ResultError, load_results
+from . import stats, verdicts
+from .verdicts import percent
+
+
+def main(args: argparse.Namespace) -> int:
+    """The regression gate: 0 nothing regressed, 1 something did, 2 unusable input."""
+    for p in [*args.current, *args.baseline]:
+        if not Path(p).exists():
+            raise UsageError(f"{p}: no such file or folder")
+    limit = verdicts.parse_limit(args.max_slowdown)
+    confidence = verdicts.parse_confidence(args.confidence)
+    current, baseline = load_pair(args.current, args.baseline)
+    return run_gate(
+        current, baseline, limit, confidence, args.allow_mismatch, args.format, args.metric,
+        planned=planned(args.current),
+    )  # fmt: skip
+
+
+def run_gate(
+    current, baseline, limit, confidence, allow_mismatch, fmt, metric, planned=frozenset()
+) -> int:
+    found, refusals = verdicts.check(
+        current, baseline, max_slowdown=limit, confidence=confidence,
+        allow_mismatch=allow_mismatch, metric=metric, planned=planned,
+    )  # fmt: skip
+    for refusal in refusals:
+        print(f"harness: {refusal}", file=sys.stderr)
+    if refusals:
+        return 2
+    if all(v.status == "not compared" for v in found):  # a gate that compared nothing
+        raise UsageError("no cell is present (and ok) in both the current run and the baseline")
+    sys.stdout.write(render_check(found, markdown=fmt == "md", confidence=confidence))
+    counts = {s: sum(v.status == s for v in found) for s in verdicts.STATUSES}
+    print("\n" + ", ".join(f"{n} {s}" for s, n in counts.items() if n), file=sys.stderr)
+    if verdicts.is_interleaved(current + baseline):
+        sides = verdicts.values_by_side(current + baseline, metric)
+        for v in found:
+            if v.status == "noisy" and len(sides.get(v.key, {})) == 2:
+                hint = rounds_hint(v, list(sides[v.key].values()), limit, confidence)
+                if hint:
+                    print(hint, file=sys.stderr)
+    elif verdicts.baseline_runs(baseline) < 2:
+        print(
+            "note: the baseline holds one run, so the gate cannot tell a slower moment of this "
+            "machine from slower code; keep several runs (harness baseline RUN --add) or measure "
+            "both sides interleaved (harness ab)",
+            file=sys.stderr,
+        )
+    return 1 if verdicts.gate_fails(found) else 0
+
+
+def rounds_hint(v: verdicts.Verdict, sides: list[list[float]], limit: float, confidence: float):
+    """For a noisy interleaved cell: how many rounds would settle it, if its slowdown is real."""
+    spread = stats.log_spread(sides)
+    seen = 1 - v.ratio
+    n = stats.rounds_needed(spread, seen, limit, confidence)
+    if n is None:
+        return None
+    return (
+        f"{v.key}: workers of one side spread by {spread:.1%}; if the measured {-seen:+.1%} is "
+        f"real, about {n} rounds would show it past -{limit:.0%} 4 times in 5 (--rounds {n})"
+    )
+
+
+def load_pair(current: list[Path], baseline: list[Path]) -> tuple[list[dict], list[dict]]:
+    """Every result under both sides, unreadable files refused (one line, exit 2)."""
+    cur, bad_cur = load_results(current, latest=False)
+    base, bad_base = load_results(baseline, latest=False)
+    if bad_cur or bad_base:
+        raise ResultError((bad_cur + bad_base)[0])
+    return cur, base
+
+
+def render_check(
+    found: list[verdicts.Verdict], markdown: bool = False, confidence: float = 0.95
+) -> str:
+    """The verdicts as a text (or markdown) table, regressions first.
+
+    Args:
+        found: the verdicts, from :func:`verdicts.check`.
+        markdown: a GitHub markdown table instead of aligned text.
+        confidence: the one the verdicts' intervals were computed at, for the header.
+    """
+    head = [
+        "cell",
+        "verdict",
+        "ratio",
+        f"{percent(confidence)} CI",
+        "p (slower)",
+        "n",
+        "why",
+    ]
+    rows = []
+    for v in sorted(found, key=lambda v: (v.status != "regressed", v.key)):
+        ratio = "" if v.ratio is None else f"{v.ratio:.3f}"
+        ci = "" if v.ci is None else f"{v.ci[0]:.3f}-{v.ci[1]:.3f}"
+        p = "" if v.p_slower is None else f"{v.p_slower:.3g}"
+        n = "" if v.n is None else f"{v.n[0]}/{v.n[1]}"
+        status = v.status.upper() if v.status == "regressed" else v.status
+        rows.append([v.key, status, ratio, ci, p, n, v.why])
+    if markdown:
+        lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+        lines += ["| " + " | ".join(r) + " |" for r in rows]
+        return "\n".join(lines) + "\n"
+    widths = [max(len(str(x)) for x in col) for col in zip(head, *rows, strict=False)]
+    fmt = "  ".join(f"{{:<{w}}}" for w in widths[:-1]) + "  {}"
+    return "\n".join(fmt.format(*r) for r in [head, *rows]) + "\n"

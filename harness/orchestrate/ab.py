@@ -1,0 +1,170 @@
+"""Interleaved A/B runs: the baseline and the candidate measured in alternation.
+
+On a shared runner, two runs of the same code minutes apart differ by more than the 5% a gate
+should catch: whatever else the machine does drifts slowly, and every repeat inside one run
+shares its moment. Interleaving takes the drift out: round by round, one worker of each side,
+each a fresh process (as pyperf spawns processes, so per-process luck such as memory
+layout is sampled too), in ABBA order so a steady trend favours neither side. Each worker runs the cell's
+repeats; its median is one value for the gate, so the rounds of a side are independent samples
+measured under the same conditions as the other side's, and the rank test of ``harness check``
+is valid on them.
+
+A side is an interpreter (``--baseline-python`` / ``--candidate-python``: two environments
+with different versions, the usual CI question "did this build make training slower?") plus
+scenario settings (``--candidate-set step_delay_ms=0.3``: a known slowdown, to prove the gate's
+power). Layout: ``OUT/<ab-id>/{baseline,candidate}/round-NN/<scenario>/<cell>--<backend>.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+from pathlib import Path
+
+from .. import scenario
+from ..backends import resolve_backends
+from ..environment import environment
+from ..errors import UsageError
+from ..gate.check import load_pair, run_gate
+from ..gate.verdicts import parse_confidence, parse_limit
+from ..results import write_json_atomic
+from ..scenario import Scenario
+from .manifest import check_resume, plan_record, read_manifest, run_dir_for
+from .runner import Job, Runner
+
+SIDES = ("baseline", "candidate")
+
+
+def order(rounds: int) -> list[tuple[int, str]]:
+    """(round, side) in ABBA order: AB, BA, AB, ... so a linear drift cancels in pairs."""
+    out = []
+    for r in range(rounds):
+        sides = SIDES if r % 2 == 0 else SIDES[::-1]
+        out += [(r + 1, side) for side in sides]
+    return out
+
+
+def plan(
+    ab_id: str,
+    scenarios: dict[str, list[Scenario]],
+    pythons: dict[str, str],
+    backends: list[str],
+    rounds: int,
+) -> list[Job]:
+    """Every worker to start, in the order to start them.
+
+    Args:
+        ab_id: the name of this A/B run (its folder).
+        scenarios: per side, the scenarios with that side's settings applied; the cells of
+            both sides must have the same ids.
+        pythons: per side, the interpreter that runs its workers.
+        backends: backends to run, each side alike.
+        rounds: worker processes per side; each runs the cell's repeats, and the gate takes
+            its median as one value (repeats in one process share its luck).
+    """
+    jobs = []
+    for rnd, side in order(rounds):
+        for backend in backends:
+            for sc in scenarios[side]:
+                for cell in sc.cells_for(backend):
+                    jobs.append(
+                        Job(
+                            sc,
+                            cell,
+                            backend,
+                            subdir=f"{side}/round-{rnd:02d}",
+                            python=pythons[side],
+                            extra={
+                                "train_only": True,
+                                "ab": {
+                                    "id": ab_id,
+                                    "side": side,
+                                    "round": rnd,
+                                    "python": pythons[side],
+                                },
+                            },
+                        )
+                    )
+    return jobs
+
+
+def main(args: argparse.Namespace) -> int:
+    """Baseline and candidate interleaved, one worker per round and side, then the gate."""
+    if args.rounds < 4 or args.rounds % 2:
+        raise UsageError(
+            f"--rounds: an even number, at least 4, got {args.rounds} (ABBA pairs; with fewer "
+            "than 4 per side no rank test can reach 95%)"
+        )
+    pythons: dict[str, str] = {}  # per side, the interpreter (default: this one)
+    for side, py in (("baseline", args.baseline_python), ("candidate", args.candidate_python)):
+        found = shutil.which(py) if py else sys.executable
+        if not found:
+            raise UsageError(f"--{side}-python: {py}: no such interpreter")
+        pythons[side] = str(Path(found).absolute())
+    limit = parse_limit(args.max_slowdown)
+    confidence = parse_confidence(args.confidence)
+    loaded = scenario.load_all(args.scenarios)
+    sides = {
+        "baseline": [scenario.override(sc, args.baseline_set, "--baseline-set") for sc in loaded],
+        "candidate": [
+            scenario.override(sc, args.candidate_set, "--candidate-set") for sc in loaded
+        ],
+    }
+    backends = resolve_backends(args.backend)
+    run_dir = run_dir_for(args, backends, prefix="ab-", what="A/B run folder", manifest="ab.json")
+    jobs = plan(run_dir.name, sides, pythons, backends, args.rounds)
+    if not jobs:
+        raise UsageError("no cells to run for backend(s) " + ", ".join(backends))
+    env = environment()
+    settings = {
+        "rounds": args.rounds,
+        "backends": backends,
+        "scenarios": [sc.path for sc in loaded],
+        "python": pythons,
+        "set": {"baseline": args.baseline_set, "candidate": args.candidate_set},
+    }
+    manifest = run_dir / "ab.json"
+    if manifest.exists():  # --resume: the rest of the job must be the same experiment
+        started = read_manifest(manifest)
+        for k, v in settings.items():
+            if started.get(k) != v:
+                raise UsageError(
+                    f"--resume: {run_dir} was started with {k} = {started.get(k)}, not {v}; "
+                    "resume with the options it was started with"
+                )
+        check_resume(started, run_dir, backends, jobs)  # and the files' settings
+    else:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        write_json_atomic(
+            manifest,
+            {
+                "ab_id": run_dir.name,
+                "argv": sys.argv,
+                **settings,
+                "settings": plan_record(jobs),
+                "order": "ABBA: each round one worker process per side; its median is one value",
+                "environment": env,
+            },
+        )
+    print(
+        f"ab {run_dir.name}: {args.rounds} round(s) x 2 sides x "
+        f"{len(jobs) // (2 * args.rounds)} cell(s), one worker each -> {run_dir}",
+        file=sys.stderr,
+    )
+    run = Runner(
+        jobs, run_dir, verbose=args.keras_verbose, environment=env, retry_failed=args.retry_failed
+    )
+    run.run()
+    if run.interrupted:
+        print(f"interrupted; finish with: harness ab ... --resume {run_dir}", file=sys.stderr)
+        return 130
+    current, baseline = load_pair([run_dir / "candidate"], [run_dir / "baseline"])
+    again = (
+        f"harness check {run_dir / 'candidate'} --baseline {run_dir / 'baseline'} "
+        f"--max-slowdown {args.max_slowdown} --confidence {confidence:g} "
+        f"--metric {args.metric} --allow-mismatch"
+    )
+    print(f"\ncandidate vs baseline (again: {again}):", file=sys.stderr)
+    # Two interpreters may hold different versions on purpose: that is the question asked.
+    return run_gate(current, baseline, limit, confidence, True, args.format, args.metric)

@@ -1,0 +1,118 @@
+"""A run's manifest (``run.json``, or ``ab.json`` of an A/B run): what it planned, and the
+checks that let ``--resume`` finish it without mixing in another experiment.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+from pathlib import Path
+
+from .. import scenario
+from ..errors import UsageError
+from ..results import make_dir
+from .runner import Job, new_run_id
+
+
+def run_dir_for(
+    args: argparse.Namespace,
+    backends: list[str],
+    prefix: str = "",
+    what: str = "run folder",
+    manifest: str = "run.json",
+) -> Path:
+    """The folder of a new run under ``--out`` (created now, so an unusable ``--out`` is one
+    line before any cell runs), or the one ``--resume`` names (it must hold the run's
+    manifest: resuming into any other folder would write results there)."""
+    if args.resume:
+        run_dir = Path(args.resume)
+        if not (run_dir / manifest).is_file():
+            raise UsageError(f"--resume: {run_dir} is not a {what} (no {manifest})")
+        return run_dir
+    run_dir = Path(args.out) / (prefix + new_run_id(backends))
+    if run_dir.exists():
+        raise UsageError(f"{run_dir} already exists; wait a second or use --resume")
+    make_dir(run_dir, f"--out {args.out}")
+    return run_dir
+
+
+def plan_record(jobs: list[Job]) -> dict[str, dict]:
+    """Every cell's full settings, by its key: what a resumed run must still plan."""
+    return {
+        f"{j.subdir + '/' if j.subdir else ''}{j.scenario.name}/{j.cell.id}--{j.backend}": (
+            j.cell.to_json()
+        )
+        for j in jobs
+    }
+
+
+def read_manifest(path: Path, what: str = "--resume") -> dict:
+    """A run's run.json or ab.json, or one line naming it (exit 2)."""
+    try:
+        started = json.loads(Path(path).read_text())
+    except (OSError, ValueError) as exc:
+        raise UsageError(f"{what}: {path}: unreadable ({exc})") from None
+    if not isinstance(started, dict):
+        raise UsageError(f"{what}: {path}: not a run manifest")
+    return started
+
+
+def check_resume(started: dict, run_dir: Path, backends: list[str], jobs: list[Job]) -> None:
+    """Refuses to finish a run with other scenarios, settings or backends than it started
+    with: one run would silently mix two experiments."""
+    again = "resume with the scenario files and --backend it was started with"
+    if started.get("backends") != backends:
+        raise UsageError(
+            f"--resume: {run_dir} was started with backends {started.get('backends')}, not "
+            f"{backends}; {again}"
+        )
+    then = started.get("settings")  # older manifests list only the cells, or nothing
+    keys = list(then) if isinstance(then, dict) else started.get("cells")
+    if keys is None:
+        return
+    if (
+        not isinstance(keys, list)
+        or not all(isinstance(k, str) for k in keys)
+        or not all(isinstance(v, dict) for v in (then or {}).values())
+    ):
+        raise UsageError(f"--resume: {run_dir}: its manifest's cells are not readable")
+    now = plan_record(jobs)
+    gone = [k for k in keys if k not in now]
+    new = [k for k in now if k not in keys]
+    if gone or new:
+        listed = "; ".join(
+            f"{what}: {', '.join(ks[:3])}{' ...' if len(ks) > 3 else ''}"
+            for what, ks in (("only in the run", gone), ("only in the scenarios given now", new))
+            if ks
+        )
+        raise UsageError(f"--resume: {run_dir} plans other cells ({listed}); {again}")
+    # A setting added to the harness after the run started reads as its default there.
+    defaults = {
+        f.name: f.default
+        for f in dataclasses.fields(scenario.Cell)
+        if f.default is not dataclasses.MISSING and f.name not in ("optimizer", "backends")
+    }
+    for key, settings in (then if isinstance(then, dict) else {}).items():
+        was = {**defaults, **settings}
+        is_ = json.loads(json.dumps(now[key]))  # as run.json holds it: tuples become lists
+        changed = [f for f in sorted(set(was) | set(is_)) if was.get(f) != is_.get(f)]
+        if changed:
+            f = changed[0]
+            raise UsageError(
+                f"--resume: {run_dir} was started with {key} {f} = "
+                f"{json.dumps(was.get(f))}, now {json.dumps(is_.get(f))}; {again}"
+            )
+
+
+def planned(paths: list[Path]) -> set[str]:
+    """The cells the run manifests (run.json) under these paths planned: one of them without
+    a result is missing, not silently absent (a run killed before it)."""
+    out: set[str] = set()
+    for p in paths:
+        for manifest in sorted(Path(p).rglob("run.json")) if Path(p).is_dir() else []:
+            cells = read_manifest(manifest, "check").get("cells")
+            if not isinstance(cells, list) or not all(isinstance(c, str) for c in cells):
+                raise UsageError(f"{manifest}: 'cells' is not a list of cell names")
+            out.update(cells)
+    return out

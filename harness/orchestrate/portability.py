@@ -1,0 +1,127 @@
+"""The portability matrix: a model saved in .keras under one backend, loaded under another.
+
+``harness portability RESULTS`` takes every ok result whose saved model and reference
+predictions are still on disk, and for each installed backend other than the one that saved
+it, starts a fresh process under that backend which loads the file, predicts on the same test
+inputs and compares with the predictions the saving backend made. One small JSON file per
+(model, target backend) lands in ``RESULTS/portability/``; the reports read them from there.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from .. import backends, devices, results
+from ..backends import resolve_backends
+from ..errors import UsageError
+from ..lifeline import child_env
+from ..results import PORTABILITY_SCHEMA, load_results
+from ..worker.portability import reference_paths
+
+
+def model_path(doc: dict) -> Path | None:
+    """The result's saved .keras file: as recorded, else beside the result in its run folder
+    (run folders can be moved or copied; recorded paths may be relative to another cwd)."""
+    recorded = ((doc.get("save") or {}).get("keras") or {}).get("path")
+    if not recorded:
+        return None
+    if Path(recorded).exists():
+        return Path(recorded)
+    beside = Path(doc["_path"]).parent.parent / "models" / Path(recorded).name
+    return beside if beside.exists() else None
+
+
+def candidates(docs: list[dict]) -> list[dict]:
+    """Results whose .keras file and reference predictions are still on disk."""
+    out = []
+    for d in docs:
+        path = model_path(d) if d["status"] == "ok" else None
+        if path and reference_paths(path).exists():
+            out.append(d)
+    return out
+
+
+def run(docs: list[dict], targets: list[str], out_dir: Path, *, timeout: float = 900) -> list[dict]:
+    """Checks every candidate model under every target backend but its own.
+
+    One process per target backend checks all of its models: importing a backend costs
+    seconds, a check milliseconds.
+    """
+    import tempfile
+
+    written = []
+    for target in targets:
+        todo = [d for d in candidates(docs) if d["backend"] != target]
+        if not todo:
+            continue
+        tasks = [{"result": d["_path"], "model": str(model_path(d))} for d in todo]
+        env = child_env(devices.device_env("cpu", target))
+        with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
+            json.dump(tasks, f)
+        started = time.monotonic()
+        answers: list[dict | None] = [None] * len(tasks)
+        failure = None
+        try:
+            proc = subprocess.run(
+                [sys.executable, "-m", "harness.worker.portability", f.name],
+                env=env, capture_output=True, text=True, timeout=timeout,
+            )  # fmt: skip
+            for line in proc.stdout.splitlines():
+                if line.startswith("{"):
+                    item = json.loads(line)
+                    answers[item.pop("index")] = item
+            if proc.returncode != 0:
+                tail = (proc.stderr.strip().splitlines() or ["no output"])[-1]
+                failure = f"exit {proc.returncode}: {tail[:300]}"
+        except subprocess.TimeoutExpired:
+            failure = f"timed out after {timeout:g} s"
+        finally:
+            Path(f.name).unlink(missing_ok=True)
+        seconds = round(time.monotonic() - started, 3)
+        for doc, task, check in zip(todo, tasks, answers, strict=True):
+            check = check or {"status": "failed", "reason": failure or "no answer"}
+            check.update(
+                schema=PORTABILITY_SCHEMA,
+                schema_version=1,
+                scenario=doc["scenario"]["name"],
+                cell=doc["cell"]["id"],
+                source_backend=doc["backend"],
+                source_run=doc.get("run_id"),
+                target_backend=target,
+                target_versions=backends.backend_versions(target),
+                model=task["model"],
+                batch_seconds=seconds,
+                checked=results.utc_now(),
+            )
+            name = f"{check['scenario']}--{check['cell']}--{doc['backend']}--to-{target}.json"
+            results.write_json_atomic(out_dir / name, check, overwrite=True)
+            written.append(check)
+    return written
+
+
+def main(args: argparse.Namespace) -> int:
+    """Loads every saved .keras model under the other installed backends."""
+    root = Path(args.results)
+    if not root.is_dir():
+        raise UsageError(f"{root}: not a results folder")
+    targets = resolve_backends(args.backend or "all")
+    docs, _ = load_results([root])
+    todo = [(d, t) for d in candidates(docs) for t in targets if t != d["backend"]]
+    print(
+        f"portability: {len(todo)} load(s) of saved models under {', '.join(targets)}",
+        file=sys.stderr,
+    )
+    checks = run(docs, targets, root / "portability")
+    for c in checks:
+        line = f"  {c['scenario']}/{c['cell']}: {c['source_backend']} -> {c['target_backend']}: {c['status']}"
+        if c["status"] == "ok":
+            line += f" (max diff {c['max_abs_diff']:.1e})"
+        else:
+            line += f": {c.get('reason')}"
+        print(line, file=sys.stderr)
+    return 1 if any(c["status"] != "ok" for c in checks) else 0

@@ -1,0 +1,77 @@
+"""``harness run``: plan the cells, record the plan, run a worker per cell, report."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from .. import scenario
+from ..backends import resolve_backends
+from ..environment import environment
+from ..errors import UsageError
+from ..report.markdown import render_markdown
+from ..results import load_results, make_dir, write_json_atomic, write_text
+from . import runner
+from .manifest import check_resume, plan_record, read_manifest, run_dir_for
+
+
+def main(args: argparse.Namespace) -> int:
+    """``harness run``: every cell of the scenarios under each backend, then the reports."""
+    scenarios = scenario.load_all(args.scenarios)
+    backends = resolve_backends(args.backend)
+    jobs, notes = runner.plan(scenarios, backends)
+    for note in notes:
+        print(f"note: {note}", file=sys.stderr)
+    if not jobs:
+        raise UsageError("no cells to run for backend(s) " + ", ".join(backends))
+    if args.report and Path(args.report).is_dir():
+        raise UsageError(f"--report {args.report}: a folder, not a file")
+    if args.resume and (Path(args.resume) / "run.json").is_file():
+        manifest = Path(args.resume) / "run.json"
+        check_resume(read_manifest(manifest), manifest.parent, backends, jobs)
+    if args.report:  # written after the cells: an unusable path must fail before them
+        make_dir(Path(args.report).parent, f"--report {args.report}")
+    run_dir = run_dir_for(args, backends)
+    env = environment()
+    manifest = run_dir / "run.json"
+    settings = plan_record(jobs)
+    if not manifest.exists():
+        write_json_atomic(
+            manifest,
+            {
+                "run_id": run_dir.name,
+                "argv": sys.argv,
+                "backends": backends,
+                "scenarios": [sc.path for sc in scenarios],
+                "cells": list(settings),  # the keys alone, as older manifests have them
+                "settings": settings,
+                "environment": env,
+            },
+        )
+    print(
+        f"run {run_dir.name}: {len(jobs)} cell(s) under {', '.join(backends)} -> {run_dir}",
+        file=sys.stderr,
+    )
+    run = runner.Runner(
+        jobs, run_dir, verbose=args.keras_verbose, environment=env, retry_failed=args.retry_failed
+    )
+    docs = run.run()
+    print(render_markdown(docs))
+    if args.report:
+        all_docs, problems = load_results([Path(args.out)])
+        text = render_markdown(all_docs, problems)
+        write_text(Path(args.report), text, f"--report {args.report}")
+        print(f"\nreport over every run under {args.out}: {args.report}\n", file=sys.stderr)
+        print(text)
+    if run.interrupted:
+        print(f"interrupted; finish with: harness run ... --resume {run_dir}", file=sys.stderr)
+        return 130
+    failed = [d for d in docs if d["status"] == "failed"]
+    if failed:
+        print(
+            f"{len(failed)} cell(s) failed; see the reasons above and {run_dir}/logs",
+            file=sys.stderr,
+        )
+        return 1
+    return 0

@@ -1,0 +1,50 @@
+"""``harness compare``: one report, in the format asked for, over result files."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from ..errors import UsageError
+from ..results import ResultError, load_portability, load_results, write_text
+
+FORMATS = ("md", "html", "csv", "json")
+
+
+def render(fmt: str, docs: list[dict], checks: list[dict]) -> str:
+    """The report over ``docs`` (and the portability ``checks``) in ``fmt``."""
+    if fmt == "md":
+        from .markdown import render_markdown
+        from .sections import portability_markdown
+
+        text = render_markdown(docs)
+        matrix = portability_markdown(checks)
+        return text + "\n" + matrix + "\n" if matrix else text
+    if fmt == "html":
+        from .html import render_html
+
+        return render_html(docs, checks)
+    from . import tabular
+
+    return {"csv": tabular.render_csv, "json": tabular.render_json}[fmt](docs)
+
+
+def main(args: argparse.Namespace) -> int:
+    """``harness compare``: a report in one format from result files."""
+    for p in args.results:
+        if not Path(p).exists():
+            raise UsageError(f"{p}: no such file or folder")
+    docs, problems = load_results(args.results, latest=not args.all)
+    if problems:  # a report that silently drops a file would mislead: refuse, name the file
+        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+        raise ResultError(problems[0] + more)
+    if not docs:  # an empty report that exits 0 would pass a CI step that measured nothing
+        raise UsageError(f"no result files under {', '.join(map(str, args.results))}")
+    text = render(args.format, docs, load_portability(args.results))
+    if args.out:
+        write_text(Path(args.out), text, f"--out {args.out}")
+        print(f"wrote {args.out}", file=sys.stderr)
+    if not args.out or args.tee:
+        sys.stdout.write(text)
+    return 0

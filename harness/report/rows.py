@@ -1,0 +1,75 @@
+"""The report's tidy rows: one per (scenario, cell, backend), from result files.
+
+Every report (markdown, HTML, CSV, JSON) is a pure view of these rows and the result files:
+it never imports a backend and never re-runs anything.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..backends import BY_NAME, NAMES
+from ..results import result_key
+
+
+def rows(docs: list[dict]) -> list[dict[str, Any]]:
+    """A tidy table: one row per (scenario, cell, backend), with speed relative to the fastest."""
+    out = []
+    best: dict[tuple, float] = {}
+    for d in docs:
+        if d["status"] == "ok":
+            k = result_key(d)[:2]
+            best[k] = max(best.get(k, 0.0), d["train"]["samples_per_sec"]["median"])
+    for d in docs:
+        cell = d["cell"]
+        row: dict[str, Any] = {
+            "scenario": result_key(d)[0],
+            "cell": cell.get("id"),
+            "backend": d["backend"],
+            "backend_version": _backend_version(d),
+            "status": d["status"],
+            "reason": d.get("reason"),
+            "dataset": (d.get("data") or {}).get("dataset", cell.get("dataset")),
+            "pipeline": cell.get("pipeline"),
+            "batch_size": cell.get("batch_size"),
+            "optimizer": (cell.get("optimizer") or {}).get("name"),
+            "device": (d.get("device") or {}).get("variables_on") or cell.get("device"),
+            "run_id": d.get("run_id"),
+        }
+        if d["status"] == "ok":
+            sps = d["train"]["samples_per_sec"]
+            warm = (d["train"].get("warmup") or {}).get("seconds") or {}
+            save = d.get("save") or {}
+            row.update(
+                samples_per_sec=sps["median"],
+                samples_per_sec_mad=sps["mad"],
+                samples_per_sec_cv=sps["cv"],
+                samples_per_sec_values=sps["values"],
+                noisy=sps.get("noisy", False),
+                relative=sps["median"] / best[result_key(d)[:2]],
+                ms_per_step=d["train"]["ms_per_step"]["median"],
+                warmup_seconds=warm.get("median"),
+                test_accuracy=(d.get("evaluate") or {}).get("accuracy"),
+                predict_accuracy=(d.get("predict") or {}).get("argmax_accuracy"),
+                reload_ok=all(v.get("predictions_match") for v in save.values()) if save else None,
+                train_samples=d["data"]["train_samples"],
+                efficiency=(d.get("efficiency") or {}).get("fraction_of_probe"),
+                peak_cpu=_peak(d, "cpu"),
+                peak_gpu=_peak(d, "gpu_sm"),
+            )
+        out.append(row)
+    return out
+
+
+def _peak(doc: dict, key: str) -> float | None:
+    """Peak of a monitored quantity during the measured fits."""
+    phase = ((doc.get("monitor") or {}).get("phases") or {}).get("fit") or {}
+    return (phase.get(key) or {}).get("peak")
+
+
+def _backend_version(doc: dict) -> str | None:
+    versions = (doc.get("environment") or {}).get("backend_versions") or {}
+    for name in (dist for b in NAMES for dist in BY_NAME[b].versions):
+        if name in versions:
+            return versions[name]
+    return None

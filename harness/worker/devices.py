@@ -1,0 +1,122 @@
+"""The worker's half of devices: what the (imported) backend sees, and where variables live.
+
+One of the few places where backend-specific code is allowed.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from ..backends import backend_versions
+from ..devices import DeviceUnavailable, parse
+
+
+def visible_accelerators(backend: str) -> list[str]:
+    """Names of the GPUs the (already imported) backend can see."""
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        return [d.name for d in tf.config.list_logical_devices("GPU")]
+    if backend == "jax":
+        import jax
+
+        try:
+            return [str(d) for d in jax.devices() if d.platform == "gpu"]
+        except Exception:  # no usable CUDA plugin or driver: jax raises, not always RuntimeError
+            return []
+    if backend == "torch":
+        import torch
+
+        if not torch.cuda.is_available():
+            return []
+        return [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
+    raise ValueError(backend)
+
+
+def require(device: str, backend: str) -> list[str]:
+    """Checks a GPU cell can see a GPU; returns the visible GPU names.
+
+    Raises:
+        DeviceUnavailable: a GPU was asked for and the backend sees none.
+    """
+    kind, _ = parse(device)
+    if kind == "cpu":
+        return []
+    gpus = visible_accelerators(backend)
+    if not gpus:
+        raise DeviceUnavailable(
+            f"{device} requested but {backend} sees no GPU "
+            f"(CUDA_VISIBLE_DEVICES={os.environ.get('CUDA_VISIBLE_DEVICES')!r}; "
+            f"is a GPU build of {backend} installed and an NVIDIA driver present?)"
+        )
+    return gpus
+
+
+def variable_device(variable: Any, backend: str) -> str:
+    """Where a Keras variable's storage really lives, normalised to "cpu" / "gpu:N"."""
+    value = variable.value
+    if backend == "tensorflow":
+        name = value.device  # e.g. /job:localhost/replica:0/task:0/device:GPU:0
+        tail = name.rsplit("device:", 1)[-1].lower()
+        return tail.replace("cpu:0", "cpu") if tail else name
+    if backend == "jax":
+        (dev,) = value.devices()
+        return "cpu" if dev.platform == "cpu" else f"gpu:{dev.id}"
+    if backend == "torch":
+        dev = value.device
+        return "cpu" if dev.type == "cpu" else f"gpu:{dev.index or 0}"
+    raise ValueError(backend)
+
+
+def matches(requested: str, actual: str) -> bool:
+    """Whether the variables live where asked (gpu:N appears as gpu:0 behind the mask)."""
+    kind, _ = parse(requested)
+    return actual == "cpu" if kind == "cpu" else actual.startswith("gpu")
+
+
+def describe(backend: str) -> dict[str, Any]:
+    """What the (freshly imported) backend reports: version, devices, CUDA where it knows it."""
+    info: dict[str, Any] = {"backend": backend, "versions": backend_versions(backend)}
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        info["devices"] = [d.name for d in tf.config.list_logical_devices()]
+        build = tf.sysconfig.get_build_info()
+        info["cuda"] = build.get("cuda_version")
+        info["cudnn"] = build.get("cudnn_version")
+    elif backend == "jax":
+        import jax
+
+        try:
+            info["devices"] = [f"{d.platform}:{d.id} {d.device_kind}" for d in jax.devices()]
+        except Exception as exc:
+            info["devices"] = []
+            info["error"] = " ".join(str(exc).split())
+        info["default_backend"] = jax.default_backend()
+    elif backend == "torch":
+        import torch
+
+        info["devices"] = ["cpu"] + [
+            f"cuda:{i} {torch.cuda.get_device_name(i)}" for i in range(torch.cuda.device_count())
+        ]
+        info["cuda"] = torch.version.cuda
+        info["cudnn"] = (
+            torch.backends.cudnn.version() if torch.backends.cudnn.is_available() else None
+        )
+        info["threads"] = torch.get_num_threads()
+    return info
+
+
+if (
+    __name__ == "__main__"
+):  # python -m harness.worker.devices BACKEND: one JSON line, for `harness env`
+    import json
+    import sys
+
+    from ..lifeline import tie_to_parent
+
+    tie_to_parent()  # no probe outlives the `harness env` that started it
+    name = sys.argv[1]
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    print(json.dumps(describe(name)))

@@ -1,0 +1,80 @@
+"""The worker's half of the portability matrix: in the target backend's process, load a model
+saved under another backend, predict, and compare with the saving backend's predictions.
+
+``python -m harness.worker.portability TASKS.json`` answers one JSON line per task.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from .. import results
+from ..errors import one_line
+
+REFERENCE_SAMPLES = 256
+TOLERANCE = 1e-5  # float32 kernels differ in summation order across backends
+
+
+def reference_paths(model_path: str | Path) -> Path:
+    return Path(str(model_path).removesuffix(".keras") + ".probs.npy")
+
+
+def check_one(task: dict[str, Any]) -> dict[str, Any]:
+    """In the target backend's process: load, predict, compare."""
+    import keras
+    import numpy as np
+
+    from ..scenario import Cell
+    from .data import load_dataset, preprocess
+
+    doc = results.read_result(Path(task["result"]))
+    cell = Cell.from_json(doc["cell"])
+    reference = np.load(reference_paths(task["model"]))
+    ds = load_dataset(
+        cell.dataset,
+        seed=cell.seed,
+        train_samples=cell.train_samples,
+        test_samples=cell.test_samples,
+        data_path=cell.data_path,
+    )
+    x = preprocess(ds.x_test[: len(reference)])
+    try:
+        model = keras.saving.load_model(task["model"])
+    except Exception as exc:
+        return {
+            "status": "failed",
+            "reason": f"load failed: {one_line(exc, typed=True, limit=300)}",
+        }
+    probs = np.asarray(model.predict(x, verbose=0))
+    diff = float(np.max(np.abs(probs - reference)))
+    agree = float(np.mean(np.argmax(probs, -1) == np.argmax(reference, -1)))
+    status = "ok" if diff <= TOLERANCE else "failed"
+    out = {
+        "status": status,
+        "max_abs_diff": diff,
+        "argmax_agreement": agree,
+        "samples": len(reference),
+    }
+    if status != "ok":
+        out["reason"] = f"predictions differ by up to {diff:.3g} (> {TOLERANCE:g})"
+    return out
+
+
+if (
+    __name__ == "__main__"
+):  # python -m harness.worker.portability TASKS.json: one JSON line per task
+    from ..lifeline import tie_to_parent
+
+    tie_to_parent()  # no check outlives the `harness portability` that started it
+    for index, task in enumerate(json.loads(Path(sys.argv[1]).read_text())):
+        try:
+            answer = check_one(task)
+        except Exception as exc:  # one bad model must not hide the others' answers
+            answer = {
+                "status": "failed",
+                "reason": one_line(exc, typed=True, limit=300),
+            }
+        print(json.dumps({"index": index, **answer}), flush=True)
