@@ -22,6 +22,9 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from harness.gate.stats import bootstrap_median_ci  # noqa: E402
 
 
 def child(rounds: int, samples: int, batch: int, epochs: int) -> dict:
@@ -104,15 +107,6 @@ def child(rounds: int, samples: int, batch: int, epochs: int) -> dict:
         "step_seconds": step_s,
         "component_bound": sample_cpu / 1.0 + hook_s / step_s,
     }
-
-
-def bootstrap_median_ci(values: list[float], n: int = 5000, seed: int = 0) -> tuple[float, float]:
-    """A 95% percentile-bootstrap interval of the median."""
-    import random
-
-    rng = random.Random(seed)
-    meds = sorted(statistics.median(rng.choices(values, k=len(values))) for _ in range(n))
-    return meds[int(0.025 * n)], meds[int(0.975 * n) - 1]
 
 
 def _verdict(pairs: int, lo: float, hi: float) -> str:

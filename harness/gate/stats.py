@@ -144,6 +144,14 @@ def bootstrap_ratio_ci(
     return float(res.confidence_interval.low), float(res.confidence_interval.high)
 
 
+def bootstrap_median_ci(
+    values: list[float], confidence: float = 0.95, n: int = 4000, seed: int = 0
+) -> tuple[float, float]:
+    """Percentile-bootstrap interval of the median of ``values`` (the ratio interval against
+    a lone 1.0, which resamples to itself)."""
+    return bootstrap_ratio_ci(values, [1.0], confidence, n, seed)
+
+
 def min_p_value(n1: int, n2: int) -> float:
     """The smallest one-sided p a rank test can reach with these repeat counts: one split of
     the values out of all of them (fewer distinct splits with ties, so a larger p)."""
