@@ -40,7 +40,8 @@ ALIASES = {alias: b.name for b in ALL for alias in (b.name, *b.aliases)}
 ORDER = {name: i for i, name in enumerate(NAMES)}
 
 
-def _version(dist: str) -> str | None:
+def package_version(dist: str) -> str | None:
+    """An installed distribution's version from its metadata (None if not installed)."""
     try:
         return importlib.metadata.version(dist)
     except importlib.metadata.PackageNotFoundError:
@@ -49,7 +50,7 @@ def _version(dist: str) -> str | None:
 
 def installed_version(backend: str) -> str | None:
     """The installed version of a backend's package, read without importing it."""
-    return next(filter(None, map(_version, BY_NAME[backend].distributions)), None)
+    return next(filter(None, map(package_version, BY_NAME[backend].distributions)), None)
 
 
 def installed_backends() -> list[str]:
@@ -58,7 +59,7 @@ def installed_backends() -> list[str]:
 
 def backend_versions(backend: str) -> dict[str, str]:
     """Versions that identify a backend install (for the environment fingerprint)."""
-    found = {dist: _version(dist) for dist in BY_NAME[backend].versions}
+    found = {dist: package_version(dist) for dist in BY_NAME[backend].versions}
     return {dist: v for dist, v in found.items() if v is not None}
 
 

@@ -10,12 +10,11 @@ import os
 import platform
 import socket
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
-from .backends import backend_versions, installed_backends
-from .lifeline import child_env
+from .backends import backend_versions, installed_backends, package_version
+from .lifeline import run_module
 from .results import utc_now
 
 
@@ -51,19 +50,11 @@ def git_commit(cwd: Path | None = None) -> dict[str, Any]:
 
 def environment() -> dict[str, Any]:
     """Everything the fingerprint of a run needs: Python, CPU, memory, packages, GPUs, git."""
-    import importlib.metadata as md
-
     import psutil
 
     from . import monitor
 
-    def version(dist: str) -> str | None:
-        try:
-            return md.version(dist)
-        except md.PackageNotFoundError:
-            return None
-
-    packages = {d: version(d) for d in ("keras", "numpy", "scikit-learn", "h5py", "psutil")}
+    packages = {d: package_version(d) for d in ("keras", "numpy", "scikit-learn", "h5py", "psutil")}
     backends = {b: backend_versions(b) for b in installed_backends()}
     gpu = monitor.gpu_inventory()
     return {
@@ -89,19 +80,11 @@ def main(args: argparse.Namespace) -> int:
     env["backend_devices"] = {}
     for backend in installed_backends():
         # No device pinning here: `env` must see every GPU the backend can.
-        child = child_env({"KERAS_BACKEND": backend, "TF_CPP_MIN_LOG_LEVEL": "2"})
-        try:
-            proc = subprocess.run(
-                [sys.executable, "-m", "harness.worker.devices", backend],
-                env=child, capture_output=True, text=True, timeout=120,
-            )  # fmt: skip
-            lines = proc.stdout.strip().splitlines()
-            info = json.loads(lines[-1]) if proc.returncode == 0 and lines else None
-            if info is None:
-                tail = proc.stderr.strip().splitlines()[-1:] or ["no output"]
-                info = {"error": f"exit {proc.returncode}: {tail[0]}"}
-        except subprocess.TimeoutExpired:
-            info = {"error": "timed out after 120 s"}
+        answers, failure = run_module(
+            "harness.worker.devices", [backend],
+            {"KERAS_BACKEND": backend, "TF_CPP_MIN_LOG_LEVEL": "2"}, timeout=120,
+        )  # fmt: skip
+        info = answers[-1] if answers and not failure else {"error": failure or "no output"}
         env["backend_devices"][backend] = info
     if args.json:
         print(json.dumps(env, indent=2))

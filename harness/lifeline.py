@@ -12,8 +12,10 @@ Backend-free: called first thing in the worker, before keras is imported.
 from __future__ import annotations
 
 import ctypes
+import json
 import os
 import signal
+import subprocess
 import sys
 import threading
 import time
@@ -35,6 +37,48 @@ def child_env(extra: dict[str, str]) -> dict[str, str]:
     env[PARENT_ENV] = str(os.getpid())  # the child dies with us (tie_to_parent)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(PACKAGE_ROOT), env.get("PYTHONPATH")) if p)
     return env
+
+
+def run_module(
+    module: str,
+    args: list[str],
+    extra_env: dict[str, str],
+    *,
+    timeout: float,
+    python: str | None = None,
+) -> tuple[list[dict], str | None]:
+    """Runs ``python -m module *args`` as a child of the harness (it dies with us) and waits.
+
+    Args:
+        module: the module the child runs (it prints one JSON object per answer line).
+        args: its arguments.
+        extra_env: set in the child's environment on top of ours.
+        timeout: seconds before the child is killed.
+        python: the interpreter (default: this one).
+
+    Returns:
+        The JSON objects it printed, one per line (other lines ignored), and why it failed:
+        None when it exited 0, else one line (its exit code and last line of stderr, or the
+        timeout).
+    """
+    command = [python or sys.executable, "-m", module, *args]
+    try:
+        proc = subprocess.run(
+            command, env=child_env(extra_env), capture_output=True, text=True, timeout=timeout
+        )
+    except subprocess.TimeoutExpired:
+        return [], f"timed out after {timeout:g} s"
+    answers = []
+    for line in proc.stdout.splitlines():
+        if line.startswith("{"):
+            try:
+                answers.append(json.loads(line))
+            except ValueError:  # a library's log line that happens to start with a brace
+                continue
+    if proc.returncode == 0:
+        return answers, None
+    tail = (proc.stderr.strip().splitlines() or ["no output"])[-1]
+    return answers, f"exit {proc.returncode}: {tail[:300]}"
 
 
 def tie_to_parent(sig: int = signal.SIGKILL) -> str:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -19,7 +18,7 @@ from pathlib import Path
 from .. import backends, devices, results
 from ..backends import resolve_backends
 from ..errors import UsageError
-from ..lifeline import child_env
+from ..lifeline import run_module
 from ..results import PORTABILITY_SCHEMA, load_results
 from ..worker.portability import reference_paths
 
@@ -60,28 +59,19 @@ def run(docs: list[dict], targets: list[str], out_dir: Path, *, timeout: float =
         if not todo:
             continue
         tasks = [{"result": d["_path"], "model": str(model_path(d))} for d in todo]
-        env = child_env(devices.device_env("cpu", target))
         with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
             json.dump(tasks, f)
         started = time.monotonic()
         answers: list[dict | None] = [None] * len(tasks)
-        failure = None
         try:
-            proc = subprocess.run(
-                [sys.executable, "-m", "harness.worker.portability", f.name],
-                env=env, capture_output=True, text=True, timeout=timeout,
+            lines, failure = run_module(
+                "harness.worker.portability", [f.name], devices.device_env("cpu", target),
+                timeout=timeout,
             )  # fmt: skip
-            for line in proc.stdout.splitlines():
-                if line.startswith("{"):
-                    item = json.loads(line)
-                    answers[item.pop("index")] = item
-            if proc.returncode != 0:
-                tail = (proc.stderr.strip().splitlines() or ["no output"])[-1]
-                failure = f"exit {proc.returncode}: {tail[:300]}"
-        except subprocess.TimeoutExpired:
-            failure = f"timed out after {timeout:g} s"
         finally:
             Path(f.name).unlink(missing_ok=True)
+        for item in lines:
+            answers[item.pop("index")] = item
         seconds = round(time.monotonic() - started, 3)
         for doc, task, check in zip(todo, tasks, answers, strict=True):
             check = check or {"status": "failed", "reason": failure or "no answer"}

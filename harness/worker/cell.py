@@ -331,7 +331,7 @@ class Worker:
             # Keras' own refusal (e.g. steps_per_execution > 1 under torch) is a property of
             # the backend, not a crash of the harness.
             if "must be 1 with the PyTorch backend" in str(exc):
-                raise CellOutcome("unsupported", " ".join(str(exc).split())) from None
+                raise CellOutcome("unsupported", one_line(exc)) from None
             raise
 
     def _feed(self, x, y, *, shuffle):

@@ -10,6 +10,7 @@ from typing import Any
 
 from ..backends import backend_versions
 from ..devices import DeviceUnavailable, parse
+from ..errors import one_line
 
 
 def visible_accelerators(backend: str) -> list[str]:
@@ -92,7 +93,7 @@ def describe(backend: str) -> dict[str, Any]:
             info["devices"] = [f"{d.platform}:{d.id} {d.device_kind}" for d in jax.devices()]
         except Exception as exc:
             info["devices"] = []
-            info["error"] = " ".join(str(exc).split())
+            info["error"] = one_line(exc)
         info["default_backend"] = jax.default_backend()
     elif backend == "torch":
         import torch

@@ -1,0 +1,42 @@
+"""run_module: a harness child's answers (JSON lines) and its failure as one line."""
+
+from __future__ import annotations
+
+import os
+
+from harness.lifeline import PARENT_ENV, run_module
+
+CHILD = """
+import json, os, sys, time
+mode = sys.argv[1]
+print(json.dumps({"parent": os.environ.get("PARENT_ENV"), "extra": os.environ.get("EXTRA")}))
+print("{not json: a log line}")
+print(json.dumps({"n": 2}), flush=True)
+if mode == "fail":
+    print("first\\nTheError: why it failed", file=sys.stderr)
+    sys.exit(3)
+if mode == "hang":
+    time.sleep(30)
+""".replace("PARENT_ENV", PARENT_ENV)
+
+
+def _module(tmp_path) -> dict[str, str]:
+    (tmp_path / "answering_child.py").write_text(CHILD)
+    return {"PYTHONPATH": str(tmp_path), "EXTRA": "yes"}
+
+
+def test_answers_are_the_json_lines_and_the_child_knows_its_parent(tmp_path):
+    answers, failure = run_module("answering_child", ["ok"], _module(tmp_path), timeout=60)
+    assert failure is None
+    assert answers == [{"parent": str(os.getpid()), "extra": "yes"}, {"n": 2}]
+
+
+def test_a_failing_child_keeps_its_answers_and_says_why_in_one_line(tmp_path):
+    answers, failure = run_module("answering_child", ["fail"], _module(tmp_path), timeout=60)
+    assert len(answers) == 2
+    assert failure == "exit 3: TheError: why it failed"
+
+
+def test_a_child_past_its_timeout_is_stopped(tmp_path):
+    answers, failure = run_module("answering_child", ["hang"], _module(tmp_path), timeout=2)
+    assert (answers, failure) == ([], "timed out after 2 s")
