@@ -9,7 +9,7 @@ import pytest
 from conftest import SELECTED, run_cli
 
 from harness import backends
-from harness.report.sections import portability_markdown
+from harness.report.markdown import portability_markdown
 
 
 def check(src, dst, status="ok", diff=1e-7, cell="c1", reason=None):

@@ -9,6 +9,7 @@ from factories import result
 from harness import results
 from harness.report import markdown, tabular
 from harness.report import rows as report_rows
+from harness.report.table import HTML, Cell, Column, Table, row, to_html, to_markdown, to_text
 
 GOLDEN = Path(__file__).parent / "golden"
 
@@ -120,3 +121,79 @@ def test_no_module_outside_the_worker_side_imports_a_backend():
     planted = "import sys; sys.modules['jax'] = sys; " + code
     proc = subprocess.run([sys.executable, "-c", planted], cwd=root, capture_output=True, text=True)
     assert proc.returncode == 1 and proc.stdout.strip() == "['jax']"
+
+
+def sample_table() -> Table:
+    """Every feature once: right alignment, a column only the page shows, classes, trusted markup,
+    text to escape, an empty cell, a greyed row whose reason spans the measurements."""
+    return Table(
+        (
+            Column("cell"),
+            Column("samples/s", "right"),
+            Column("chunks", formats=(HTML,)),
+            Column("reload"),
+        ),
+        (
+            row(
+                "a<b>", "1,000", "p50 1 ms", Cell("MISMATCH", css="warn", markup="<b>MISMATCH</b>")
+            ),
+            row("c|d", Cell("12", css="muted"), "", "ok"),
+            row("gpu", Cell("no GPU & | no luck", span=True), off=True),
+        ),
+    )
+
+
+def test_table_markdown():
+    assert to_markdown(sample_table()) == (
+        "| cell | samples/s | reload |\n"
+        "|---|---:|---|\n"
+        "| a<b> | 1,000 | MISMATCH |\n"
+        "| c/d | 12 | ok |\n"
+        "| gpu | no GPU & / no luck | |"
+    )
+    assert to_markdown(Table((Column("a"),), (row("one\ntwo"),))).endswith("| one two |")
+    cut = to_markdown(sample_table(), span_width=10).splitlines()
+    assert cut[-1] == "| gpu | no GPU... | |"  # cut to 10, the space before the cut dropped
+    cut = to_markdown(sample_table(), span_width=7).splitlines()
+    assert cut[2] == "| a<b> | 1,000 | MISMATCH |"  # only spanning text is cut
+    assert to_markdown(sample_table(), span_width=18).splitlines()[-1] == (
+        "| gpu | no GPU & / no luck | |"
+    )
+
+
+def test_table_html_escapes_text_and_keeps_markup():
+    assert to_html(sample_table()) == (
+        '<table><tr><th>cell</th><th class="num">samples/s</th><th>chunks</th><th>reload</th></tr>\n'
+        '<tr><td>a&lt;b&gt;</td><td class="num">1,000</td><td>p50 1 ms</td>'
+        '<td class="warn"><b>MISMATCH</b></td></tr>\n'
+        '<tr><td>c|d</td><td class="num muted">12</td><td></td><td>ok</td></tr>\n'
+        '<tr class="off"><td>gpu</td><td colspan="3">no GPU &amp; | no luck</td></tr>\n'
+        "</table>"
+    )
+
+
+def test_table_text_aligns_columns():
+    table = sample_table()
+    assert to_text(table) == (
+        "cell  samples/s  reload\n"
+        "a<b>      1,000  MISMATCH\n"
+        "c|d          12  ok\n"
+        "gpu   no GPU & | no luck"
+    )
+    # A spanning cell whose own column a format hides still shows, from the next shown column.
+    hidden = Table((Column("cell"), Column("x", formats=(HTML,)), Column("y")), table.rows[2:])
+    assert to_text(hidden).splitlines() == ["cell  y", "gpu   no GPU & | no luck"]
+    assert to_markdown(hidden).splitlines()[-1] == "| gpu | no GPU & / no luck |"
+
+
+def test_table_refuses_a_row_that_does_not_fit():
+    columns = (Column("a"), Column("b"), Column("c"))
+    Table(columns, (row("1", "2", "3"), row("1", Cell("why", span=True))))
+    for bad in (
+        row("1", "2"),
+        row("1", "2", "3", "4"),
+        row("1", Cell("why", span=True), "3"),
+        row(),
+    ):
+        with pytest.raises(ValueError, match="a row of 3 columns needs a cell per column"):
+            Table(columns, (bad,))

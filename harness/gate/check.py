@@ -10,6 +10,7 @@ from pathlib import Path
 
 from ..errors import UsageError
 from ..orchestrate.manifest import planned
+from ..report.table import Column, Table, row, to_markdown, to_text
 from ..results import ResultError, load_results
 from . import stats, verdicts
 from .verdicts import percent
@@ -94,15 +95,7 @@ def render_check(
         markdown: a GitHub markdown table instead of aligned text.
         confidence: the one the verdicts' intervals were computed at, for the header.
     """
-    head = [
-        "cell",
-        "verdict",
-        "ratio",
-        f"{percent(confidence)} CI",
-        "p (slower)",
-        "n",
-        "why",
-    ]
+    head = ("cell", "verdict", "ratio", f"{percent(confidence)} CI", "p (slower)", "n", "why")
     rows = []
     for v in sorted(found, key=lambda v: (v.status != "regressed", v.key)):
         ratio = "" if v.ratio is None else f"{v.ratio:.3f}"
@@ -110,11 +103,6 @@ def render_check(
         p = "" if v.p_slower is None else f"{v.p_slower:.3g}"
         n = "" if v.n is None else f"{v.n[0]}/{v.n[1]}"
         status = v.status.upper() if v.status == "regressed" else v.status
-        rows.append([v.key, status, ratio, ci, p, n, v.why])
-    if markdown:
-        lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-        lines += ["| " + " | ".join(r) + " |" for r in rows]
-        return "\n".join(lines) + "\n"
-    widths = [max(len(str(x)) for x in col) for col in zip(head, *rows, strict=False)]
-    fmt = "  ".join(f"{{:<{w}}}" for w in widths[:-1]) + "  {}"
-    return "\n".join(fmt.format(*r) for r in [head, *rows]) + "\n"
+        rows.append(row(v.key, status, ratio, ci, p, n, v.why))
+    table = Table(tuple(Column(h) for h in head), tuple(rows))
+    return (to_markdown(table) if markdown else to_text(table)) + "\n"

@@ -15,8 +15,7 @@ FORMATS = ("md", "html", "csv", "json")
 def render(fmt: str, docs: list[dict], checks: list[dict]) -> str:
     """The report over ``docs`` (and the portability ``checks``) in ``fmt``."""
     if fmt == "md":
-        from .markdown import render_markdown
-        from .sections import portability_markdown
+        from .markdown import portability_markdown, render_markdown
 
         text = render_markdown(docs)
         matrix = portability_markdown(checks)

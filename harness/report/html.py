@@ -12,7 +12,8 @@ from collections import defaultdict
 from typing import Any
 
 from ..backends import BY_NAME, NAMES
-from .rows import rows as report_rows
+from . import sections
+from .table import to_html
 
 PHASE_COLORS = {"fit": "#e6f4ea", "warmup": "#fef7e0", "evaluate": "#e8f0fe", "predict": "#f3e8fd"}
 
@@ -132,19 +133,11 @@ def utilization_chart(doc: dict) -> str:
     return "".join(out)
 
 
-def step_time_cell(doc: dict) -> str:
-    st = (doc.get("train") or {}).get("step_time_ms")
-    if not st:
-        return ""
-    return f"p50 {st['p50']:.3f} / p90 {st['p90']:.3f} / p99 {st['p99']:.3f} ms"
-
-
 def render_html(docs: list[dict], portability_checks: list[dict] | None = None) -> str:
     """The whole page."""
     by_scenario: dict[str, list[dict]] = defaultdict(list)
     for d in docs:
         by_scenario[d.get("scenario", {}).get("name", "?")].append(d)
-    rows = {(r["scenario"], r["cell"], r["backend"]): r for r in report_rows(docs)}
     body = ["<h1>Keras backend comparison</h1>"]
     legend = " ".join(
         f'<span class="key" style="background:{c}"></span>{_e(b)}'
@@ -159,29 +152,7 @@ def render_html(docs: list[dict], portability_checks: list[dict] | None = None) 
         if desc:
             body.append(f'<p class="muted">{_e(desc)}</p>')
         body.append(throughput_chart(scenario, sdocs))
-        body.append(
-            "<table><tr><th>cell</th><th>backend</th><th>status</th><th>samples/s</th>"
-            "<th>vs fastest</th><th>step time (chunks)</th><th>warm-up s</th><th>test acc</th>"
-            "<th>reload</th><th>matmul peak</th></tr>"
-        )
-        for d in sdocs:
-            r = rows[(scenario, d["cell"]["id"], d["backend"])]
-            if r["status"] == "ok":
-                noisy = ' <span class="warn">noisy</span>' if r["noisy"] else ""
-                eff = "" if r["efficiency"] is None else f"{r['efficiency']:.0%}"
-                body.append(
-                    f"<tr><td>{_e(r['cell'])}</td><td>{_e(r['backend'])} {_e(r['backend_version'] or '')}</td>"
-                    f"<td>ok</td><td>{r['samples_per_sec']:,.0f} ± {r['samples_per_sec_mad']:,.0f}{noisy}</td>"
-                    f"<td>{r['relative']:.2f}x</td><td>{_e(step_time_cell(d))}</td>"
-                    f"<td>{r['warmup_seconds'] or 0:.2f}</td><td>{_acc(r['test_accuracy'])}</td>"
-                    f"<td>{_reload(r['reload_ok'])}</td><td>{eff}</td></tr>"
-                )
-            else:
-                body.append(
-                    f"<tr class='off'><td>{_e(r['cell'])}</td><td>{_e(r['backend'])}</td><td>{_e(r['status'])}</td>"
-                    f"<td colspan='7'>{_e(r['reason'])}</td></tr>"
-                )
-        body.append("</table>")
+        body.append(to_html(sections.details(sdocs)))
         body.append("<details><summary>CPU / GPU utilization over time</summary><div class='grid'>")
         for d in sdocs:
             if d["status"] == "ok":
@@ -192,55 +163,13 @@ def render_html(docs: list[dict], portability_checks: list[dict] | None = None) 
                 )
         body.append("</div></details>")
     if portability_checks:
-        body.append("<h2>Portability</h2><p class='muted'>A model saved in .keras under the row's "
-                    "backend, loaded under the column's: do its predictions agree?</p>")  # fmt: skip
-        body.append(
-            "<table><tr><th>saved under</th>"
-            + "".join(f"<th>loaded under {_e(b)}</th>" for b in NAMES)
-            + "</tr>"
-        )
-        for src in NAMES:
-            tds = []
-            for dst in NAMES:
-                sub = [
-                    c
-                    for c in portability_checks
-                    if c["source_backend"] == src and c["target_backend"] == dst
-                ]
-                if src == dst:
-                    tds.append("<td class='muted'>same backend</td>")
-                elif not sub:
-                    tds.append("<td class='muted'>not checked</td>")
-                else:
-                    ok = sum(c["status"] == "ok" for c in sub)
-                    cls = "" if ok == len(sub) else " class='warn'"
-                    tds.append(f"<td{cls}>{ok}/{len(sub)} agree</td>")
-            body.append(f"<tr><td>{_e(src)}</td>{''.join(tds)}</tr>")
-        body.append("</table>")
-    body.append("<h2>Environments</h2><table><tr><th>backend</th><th>versions</th><th>keras</th>"
-                "<th>host</th><th>CPU</th><th>GPU</th><th>runs</th></tr>")  # fmt: skip
-    envs: dict[tuple, set] = defaultdict(set)
-    for d in docs:
-        env = d.get("environment") or {}
-        gpus = (
-            ", ".join(g.get("name", "?") for g in (env.get("gpu") or {}).get("gpus", [])) or "none"
-        )
-        versions = ", ".join(
-            f"{k} {v}" for k, v in sorted((env.get("backend_versions") or {}).items())
-        )
-        key = (
-            d["backend"],
-            versions,
-            env.get("keras"),
-            env.get("hostname"),
-            env.get("cpu_model"),
-            gpus,
-        )
-        envs[key].add(d.get("run_id") or "?")
-    for key, runs in sorted(envs.items(), key=str):
-        cells = "".join(f"<td>{_e(k)}</td>" for k in key)
-        body.append(f"<tr>{cells}<td>{_e(', '.join(sorted(runs)))}</td></tr>")
-    body.append("</table>")
+        body.append(f"<h2>{_e(sections.PORTABILITY_TITLE)}</h2>")
+        body.append(f'<p class="muted">{_e(sections.PORTABILITY_CAPTION)}</p>')
+        body.append(to_html(sections.portability(portability_checks)))
+        body.append(f'<p class="muted">{_e(sections.PORTABILITY_NOTE)}</p>')
+    body.append("<h2>Environments</h2>")
+    body.append(to_html(sections.environments(docs)))
+    body.append(f'<p class="muted">{_e(sections.DETAILS_NOTE)}</p>')
     return PAGE.replace("{{BODY}}", "\n".join(body))
 
 
@@ -251,6 +180,7 @@ body { font: 14px/1.4 system-ui, sans-serif; margin: 24px; color: #202124; }
 h1 { font-size: 22px; } h2 { font-size: 18px; margin-top: 32px; }
 table { border-collapse: collapse; margin: 12px 0; }
 th, td { border-bottom: 1px solid #dadce0; padding: 4px 10px; text-align: left; }
+th.num, td.num { text-align: right; }
 tr.off td { color: #80868b; }
 .muted { color: #5f6368; } .warn { color: #b06000; font-weight: 600; }
 .chart text { font-size: 11px; fill: #3c4043; }
@@ -264,12 +194,3 @@ figure { margin: 0; } figcaption { font-size: 12px; color: #5f6368; max-width: 4
 {{BODY}}
 </body></html>
 """
-
-
-def _acc(value: float | None) -> str:
-    return "-" if value is None else f"{value:.3f}"
-
-
-def _reload(ok: bool | None) -> str:
-    """None: the run skipped save/reload (``harness ab`` trains only)."""
-    return {True: "ok", False: "<b>MISMATCH</b>", None: "-"}[ok]

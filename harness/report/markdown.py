@@ -1,98 +1,68 @@
-"""The comparison report in markdown: one table over every cell and backend, then notes."""
+"""The comparison report in markdown: one table over every cell and backend, then notes.
+
+The tables and their texts come from sections.py, the one definition the HTML page renders too.
+"""
 
 from __future__ import annotations
 
+from . import sections
 from .rows import rows
+from .table import Table, to_markdown
 
-
-def _pct(x: float | None) -> str:
-    return "" if x is None else f"{x:.0%}"
-
-
-def _util(cpu: float | None, gpu: float | None) -> str:
-    cpu_s = "-" if cpu is None else f"{cpu:.0f}%"
-    gpu_s = "-" if gpu is None else f"{gpu:.0f}%"
-    return f"{cpu_s} / {gpu_s}"
-
-
-def _fmt_int(x: float | None) -> str:
-    return "" if x is None else f"{x:,.0f}"
+# A markdown row cannot wrap: a longer reason is cut to this in the table and listed in full below.
+REASON_WIDTH = 90
 
 
 def render_markdown(docs: list[dict], problems: list[str] | None = None) -> str:
     """Markdown: one table over every cell and backend, then notes and environments."""
-    table = rows(docs)
-    long_reasons: list[str] = []
     lines = ["# Keras backend comparison", ""]
-    if not table:
+    if not docs:
         lines.append("No results found.")
     else:
-        lines += [
-            "| scenario | cell | backend | status | data | train samples/s (median ± MAD) | "
-            "vs fastest | ms/step | warm-up s | test acc | reload | matmul peak | CPU / GPU peak |",
-            "|---|---|---|---|---|---:|---:|---:|---:|---:|---|---:|---:|",
-        ]
-        for r in table:
-            data = f"{r['dataset']}/{r['pipeline']}"
-            version = (
-                f"{r['backend']} {r['backend_version']}" if r["backend_version"] else r["backend"]
-            )
-            if r["status"] == "ok":
-                spread = f"{_fmt_int(r['samples_per_sec'])} ± {_fmt_int(r['samples_per_sec_mad'])}"
-                if r["noisy"]:
-                    spread += f" (noisy, cv {r['samples_per_sec_cv']:.0%})"
-                warm = "" if r["warmup_seconds"] is None else f"{r['warmup_seconds']:.2f}"
-                reload = {True: "ok", False: "MISMATCH", None: "-"}[r["reload_ok"]]
-                acc = "-" if r["test_accuracy"] is None else f"{r['test_accuracy']:.3f}"
-                lines.append(
-                    f"| {r['scenario']} | {r['cell']} | {version} | ok | {data} (n={r['train_samples']}) "
-                    f"| {spread} | {r['relative']:.2f}x | {r['ms_per_step']:.3f} | {warm} "
-                    f"| {acc} | {reload} | {_pct(r['efficiency'])} "
-                    f"| {_util(r['peak_cpu'], r['peak_gpu'])} |"
-                )
-            else:
-                reason = (r["reason"] or "").replace("|", "/")
-                if len(reason) > 90:
-                    long_reasons.append(
-                        f"- {r['scenario']}/{r['cell']} under {r['backend']}: {reason}"
-                    )
-                    reason = reason[:87].rstrip() + "..."
-                lines.append(
-                    f"| {r['scenario']} | {r['cell']} | {version} | {r['status']} | {data} "
-                    f"| {reason} | | | | | | | |"
-                )
+        lines.append(to_markdown(sections.details(docs), span_width=REASON_WIDTH))
+    long_reasons = _long_reasons(docs)
     if long_reasons:
         lines += ["", "## Why cells did not run", ""] + long_reasons
-    lines += ["", _environment_notes(docs)]
+    lines += ["", "## Environments", ""] + _environment_lines(sections.environments(docs))
+    lines += ["", sections.DETAILS_NOTE]
     if problems:
         lines += ["", "## Unreadable result files", ""] + [f"- {p}" for p in problems]
     return "\n".join(lines).rstrip() + "\n"
 
 
-def _environment_notes(docs: list[dict]) -> str:
-    seen: dict[tuple, list[str]] = {}
-    for d in docs:
-        env = d.get("environment") or {}
-        ident = (
-            env.get("hostname"),
-            env.get("cpu_model"),
-            env.get("keras"),
-            d["backend"],
-            ", ".join(f"{k} {v}" for k, v in sorted((env.get("backend_versions") or {}).items())),
-        )
-        seen.setdefault(ident, []).append(d.get("run_id") or "?")
-    lines = ["## Environments", ""]
-    for (host, cpu, keras, backend, versions), runs in sorted(seen.items(), key=str):
+def _long_reasons(docs: list[dict]) -> list[str]:
+    """In full, the reasons the table cut short."""
+    return [
+        f"- {r['scenario']}/{r['cell']} under {r['backend']}: {reason}"
+        for r in rows(docs)
+        if r["status"] != "ok"
+        and len(reason := (r["reason"] or "").replace("|", "/")) > REASON_WIDTH
+    ]
+
+
+def _environment_lines(table: Table) -> list[str]:
+    """The environments table as one sentence per row: few columns vary between rows, and a
+    sentence reads better than a seven-column table with the same host on every line."""
+    lines = []
+    for r in table.rows:
+        backend, versions, keras, host, cpu, gpu, runs = (c.text for c in r.cells)
+        on_gpu = "" if gpu == sections.NO_GPU else f", GPU {gpu}"
         lines.append(
-            f"- {backend}: {versions or '?'} with keras {keras} on {host} ({cpu}); runs: "
-            + ", ".join(sorted(set(runs)))
+            f"- {backend}: {versions} with keras {keras} on {host} ({cpu}){on_gpu}; runs: {runs}"
         )
-    lines.append("")
-    lines.append(
-        "Throughput is steady-state training (warm-up fitted and timed apart), median over "
-        "repeats with its median absolute deviation; 'noisy' marks a coefficient of variation "
-        "above 10%. 'matmul peak': achieved training FLOP/s as a share of what the backend's own "
-        "matmul reaches at the model's shape on the same device. CPU / GPU peak: system CPU "
-        "and GPU SM utilization during the measured fits."
+    return lines
+
+
+def portability_markdown(checks: list[dict]) -> str:
+    """The portability matrix with its heading and note; empty where nothing was checked."""
+    if not checks:
+        return ""
+    return "\n".join(
+        [
+            f"## {sections.PORTABILITY_TITLE} ({sections.PORTABILITY_CAPTION})",
+            "",
+            to_markdown(sections.portability(checks)),
+            "",
+            sections.PORTABILITY_NOTE,
+        ]
     )
-    return "\n".join(lines)

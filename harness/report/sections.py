@@ -1,44 +1,158 @@
-"""The sections every report format shows: the environments, and the portability matrix."""
+"""The tables every report format shows, each defined once: the per-cell details, the environments
+and the portability matrix, with the text that goes with them. markdown.py and html.py only
+render them (table.py), so the two formats cannot say different things.
+"""
 
 from __future__ import annotations
 
+import html
+from typing import Any
+
 from ..backends import NAMES
 from ..worker.portability import REFERENCE_SAMPLES, TOLERANCE
+from .rows import rows
+from .table import HTML, MARKDOWN, RIGHT, TEXT, Cell, Column, Row, Table, row
+
+DETAILS_NOTE = (
+    "Throughput is steady-state training (warm-up fitted and timed apart), median over "
+    "repeats with its median absolute deviation; 'noisy' marks a coefficient of variation "
+    "above 10%. 'matmul peak': achieved training FLOP/s as a share of what the backend's own "
+    "matmul reaches at the model's shape on the same device. CPU / GPU peak: system CPU "
+    "and GPU SM utilization during the measured fits."
+)
+
+DETAILS_COLUMNS = (
+    # The page shows one table per scenario under its heading: the column would repeat it.
+    Column("scenario", formats=(MARKDOWN, TEXT)),
+    Column("cell"),
+    Column("backend"),
+    Column("status"),
+    Column("data"),
+    Column("train samples/s (median ± MAD)", RIGHT),
+    Column("vs fastest", RIGHT),
+    Column("ms/step", RIGHT),
+    # Percentiles of timed chunks of steps: the markdown table is already as wide as it can be read.
+    Column("step time (chunks)", formats=(HTML,)),
+    Column("warm-up s", RIGHT),
+    Column("test acc", RIGHT),
+    Column("reload"),
+    Column("matmul peak", RIGHT),
+    Column("CPU / GPU peak", RIGHT),
+)
 
 
-def portability_markdown(checks: list[dict]) -> str:
-    """Rows: saved under; columns: loaded under; each entry over every model checked."""
-    if not checks:
+def details(docs: list[dict]) -> Table:
+    """One row per result: its measurements, or why it did not run (spanning the measurements)."""
+    return Table(
+        DETAILS_COLUMNS,
+        tuple(_detail_row(d, r) for d, r in zip(docs, rows(docs), strict=True)),
+    )
+
+
+def _detail_row(doc: dict, r: dict[str, Any]) -> Row:
+    backend = f"{r['backend']} {r['backend_version']}" if r["backend_version"] else r["backend"]
+    data = f"{r['dataset']}/{r['pipeline']}"
+    if r["status"] != "ok":
+        reason = Cell(r["reason"] or "", span=True)
+        return row(r["scenario"], r["cell"], backend, r["status"], data, reason, off=True)
+    return row(
+        r["scenario"], r["cell"], backend, "ok", f"{data} (n={r['train_samples']})",
+        _throughput(r), f"{r['relative']:.2f}x", f"{r['ms_per_step']:.3f}", step_time(doc),
+        _number(r["warmup_seconds"], "{:.2f}", ""), _number(r["test_accuracy"], "{:.3f}"),
+        _reload(r["reload_ok"]), _number(r["efficiency"], "{:.0%}", ""),
+        f"{_number(r['peak_cpu'], '{:.0f}%')} / {_number(r['peak_gpu'], '{:.0f}%')}",
+    )  # fmt: skip
+
+
+def _number(x: float | None, fmt: str, missing: str = "-") -> str:
+    return missing if x is None else fmt.format(x)
+
+
+def _throughput(r: dict[str, Any]) -> Cell:
+    """Median ± MAD; a noisy one says so, and the page shows the warning in its warning colour."""
+    spread = f"{r['samples_per_sec']:,.0f} ± {r['samples_per_sec_mad']:,.0f}"
+    if not r["noisy"]:
+        return Cell(spread)
+    noisy = f"(noisy, cv {r['samples_per_sec_cv']:.0%})"
+    markup = f'{html.escape(spread)} <span class="warn">{html.escape(noisy)}</span>'
+    return Cell(f"{spread} {noisy}", markup=markup)
+
+
+def _reload(ok: bool | None) -> Cell:
+    """None: the run skipped save/reload (``harness ab`` trains only)."""
+    if ok is None:
+        return Cell("-")
+    return Cell("ok") if ok else Cell("MISMATCH", markup="<b>MISMATCH</b>")
+
+
+def step_time(doc: dict) -> str:
+    """Step-time percentiles over timed chunks of steps; empty where the worker recorded none."""
+    st = (doc.get("train") or {}).get("step_time_ms")
+    if not st:
         return ""
-    backends = NAMES
-    lines = [
-        "## Portability (.keras saved under the row's backend, loaded under the column's)",
-        "",
-        "| saved under | " + " | ".join(f"loaded under {b}" for b in backends) + " |",
-        "|---|" + "---|" * len(backends),
-    ]
-    for src in backends:
-        cells = []
-        for dst in backends:
-            if src == dst:
-                cells.append("(same backend: see reload)")
-                continue
-            sub = [c for c in checks if c["source_backend"] == src and c["target_backend"] == dst]
-            if not sub:
-                cells.append("not checked")
-                continue
-            ok = [c for c in sub if c["status"] == "ok"]
-            worst = max((c["max_abs_diff"] for c in ok), default=None)
-            text = f"{len(ok)}/{len(sub)} agree"
-            if worst is not None:
-                text += f" (max diff {worst:.1e})"
-            if len(ok) < len(sub):
-                bad = next(c for c in sub if c["status"] != "ok")
-                text += f"; {bad['scenario']}/{bad['cell']}: {bad.get('reason')}"
-            cells.append(text.replace("|", "/"))
-        lines.append(f"| {src} | " + " | ".join(cells) + " |")
-    lines += [
-        "",
-        f"Agree: predictions on {REFERENCE_SAMPLES} test samples within {TOLERANCE:g} of the saving backend's.",
-    ]
-    return "\n".join(lines)
+    return f"p50 {st['p50']:.3f} / p90 {st['p90']:.3f} / p99 {st['p99']:.3f} ms"
+
+
+NO_GPU = "none"
+ENVIRONMENT_COLUMNS = tuple(
+    Column(h) for h in ("backend", "versions", "keras", "host", "CPU", "GPU", "runs")
+)
+
+
+def environments(docs: list[dict]) -> Table:
+    """One row per distinct software and machine the results were measured on, with its runs:
+    numbers measured on two machines, or two versions, are not one comparison."""
+    runs: dict[tuple[str, ...], set[str]] = {}
+    for d in docs:
+        runs.setdefault(_environment(d), set()).add(d.get("run_id") or "?")
+    return Table(
+        ENVIRONMENT_COLUMNS,
+        tuple(row(*key, ", ".join(sorted(ids))) for key, ids in sorted(runs.items())),
+    )
+
+
+def _environment(doc: dict) -> tuple[str, ...]:
+    """backend, its versions, keras, host, CPU, GPU names: what sets an environment apart."""
+    env = doc.get("environment") or {}
+    versions = ", ".join(f"{k} {v}" for k, v in sorted((env.get("backend_versions") or {}).items()))
+    gpus = ", ".join(g.get("name", "?") for g in (env.get("gpu") or {}).get("gpus", []))
+    return (
+        doc["backend"], versions or "?", str(env.get("keras")), str(env.get("hostname")),
+        str(env.get("cpu_model")), gpus or NO_GPU,
+    )  # fmt: skip
+
+
+PORTABILITY_TITLE = "Portability"
+PORTABILITY_CAPTION = ".keras saved under the row's backend, loaded under the column's"
+PORTABILITY_NOTE = (
+    f"Agree: predictions on {REFERENCE_SAMPLES} test samples within {TOLERANCE:g} "
+    "of the saving backend's."
+)
+
+
+def portability(checks: list[dict]) -> Table:
+    """Rows: saved under; columns: loaded under; each entry over every model checked."""
+    columns = (Column("saved under"), *(Column(f"loaded under {b}") for b in NAMES))
+    return Table(
+        columns,
+        tuple(row(src, *(_agreement(checks, src, dst) for dst in NAMES)) for src in NAMES),
+    )
+
+
+def _agreement(checks: list[dict], src: str, dst: str) -> Cell:
+    """How many models saved under ``src`` agree loaded under ``dst``; the first that does not,
+    and why, so that a reader need not open the check files to see what broke."""
+    if src == dst:
+        return Cell("(same backend: see reload)", css="muted")
+    sub = [c for c in checks if c["source_backend"] == src and c["target_backend"] == dst]
+    if not sub:
+        return Cell("not checked", css="muted")
+    ok = [c for c in sub if c["status"] == "ok"]
+    worst = max((c["max_abs_diff"] for c in ok), default=None)
+    text = f"{len(ok)}/{len(sub)} agree"
+    if worst is not None:
+        text += f" (max diff {worst:.1e})"
+    if len(ok) == len(sub):
+        return Cell(text)
+    bad = next(c for c in sub if c["status"] != "ok")
+    return Cell(f"{text}; {bad['scenario']}/{bad['cell']}: {bad.get('reason')}", css="warn")
