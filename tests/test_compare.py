@@ -580,7 +580,7 @@ def test_check_a_run_against_itself_passes(tmp_path):
 def test_ab_on_real_runs_catches_a_delay_and_passes_the_same_code(once, tmp_path):
     """`harness ab`: baseline and candidate interleaved, one worker per round and side.
     A 3 ms sleep after every ~1 ms step must be caught at 5%; the same code on both sides
-    must pass (judged at 20%, so a chance 1-in-70 rank pattern cannot fail the test)."""
+    must pass."""
     backend = once
     scenario = tmp_path / "gate.toml"
     scenario.write_text(
@@ -624,9 +624,12 @@ def test_ab_on_real_runs_catches_a_delay_and_passes_the_same_code(once, tmp_path
     proc = run_cli(*common, "--resume", str(ab_dir))
     assert proc.returncode == 2 and "was started with set = " in proc.stderr
 
-    proc = run_cli(*common, "--max-slowdown", "20%")
+    # The same code on both sides passes: the stub's workers (no backend) report equal
+    # throughput, so the whole pass path (plan, rounds, gate, exit 0) runs in seconds.
+    stub = {"HARNESS_WORKER_MODULE": "tests.stub_worker"}
+    proc = run_cli(*common[:-1], str(tmp_path / "aa"), env=stub)
     assert proc.returncode == 0, proc.stdout + proc.stderr[-3000:]
-    assert f"gate/default--{backend}  " in proc.stdout and "REGRESSED" not in proc.stdout
+    assert f"gate/default--{backend}  unchanged" in proc.stdout
 
 
 def test_ab_bad_input_is_one_line(tmp_path):
