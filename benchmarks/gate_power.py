@@ -69,9 +69,9 @@ def analyse(run_dir: Path, limit: float) -> dict:
         docs.sort(key=lambda d: d["ab"]["round"])
         sides[side] = docs
     all_docs = sides["baseline"] + sides["candidate"]
-    verdicts, spreads = {}, {}
+    found, spreads = {}, {}
     for metric in verdicts.METRICS:
-        (verdicts[metric],), _ = verdicts.check(
+        (found[metric],), _ = verdicts.check(
             sides["candidate"], sides["baseline"], max_slowdown=limit, allow_mismatch=True,
             metric=metric,
         )  # fmt: skip
@@ -82,7 +82,7 @@ def analyse(run_dir: Path, limit: float) -> dict:
     return {
         "dir": run_dir.name,
         "delayed": any(x.startswith("step_delay_ms=") for x in meta["set"]["candidate"]),
-        "verdicts": verdicts,
+        "verdicts": found,
         "spreads": spreads,
         "first_run": sides["baseline"][0]["train"]["samples_per_sec"]["values"],
     }

@@ -784,3 +784,23 @@ def test_importing_the_gate_leaves_scipy_unloaded():
     code = "import sys, harness.gate.verdicts, harness.cli; sys.exit('scipy' in sys.modules)"
     proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
+
+
+def test_gate_power_analyses_earlier_ab_jobs(once, tmp_path):
+    """benchmarks/gate_power.py --from: the README's proof of the gate's power reads A/B jobs
+    with the gate's own functions (here a stub job: the same values on both sides)."""
+    scenario = tmp_path / "g.toml"
+    scenario.write_text('name = "g"\n[defaults]\ntrain_samples = 256\nrepeats = 2\n')
+    proc = subprocess.run(
+        [sys.executable, "-m", "harness", "ab", str(scenario), "--rounds", "4", "--backend",
+         once, "--out", str(tmp_path / "r")],
+        cwd=ROOT, env=stub_env(), capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stdout + proc.stderr[-3000:]
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "gate_power.py"), "--from", str(tmp_path / "r")],
+        cwd=ROOT, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "A/A  " in proc.stdout and "unchanged" in proc.stdout
+    assert "A/A called a regression: 0 of 1" in proc.stdout
