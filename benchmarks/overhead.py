@@ -24,6 +24,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from harness.backends import NAMES  # noqa: E402
 from harness.gate.stats import bootstrap_median_ci  # noqa: E402
 
 
@@ -121,9 +122,7 @@ def _verdict(pairs: int, lo: float, hi: float) -> str:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument(
-        "--backend", default=os.environ.get("KERAS_BACKEND", "tensorflow,jax,torch")
-    )
+    parser.add_argument("--backend", default=os.environ.get("KERAS_BACKEND", ",".join(NAMES)))
     parser.add_argument("--rounds", type=int, default=12)
     parser.add_argument("--samples", type=int, default=16384)
     parser.add_argument("--batch-size", type=int, default=32)

@@ -81,14 +81,14 @@ def resolve_backends(requested: str | None, installed: list[str] | None = None) 
         if len(installed) == 1:
             return installed
         if not installed:
-            raise UsageError("no Keras backend is installed (tensorflow, jax or torch)")
+            raise UsageError(f"no Keras backend is installed ({', '.join(NAMES)})")
         raise UsageError(
             f"several backends are installed ({', '.join(installed)}); choose with --backend "
             "NAME[,NAME] or --backend all"
         )
     if requested == "all":
         if not installed:
-            raise UsageError("no Keras backend is installed (tensorflow, jax or torch)")
+            raise UsageError(f"no Keras backend is installed ({', '.join(NAMES)})")
         return installed
     chosen = []
     for name in requested.split(","):

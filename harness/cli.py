@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 from . import scenario
+from .backends import NAMES
 from .errors import UserError
 from .gate.verdicts import METRICS
 from .report.build import FORMATS
@@ -33,7 +34,7 @@ def _parents() -> dict[str, argparse.ArgumentParser]:
     runs = argparse.ArgumentParser(add_help=False)
     runs.add_argument(
         "--backend",
-        help="tensorflow, jax, torch, a comma list, or all "
+        help=f"{', '.join(NAMES)}, a comma list, or all "
         "(default: $KERAS_BACKEND, else the only one installed)",
     )
     runs.add_argument(

@@ -66,19 +66,27 @@ def run_module(
         proc = subprocess.run(
             command, env=child_env(extra_env), capture_output=True, text=True, timeout=timeout
         )
-    except subprocess.TimeoutExpired:
-        return [], f"timed out after {timeout:g} s"
-    answers = []
-    for line in proc.stdout.splitlines():
-        if line.startswith("{"):
-            try:
-                answers.append(json.loads(line))
-            except ValueError:  # a library's log line that happens to start with a brace
-                continue
+    except subprocess.TimeoutExpired as exc:  # what it answered before the timeout still counts
+        return _json_lines(exc.stdout), f"timed out after {timeout:g} s"
     if proc.returncode == 0:
-        return answers, None
+        return _json_lines(proc.stdout), None
     tail = (proc.stderr.strip().splitlines() or ["no output"])[-1]
-    return answers, f"exit {proc.returncode}: {tail[:300]}"
+    return _json_lines(proc.stdout), f"exit {proc.returncode}: {tail[:300]}"
+
+
+def _json_lines(out: str | bytes | None) -> list[dict]:
+    """The JSON objects among a child's output lines (a library's log line is skipped)."""
+    if isinstance(out, bytes):
+        out = out.decode(errors="replace")
+    answers = []
+    for line in (out or "").splitlines():
+        try:
+            item = json.loads(line) if line.startswith("{") else None
+        except ValueError:
+            continue
+        if isinstance(item, dict):
+            answers.append(item)
+    return answers
 
 
 def tie_to_parent(sig: int = signal.SIGKILL) -> str:

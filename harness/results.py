@@ -23,6 +23,11 @@ SCHEMA = "keras-backend-harness/result"
 SCHEMA_VERSION = 1
 # One file per (saved model, backend that loaded it), under RESULTS/portability/.
 PORTABILITY_SCHEMA = "keras-backend-harness/portability"
+# What identifies a check (the first four) and what the reports read of every one.
+PORTABILITY_KEYS = ("scenario", "cell", "source_backend", "target_backend", "checked", "status")
+# A check compares predictions on this many test samples, saved by the backend that trained.
+REFERENCE_SAMPLES = 256
+TOLERANCE = 1e-5  # float32 kernels differ in summation order across backends
 STATUSES = ("ok", "failed", "skipped", "unsupported", "interrupted")
 
 
@@ -191,7 +196,11 @@ def cell_key(doc: dict) -> str:
 
 
 def load_portability(paths: list[Path]) -> list[dict]:
-    """Portability checks under the given folders (newest per model and target)."""
+    """Portability checks under the given folders (newest per model and target).
+
+    Raises:
+        ResultError: a check file that cannot be read, or lacks a key the reports need.
+    """
     found: dict[tuple, dict] = {}
     for root in paths:
         root = Path(root)
@@ -200,17 +209,16 @@ def load_portability(paths: list[Path]) -> list[dict]:
             for f in sorted(folder.glob("*.json")):
                 try:
                     doc = json.loads(f.read_text())
-                except (OSError, ValueError):
-                    continue
-                if doc.get("schema") == PORTABILITY_SCHEMA:
-                    key = (
-                        doc["scenario"],
-                        doc["cell"],
-                        doc["source_backend"],
-                        doc["target_backend"],
-                    )
-                    if key not in found or doc["checked"] >= found[key]["checked"]:
-                        found[key] = doc
+                except (OSError, ValueError) as exc:
+                    raise ResultError(f"{f}: unreadable portability check ({exc})") from None
+                if not isinstance(doc, dict) or doc.get("schema") != PORTABILITY_SCHEMA:
+                    continue  # not a check: the folder is the user's too
+                missing = [k for k in PORTABILITY_KEYS if not isinstance(doc.get(k), str)]
+                if missing:
+                    raise ResultError(f"{f}: key '{missing[0]}': missing from a portability check")
+                key = tuple(doc[k] for k in PORTABILITY_KEYS[:4])
+                if key not in found or doc["checked"] >= found[key]["checked"]:
+                    found[key] = doc
     return list(found.values())
 
 

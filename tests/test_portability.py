@@ -60,3 +60,22 @@ def test_models_load_across_backends(tmp_path):
         )
     proc = run_cli("compare", str(tmp_path))
     assert "## Portability" in proc.stdout and "1/1 agree" in proc.stdout
+
+
+def test_a_malformed_check_file_is_one_line_and_csv_does_not_read_checks(tmp_path):
+    from factories import result
+
+    from harness import results
+
+    results.write_json_atomic(tmp_path / "run" / "s" / "bs32--jax.json", result("jax", [1.0]))
+    bad = tmp_path / "portability" / "bad.json"
+    bad.parent.mkdir()
+    bad.write_text(json.dumps({"schema": results.PORTABILITY_SCHEMA, "scenario": "s"}))
+    proc = run_cli("compare", str(tmp_path))
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert proc.stderr == f"harness: {bad}: key 'cell': missing from a portability check\n"
+    proc = run_cli("compare", str(tmp_path), "--format", "csv")
+    assert proc.returncode == 0 and proc.stdout.startswith("scenario,cell,backend"), proc.stderr
+    bad.write_text("{")
+    proc = run_cli("compare", str(tmp_path), "--format", "html")
+    assert proc.returncode == 2 and f"harness: {bad}: unreadable portability check" in proc.stderr

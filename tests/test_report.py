@@ -197,3 +197,13 @@ def test_table_refuses_a_row_that_does_not_fit():
     ):
         with pytest.raises(ValueError, match="a row of 3 columns needs a cell per column"):
             Table(columns, (bad,))
+
+
+def test_environments_are_listed_machine_by_machine():
+    """Lines of one machine stay together (host first), whatever the backend's name."""
+    docs = [result("jax", [1.0]), result("tensorflow", [1.0]), result("torch", [1.0])]
+    docs[0]["environment"]["hostname"] = "zeta"
+    docs[2]["environment"]["hostname"] = "alpha"
+    text = markdown.render_markdown(docs)
+    lines = [line for line in text.splitlines() if line.startswith("- ")]
+    assert [line.split(" on ")[1].split(" ")[0] for line in lines] == ["alpha", "box", "zeta"]

@@ -71,7 +71,9 @@ def run(docs: list[dict], targets: list[str], out_dir: Path, *, timeout: float =
         finally:
             Path(f.name).unlink(missing_ok=True)
         for item in lines:
-            answers[item.pop("index")] = item
+            index = item.pop("index", None)
+            if isinstance(index, int) and 0 <= index < len(tasks):
+                answers[index] = item
         seconds = round(time.monotonic() - started, 3)
         for doc, task, check in zip(todo, tasks, answers, strict=True):
             check = check or {"status": "failed", "reason": failure or "no answer"}

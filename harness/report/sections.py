@@ -9,7 +9,7 @@ import html
 from typing import Any
 
 from ..backends import NAMES
-from ..worker.portability import REFERENCE_SAMPLES, TOLERANCE
+from ..results import REFERENCE_SAMPLES, TOLERANCE
 from .rows import rows
 from .table import HTML, MARKDOWN, RIGHT, TEXT, Cell, Column, Row, Table, row
 
@@ -107,8 +107,18 @@ def environments(docs: list[dict]) -> Table:
         runs.setdefault(_environment(d), set()).add(d.get("run_id") or "?")
     return Table(
         ENVIRONMENT_COLUMNS,
-        tuple(row(*key, ", ".join(sorted(ids))) for key, ids in sorted(runs.items())),
+        tuple(
+            row(*key, ", ".join(sorted(ids)))
+            for key, ids in sorted(runs.items(), key=lambda kv: _machine_first(kv[0]))
+        ),
     )
+
+
+def _machine_first(key: tuple[str, ...]) -> tuple[str, ...]:
+    """Environments by host, CPU, keras, backend, versions, GPU: as the markdown report has
+    always listed them, a machine's lines together."""
+    backend, versions, keras, host, cpu, gpus = key
+    return host, cpu, keras, backend, versions, gpus
 
 
 def _environment(doc: dict) -> tuple[str, ...]:

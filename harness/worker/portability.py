@@ -13,9 +13,7 @@ from typing import Any
 
 from .. import results
 from ..errors import one_line
-
-REFERENCE_SAMPLES = 256
-TOLERANCE = 1e-5  # float32 kernels differ in summation order across backends
+from ..results import TOLERANCE
 
 
 def reference_paths(model_path: str | Path) -> Path:
