@@ -146,13 +146,17 @@ def iter_result_files(paths: list[Path]) -> list[Path]:
 # --- environment ----------------------------------------------------------------------------
 
 
-def load_results(paths: list[Path], *, latest: bool = True) -> tuple[list[dict], list[str]]:
+def load_results(
+    paths: list[Path], *, latest: bool = True, runs_only: bool = False
+) -> tuple[list[dict], list[str]]:
     """Reads every result file under ``paths``.
 
     Args:
         paths: result files or folders (searched recursively).
         latest: keep only the newest result per (scenario, cell, backend), so a report over
             ``results/`` covers every backend run so far without repeating stale runs.
+        runs_only: leave out A/B jobs and calibrations where other results are found (see
+            :func:`full_runs`), before the newest are chosen.
 
     Returns:
         The results, and one-line problems with files that could not be read.
@@ -163,6 +167,8 @@ def load_results(paths: list[Path], *, latest: bool = True) -> tuple[list[dict],
             docs.append(read_result(f))
         except ResultError as exc:
             problems.append(str(exc))
+    if runs_only:
+        docs = full_runs(docs)
     if latest:
         newest: dict[tuple, dict] = {}
         for d in docs:
@@ -179,6 +185,23 @@ def load_results(paths: list[Path], *, latest: bool = True) -> tuple[list[dict],
         )
     )
     return docs, problems
+
+
+def full_runs(docs: list[dict]) -> list[dict]:
+    """The results of ``harness run`` among ``docs``.
+
+    A/B jobs and calibrations measure on purpose what a run does not (an A/B worker only
+    trains; a calibration repeats the same code to learn the noise), so a cumulative report
+    over every run leaves them out. Where ``docs`` hold nothing else (a report asked of an
+    A/B folder itself), they are kept.
+    """
+    kept = [d for d in docs if not d.get("ab") and not _CALIBRATION.search(d.get("run_id") or "")]
+    return kept or docs
+
+
+# The run folders of `harness calibrate` end in this and the calibration run's number.
+CALIBRATION_SUFFIX = "-calibrate"
+_CALIBRATION = re.compile(re.escape(CALIBRATION_SUFFIX) + r"\d+$")
 
 
 def _natural(text: str) -> list:

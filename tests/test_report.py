@@ -4,6 +4,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import ROOT
 from factories import result
 
 from harness import results
@@ -207,3 +208,28 @@ def test_environments_are_listed_machine_by_machine():
     text = markdown.render_markdown(docs)
     lines = [line for line in text.splitlines() if line.startswith("- ")]
     assert [line.split(" on ")[1].split(" ")[0] for line in lines] == ["alpha", "box", "zeta"]
+
+
+def test_cumulative_report_keeps_ab_jobs_and_calibrations_apart(tmp_path):
+    """A newer A/B worker (train only) or calibration run never replaces a run's full result
+    in the report over every run; a report asked of an A/B folder alone still shows it."""
+    full = result("jax", [1000.0, 1000.0, 1000.0])
+    ab = result("jax", [5.0, 5.0], started="2026-11-28T00:00:00Z", run_id="ab-x")
+    ab["ab"] = {"id": "ab-x", "side": "candidate", "round": 1}
+    cal = result("jax", [7.0, 7.0], started="2026-11-29T00:00:00Z", run_id="r-calibrate2")
+    for doc, path in ((full, "run-a"), (ab, "ab-x/candidate/round-01"), (cal, "r-calibrate2")):
+        results.write_json_atomic(tmp_path / path / "sweep" / "bs32--jax.json", doc)
+    docs, problems = results.load_results([tmp_path], runs_only=True)
+    assert not problems and [d["run_id"] for d in docs] == ["run-a"]
+    docs, _ = results.load_results([tmp_path])  # without runs_only the newest wins
+    assert [d["run_id"] for d in docs] == ["r-calibrate2"]
+    proc = subprocess.run(
+        [sys.executable, "-m", "harness", "compare", str(tmp_path)],
+        cwd=ROOT, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert proc.returncode == 0 and "1,000 ± 0" in proc.stdout and " 5 ± 0" not in proc.stdout
+    proc = subprocess.run(
+        [sys.executable, "-m", "harness", "compare", str(tmp_path / "ab-x")],
+        cwd=ROOT, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert proc.returncode == 0 and "5 ± 0" in proc.stdout

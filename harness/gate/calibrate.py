@@ -14,7 +14,7 @@ from ..backends import resolve_backends
 from ..environment import environment
 from ..errors import UsageError
 from ..orchestrate import ab, runner
-from ..results import cell_key, load_results, make_dir
+from ..results import CALIBRATION_SUFFIX, cell_key, load_results, make_dir
 from . import verdicts
 from .stats import log_spread, min_p_value, rounds_needed, run_noise
 
@@ -120,13 +120,15 @@ def main(args: argparse.Namespace) -> int:
         pythons = dict.fromkeys(ab.SIDES, sys.executable)
     for k in range(args.runs):
         if args.interleaved:
-            run_dir = Path(args.out) / f"ab-{runner.new_run_id(backends)}-calibrate{k + 1}"
+            run_dir = (
+                Path(args.out) / f"ab-{runner.new_run_id(backends)}{CALIBRATION_SUFFIX}{k + 1}"
+            )
             print(f"calibration A/A job {k + 1}/{args.runs} -> {run_dir}", file=sys.stderr)
             sides = {side: scenarios for side in ab.SIDES}
             plan = ab.plan(run_dir.name, sides, pythons, backends, args.rounds)
             run = runner.Runner(plan, run_dir, environment=env)
         else:
-            run_dir = Path(args.out) / f"{runner.new_run_id(backends)}-calibrate{k + 1}"
+            run_dir = Path(args.out) / f"{runner.new_run_id(backends)}{CALIBRATION_SUFFIX}{k + 1}"
             print(f"calibration run {k + 1}/{args.runs} -> {run_dir}", file=sys.stderr)
             run = runner.Runner(jobs, run_dir, environment=env)
         run.run()

@@ -102,7 +102,7 @@ def main(args: argparse.Namespace) -> int:
     if not root.is_dir():
         raise UsageError(f"{root}: not a results folder")
     targets = resolve_backends(args.backend or "all")
-    docs, _ = load_results([root])
+    docs, _ = load_results([root], runs_only=True)  # calibrations save models too
     todo = [(d, t) for d in candidates(docs) for t in targets if t != d["backend"]]
     print(
         f"portability: {len(todo)} load(s) of saved models under {', '.join(targets)}",

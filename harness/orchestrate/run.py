@@ -59,7 +59,7 @@ def main(args: argparse.Namespace) -> int:
     docs = run.run()
     print(render_markdown(docs))
     if args.report:
-        all_docs, problems = load_results([Path(args.out)])
+        all_docs, problems = load_results([Path(args.out)], runs_only=True)
         text = render_markdown(all_docs, problems)
         write_text(Path(args.report), text, f"--report {args.report}")
         print(f"\nreport over every run under {args.out}: {args.report}\n", file=sys.stderr)

@@ -34,7 +34,7 @@ def main(args: argparse.Namespace) -> int:
     for p in args.results:
         if not Path(p).exists():
             raise UsageError(f"{p}: no such file or folder")
-    docs, problems = load_results(args.results, latest=not args.all)
+    docs, problems = load_results(args.results, latest=not args.all, runs_only=True)
     if problems:  # a report that silently drops a file would mislead: refuse, name the file
         more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
         raise ResultError(problems[0] + more)
