@@ -158,7 +158,10 @@ def build_parser() -> argparse.ArgumentParser:
         "load each saved .keras model under the other backends",
     )
     p.add_argument("results", type=Path, help="results root (default layout: results/)")
-    p.add_argument("--backend", help="target backends (default: all installed)")
+    p.add_argument("--backend", help="target backends installed here (default: all of them)")
+    p.add_argument("--python", action="append", default=[], metavar="BACKEND=PATH",
+                   help="also load under BACKEND with this interpreter (another environment's; "
+                   "repeatable; a path not there yet is noted and skipped)")  # fmt: skip
 
     p = command("validate", "harness.cli:validate", "check scenario files without running them")
     p.add_argument("scenarios", nargs="+", type=Path)

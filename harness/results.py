@@ -218,6 +218,11 @@ def cell_key(doc: dict) -> str:
     return "{}/{}--{}".format(*result_key(doc))
 
 
+def reference_paths(model_path: str | Path) -> Path:
+    """Where the saving backend's predictions for a saved .keras model lie (beside it)."""
+    return Path(str(model_path).removesuffix(".keras") + ".probs.npy")
+
+
 def load_portability(paths: list[Path]) -> list[dict]:
     """Portability checks under the given folders (newest per model and target).
 

@@ -139,12 +139,22 @@ def test_markdown_and_html_render_the_same_tables():
     text = render("md", docs, checks)
     md = markdown_tables(text)
     page = Tables(render("html", docs, checks)).tables
-    md_details, md_portability = md[0], md[1]
-    *html_details, html_portability, html_environments = page
+    md_comparison, md_details, md_portability = md
+    html_comparison, *html_details, html_portability, html_environments = page
 
     def texts(table):
         return [[text for text, _ in r] for r in table]
 
+    # At a glance: a row per cell, a column per backend, the fastest bold in both.
+    assert texts(html_comparison) == [[c.strip("*") for c in r] for r in md_comparison]
+    assert md_comparison[1] == [
+        "bs32",
+        "10,000 ± 2,000 (noisy)",
+        "**62,000 ± 2,000**",
+        "10,000 ± 1,000",
+    ]
+    assert md_comparison[2] == ["gpu", "-", "-", "skipped"]
+    assert "<strong>62,000 ± 2,000</strong>" in render("html", docs, checks)
     assert texts(html_portability) == md_portability
     assert "0/1 agree; s/c1: load failed: ValueError: <x>" in md_portability[2]
     # Environments: the markdown says each row of the page's table as a sentence, GPU included.

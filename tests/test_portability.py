@@ -4,6 +4,7 @@ more than one backend is installed (tox's test-jax environment also holds torch 
 from __future__ import annotations
 
 import json
+import sys
 
 import pytest
 from conftest import SELECTED, run_cli
@@ -47,8 +48,16 @@ def test_models_load_across_backends(tmp_path):
     a, b = PAIR
     proc = run_cli("run", "scenarios/smoke.toml", "--backend", f"{a},{b}", "--out", str(tmp_path))
     assert proc.returncode == 0, proc.stderr[-2000:]
-    proc = run_cli("portability", str(tmp_path), "--backend", f"{a},{b}")
+    # b as another environment's interpreter would be named (here: this one), and an
+    # environment that has not run yet, which is noted and left out
+    missing = tmp_path / "no-env" / "bin" / "python"
+    proc = run_cli(
+        "portability", str(tmp_path), "--backend", a, "--python", f"{b}={sys.executable}",
+        "--python", f"{b}={missing}",
+    )  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-2000:]
+    assert f"note: --python {b}={missing}: no such interpreter (yet)" in proc.stderr
+    assert f"{a} -> {b}: ok" in proc.stderr and f"{b} -> {a}: ok" in proc.stderr
     files = sorted((tmp_path / "portability").glob("*.json"))
     assert [f.name for f in files] == sorted(
         [f"smoke--default--{a}--to-{b}.json", f"smoke--default--{b}--to-{a}.json"]
@@ -58,6 +67,7 @@ def test_models_load_across_backends(tmp_path):
         assert (
             doc["status"] == "ok" and doc["max_abs_diff"] <= 1e-5 and doc["argmax_agreement"] == 1.0
         )
+        assert doc["target_versions"] == backends.backend_versions(doc["target_backend"])
     proc = run_cli("compare", str(tmp_path))
     assert "## Portability" in proc.stdout and "1/1 agree" in proc.stdout
 
@@ -79,3 +89,9 @@ def test_a_malformed_check_file_is_one_line_and_csv_does_not_read_checks(tmp_pat
     bad.write_text("{")
     proc = run_cli("compare", str(tmp_path), "--format", "html")
     assert proc.returncode == 2 and f"harness: {bad}: unreadable portability check" in proc.stderr
+
+
+def test_python_option_is_backend_equals_path(tmp_path):
+    proc = run_cli("portability", str(tmp_path), "--python", "tf")
+    assert proc.returncode == 2
+    assert proc.stderr.startswith("harness: --python tf: expected BACKEND=PATH with BACKEND one of")

@@ -19,8 +19,7 @@ from .. import backends, devices, results
 from ..backends import resolve_backends
 from ..errors import UsageError
 from ..lifeline import run_module
-from ..results import PORTABILITY_SCHEMA, load_results
-from ..worker.portability import reference_paths
+from ..results import PORTABILITY_SCHEMA, load_results, reference_paths
 
 
 def model_path(doc: dict) -> Path | None:
@@ -45,11 +44,19 @@ def candidates(docs: list[dict]) -> list[dict]:
     return out
 
 
-def run(docs: list[dict], targets: list[str], out_dir: Path, *, timeout: float = 900) -> list[dict]:
+def run(
+    docs: list[dict],
+    targets: list[str],
+    out_dir: Path,
+    *,
+    pythons: dict[str, str] | None = None,
+    timeout: float = 900,
+) -> list[dict]:
     """Checks every candidate model under every target backend but its own.
 
     One process per target backend checks all of its models: importing a backend costs
-    seconds, a check milliseconds.
+    seconds, a check milliseconds. ``pythons`` names the interpreter of a target installed in
+    another environment (default: this interpreter).
     """
     import tempfile
 
@@ -66,7 +73,7 @@ def run(docs: list[dict], targets: list[str], out_dir: Path, *, timeout: float =
         try:
             lines, failure = run_module(
                 "harness.worker.portability", [f.name], devices.device_env("cpu", target),
-                timeout=timeout,
+                timeout=timeout, python=(pythons or {}).get(target),
             )  # fmt: skip
         finally:
             Path(f.name).unlink(missing_ok=True)
@@ -77,6 +84,7 @@ def run(docs: list[dict], targets: list[str], out_dir: Path, *, timeout: float =
         seconds = round(time.monotonic() - started, 3)
         for doc, task, check in zip(todo, tasks, answers, strict=True):
             check = check or {"status": "failed", "reason": failure or "no answer"}
+            check.setdefault("target_versions", backends.backend_versions(target))
             check.update(
                 schema=PORTABILITY_SCHEMA,
                 schema_version=1,
@@ -85,7 +93,6 @@ def run(docs: list[dict], targets: list[str], out_dir: Path, *, timeout: float =
                 source_backend=doc["backend"],
                 source_run=doc.get("run_id"),
                 target_backend=target,
-                target_versions=backends.backend_versions(target),
                 model=task["model"],
                 batch_seconds=seconds,
                 checked=results.utc_now(),
@@ -97,18 +104,24 @@ def run(docs: list[dict], targets: list[str], out_dir: Path, *, timeout: float =
 
 
 def main(args: argparse.Namespace) -> int:
-    """Loads every saved .keras model under the other installed backends."""
+    """Loads every saved .keras model under the other backends: those installed here, and
+    those of other environments' interpreters (``--python BACKEND=PATH``)."""
     root = Path(args.results)
     if not root.is_dir():
         raise UsageError(f"{root}: not a results folder")
-    targets = resolve_backends(args.backend or "all")
+    pythons = _pythons(args.python)
+    here = backends.installed_backends()
+    chosen = resolve_backends(args.backend, here) if args.backend else here
+    targets = [b for b in backends.NAMES if b in chosen or b in pythons]
+    if not targets:
+        raise UsageError("no backend to load models under: none installed here, no --python")
     docs, _ = load_results([root], runs_only=True)  # calibrations save models too
     todo = [(d, t) for d in candidates(docs) for t in targets if t != d["backend"]]
     print(
         f"portability: {len(todo)} load(s) of saved models under {', '.join(targets)}",
         file=sys.stderr,
     )
-    checks = run(docs, targets, root / "portability")
+    checks = run(docs, targets, root / "portability", pythons=pythons)
     for c in checks:
         line = f"  {c['scenario']}/{c['cell']}: {c['source_backend']} -> {c['target_backend']}: {c['status']}"
         if c["status"] == "ok":
@@ -117,3 +130,25 @@ def main(args: argparse.Namespace) -> int:
             line += f": {c.get('reason')}"
         print(line, file=sys.stderr)
     return 1 if any(c["status"] != "ok" for c in checks) else 0
+
+
+def _pythons(given: list[str]) -> dict[str, str]:
+    """``--python BACKEND=PATH`` values: the interpreters that exist, by backend. One not there
+    yet (an environment that has not run) is noted and left out: its cells say not checked."""
+    found: dict[str, str] = {}
+    for item in given:
+        name, sep, path = item.partition("=")
+        backend = backends.ALIASES.get(name.strip())
+        if not sep or backend is None:
+            raise UsageError(
+                f"--python {item}: expected BACKEND=PATH with BACKEND one of "
+                f"{', '.join(backends.NAMES)}"
+            )
+        if Path(path).is_file():
+            found[backend] = str(Path(path).absolute())
+        else:
+            print(
+                f"note: --python {item}: no such interpreter (yet); {backend} not checked",
+                file=sys.stderr,
+            )
+    return found

@@ -8,7 +8,6 @@ nothing but a browser to open.
 from __future__ import annotations
 
 import html
-from collections import defaultdict
 from typing import Any
 
 from ..backends import BY_NAME, NAMES
@@ -135,9 +134,6 @@ def utilization_chart(doc: dict) -> str:
 
 def render_html(docs: list[dict], portability_checks: list[dict] | None = None) -> str:
     """The whole page."""
-    by_scenario: dict[str, list[dict]] = defaultdict(list)
-    for d in docs:
-        by_scenario[d.get("scenario", {}).get("name", "?")].append(d)
     body = ["<h1>Keras backend comparison</h1>"]
     legend = " ".join(
         f'<span class="key" style="background:{c}"></span>{_e(b)}'
@@ -146,11 +142,12 @@ def render_html(docs: list[dict], portability_checks: list[dict] | None = None) 
     body.append(
         f'<p class="legend">{legend} <span class="muted">whiskers: slowest to fastest repeat</span></p>'
     )
-    for scenario, sdocs in by_scenario.items():
+    for scenario, sdocs in sections.by_scenario(docs).items():
         body.append(f"<h2>{_e(scenario)}</h2>")
-        desc = sdocs[0].get("scenario", {}).get("description")
-        if desc:
-            body.append(f'<p class="muted">{_e(desc)}</p>')
+        if sections.description(sdocs):
+            body.append(f'<p class="muted">{_e(sections.description(sdocs))}</p>')
+        body.append(to_html(sections.comparison(sdocs)))
+        body.append(f'<p class="muted">{_e(sections.COMPARISON_NOTE)}</p>')
         body.append(throughput_chart(scenario, sdocs))
         body.append(to_html(sections.details(sdocs)))
         body.append("<details><summary>CPU / GPU utilization over time</summary><div class='grid'>")

@@ -1,4 +1,5 @@
-"""The comparison report in markdown: one table over every cell and backend, then notes.
+"""The comparison report in markdown: per scenario, its cells side by side by backend, then
+the details; then why cells did not run, the environments and the portability matrix.
 
 The tables and their texts come from sections.py, the one definition the HTML page renders too.
 """
@@ -14,12 +15,16 @@ REASON_WIDTH = 90
 
 
 def render_markdown(docs: list[dict], problems: list[str] | None = None) -> str:
-    """Markdown: one table over every cell and backend, then notes and environments."""
-    lines = ["# Keras backend comparison", ""]
+    """Markdown: per scenario a table to read at a glance and the details, then notes."""
+    lines = ["# Keras backend comparison"]
     if not docs:
-        lines.append("No results found.")
-    else:
-        lines.append(to_markdown(sections.details(docs), span_width=REASON_WIDTH))
+        lines += ["", "No results found."]
+    for scenario, sdocs in sections.by_scenario(docs).items():
+        lines += ["", f"## {scenario}", ""]
+        if sections.description(sdocs):
+            lines += [sections.description(sdocs), ""]
+        lines += [to_markdown(sections.comparison(sdocs)), "", sections.COMPARISON_NOTE, ""]
+        lines.append(to_markdown(sections.details(sdocs), span_width=REASON_WIDTH))
     long_reasons = _long_reasons(docs)
     if long_reasons:
         lines += ["", "## Why cells did not run", ""] + long_reasons

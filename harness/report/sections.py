@@ -11,7 +11,7 @@ from typing import Any
 from ..backends import NAMES
 from ..results import REFERENCE_SAMPLES, TOLERANCE
 from .rows import rows
-from .table import HTML, MARKDOWN, RIGHT, TEXT, Cell, Column, Row, Table, row
+from .table import HTML, RIGHT, Cell, Column, Row, Table, row
 
 DETAILS_NOTE = (
     "Throughput is steady-state training (warm-up fitted and timed apart), median over "
@@ -22,8 +22,6 @@ DETAILS_NOTE = (
 )
 
 DETAILS_COLUMNS = (
-    # The page shows one table per scenario under its heading: the column would repeat it.
-    Column("scenario", formats=(MARKDOWN, TEXT)),
     Column("cell"),
     Column("backend"),
     Column("status"),
@@ -41,6 +39,51 @@ DETAILS_COLUMNS = (
 )
 
 
+def by_scenario(docs: list[dict]) -> dict[str, list[dict]]:
+    """The results of each scenario, scenarios in the order their results come."""
+    out: dict[str, list[dict]] = {}
+    for d in docs:
+        out.setdefault((d.get("scenario") or {}).get("name", "?"), []).append(d)
+    return out
+
+
+def description(docs: list[dict]) -> str:
+    """What the scenario file says it measures (its first result's)."""
+    return (docs[0].get("scenario") or {}).get("description") or "" if docs else ""
+
+
+COMPARISON_NOTE = (
+    "Train samples/s, median ± MAD over repeats; the fastest backend of each cell in bold; "
+    "'noisy': the repeats spread by more than 10%."
+)
+
+
+def comparison(docs: list[dict]) -> Table:
+    """One scenario at a glance: a row per cell, a column per backend (median samples/s with
+    its spread, the fastest in bold); a cell that did not run says so."""
+    table = rows(docs)
+    names = [b for b in NAMES if any(r["backend"] == b for r in table)]
+    by_cell: dict[str, dict[str, dict[str, Any]]] = {}
+    for r in table:
+        by_cell.setdefault(r["cell"], {})[r["backend"]] = r
+    return Table(
+        (Column("cell"), *(Column(b, RIGHT) for b in names)),
+        tuple(row(cell, *(_speed(found.get(b)) for b in names)) for cell, found in by_cell.items()),
+    )
+
+
+def _speed(r: dict[str, Any] | None) -> Cell:
+    """A backend's throughput in one cell; the fastest (relative 1.0) in bold."""
+    if r is None:
+        return Cell("-", css="muted")
+    if r["status"] != "ok":
+        return Cell(r["status"], css="muted")
+    text = f"{r['samples_per_sec']:,.0f} ± {r['samples_per_sec_mad']:,.0f}"
+    if r["noisy"]:
+        text += " (noisy)"
+    return Cell(text, strong=r["relative"] == 1.0)
+
+
 def details(docs: list[dict]) -> Table:
     """One row per result: its measurements, or why it did not run (spanning the measurements)."""
     return Table(
@@ -54,9 +97,9 @@ def _detail_row(doc: dict, r: dict[str, Any]) -> Row:
     data = f"{r['dataset']}/{r['pipeline']}"
     if r["status"] != "ok":
         reason = Cell(r["reason"] or "", span=True)
-        return row(r["scenario"], r["cell"], backend, r["status"], data, reason, off=True)
+        return row(r["cell"], backend, r["status"], data, reason, off=True)
     return row(
-        r["scenario"], r["cell"], backend, "ok", f"{data} (n={r['train_samples']})",
+        r["cell"], backend, "ok", f"{data} (n={r['train_samples']})",
         _throughput(r), f"{r['relative']:.2f}x", f"{r['ms_per_step']:.3f}", step_time(doc),
         _number(r["warmup_seconds"], "{:.2f}", ""), _number(r["test_accuracy"], "{:.3f}"),
         _reload(r["reload_ok"]), _number(r["efficiency"], "{:.0%}", ""),

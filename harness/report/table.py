@@ -41,12 +41,14 @@ class Cell:
             (``<b>MISMATCH</b>``); it should say what ``text`` says.
         span: the cell covers the rest of its row (a reason where measurements would be); it must
             be the row's last cell.
+        strong: the one to see first (the fastest of a row): bold in markdown and HTML.
     """
 
     text: str
     css: str = ""
     markup: str | None = None
     span: bool = False
+    strong: bool = False
 
 
 @dataclass(frozen=True)
@@ -127,6 +129,8 @@ def to_markdown(table: Table, span_width: int | None = None) -> str:
             text = _md(cell.text)
             if cell.span and span_width is not None and len(text) > span_width:
                 text = text[: span_width - 3].rstrip() + "..."
+            if cell.strong:
+                text = f"**{text}**"
             line += f" {text} |" + " |" * (covers - 1)
         lines.append(line)
     return "\n".join(lines)
@@ -152,7 +156,7 @@ def to_html(table: Table) -> str:
         tds = "".join(
             _td(
                 "td",
-                html.escape(cell.text) if cell.markup is None else cell.markup,
+                _strong(cell, html.escape(cell.text) if cell.markup is None else cell.markup),
                 ([] if cell.span else _align(column)) + ([cell.css] if cell.css else []),
                 covers,
             )
@@ -161,6 +165,10 @@ def to_html(table: Table) -> str:
         lines.append(f'<tr class="off">{tds}</tr>' if r.off else f"<tr>{tds}</tr>")
     lines.append("</table>")
     return "\n".join(lines)
+
+
+def _strong(cell: Cell, content: str) -> str:
+    return f"<strong>{content}</strong>" if cell.strong else content
 
 
 def _align(column: Column) -> list[str]:

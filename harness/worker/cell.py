@@ -423,9 +423,9 @@ class Worker:
         # Scenario in the name: two scenarios may have a cell of the same id.
         stem = f"{self.task['scenario']['name']}--{self.out.stem}"
         # Reference predictions let another backend check it loads this model faithfully.
-        from ..results import REFERENCE_SAMPLES
+        from ..results import REFERENCE_SAMPLES, reference_paths
 
-        np.save(folder / f"{stem}.probs.npy", self._probs[:REFERENCE_SAMPLES])
+        np.save(reference_paths(folder / f"{stem}.keras"), self._probs[:REFERENCE_SAMPLES])
         for fmt in ("keras", "h5"):
             path = folder / f"{stem}.{fmt}"
             self.phase("save", format=fmt)

@@ -7,17 +7,14 @@ saved under another backend, predict, and compare with the saving backend's pred
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
 
 from .. import results
 from ..errors import one_line
-from ..results import TOLERANCE
-
-
-def reference_paths(model_path: str | Path) -> Path:
-    return Path(str(model_path).removesuffix(".keras") + ".probs.npy")
+from ..results import TOLERANCE, reference_paths
 
 
 def check_one(task: dict[str, Any]) -> dict[str, Any]:
@@ -67,6 +64,10 @@ if (
     from ..lifeline import tie_to_parent
 
     tie_to_parent()  # no check outlives the `harness portability` that started it
+    from ..backends import backend_versions
+
+    # as installed in this interpreter, which may be another environment's than the harness's
+    versions = backend_versions(os.environ["KERAS_BACKEND"])
     for index, task in enumerate(json.loads(Path(sys.argv[1]).read_text())):
         try:
             answer = check_one(task)
@@ -75,4 +76,4 @@ if (
                 "status": "failed",
                 "reason": one_line(exc, typed=True, limit=300),
             }
-        print(json.dumps({"index": index, **answer}), flush=True)
+        print(json.dumps({"index": index, **answer, "target_versions": versions}), flush=True)
