@@ -71,6 +71,13 @@ def result(
         doc["efficiency"] = {"fraction_of_probe": 0.4}
         doc["monitor"] = {"phases": {"fit": {"cpu": {"mean": 90.0, "peak": 99.5}}}}
         doc["predict"] = {"argmax_accuracy": accuracy}
+        doc["backend_settings"] = {
+            "jit_compile": backend != "torch",
+            "dtype_policy": "float32",
+            "matmul_precision": "highest" if backend == "torch" else "tf32",
+            "intra_op_threads": {"tensorflow": 0, "jax": None, "torch": 2}[backend],
+            "inter_op_threads": {"tensorflow": 0, "jax": None, "torch": 2}[backend],
+        }
         doc["save"] = {
             "keras": {"predictions_match": True, "max_abs_diff": 0.0},
             "h5": {"predictions_match": True, "max_abs_diff": 0.0},

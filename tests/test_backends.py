@@ -64,6 +64,16 @@ def test_smoke_end_to_end(backend, tmp_path):
         assert Path(saved["path"]).exists()
     assert doc["device"]["variables_on"] == "cpu"
     assert "gpu" not in doc["device"]  # a CPU cell identifies no GPU
+    # What the backend really ran: Keras resolves jit_compile="auto" per backend (never XLA
+    # under torch); torch says its thread pools, jax does not.
+    ran = doc["backend_settings"]
+    assert isinstance(ran["jit_compile"], bool) and ran["dtype_policy"] == "float32"
+    assert (ran["jit_compile"], ran["matmul_precision"]) == {
+        "torch": (False, "highest"),
+        "jax": (True, "default (tf32 on GPU)"),
+        "tensorflow": (ran["jit_compile"], "tf32"),
+    }[backend]
+    assert (ran["intra_op_threads"] is None) is (backend == "jax")
     # device_env turns JAX's preallocation off unless the cell turns it on.
     assert doc["device"]["jax_preallocate"] is (False if backend == "jax" else None)
     env = doc["environment"]

@@ -139,8 +139,8 @@ def test_markdown_and_html_render_the_same_tables():
     text = render("md", docs, checks)
     md = markdown_tables(text)
     page = Tables(render("html", docs, checks)).tables
-    md_comparison, md_details, md_portability = md
-    html_comparison, *html_details, html_portability, html_environments = page
+    md_comparison, md_settings, md_details, md_portability = md
+    html_comparison, html_settings, *html_details, html_portability, html_environments = page
 
     def texts(table):
         return [[text for text, _ in r] for r in table]
@@ -156,6 +156,9 @@ def test_markdown_and_html_render_the_same_tables():
     assert md_comparison[2] == ["gpu", "-", "-", "skipped"]
     assert "<strong>62,000 ± 2,000</strong>" in render("html", docs, checks)
     assert texts(html_portability) == md_portability
+    # What each backend ran, as recorded by its workers.
+    assert texts(html_settings) == md_settings
+    assert md_settings[3] == ["torch", "no", "highest", "float32", "2 / 2"]
     assert "0/1 agree; s/c1: load failed: ValueError: <x>" in md_portability[2]
     # Environments: the markdown says each row of the page's table as a sentence, GPU included.
     header, *envs = texts(html_environments)

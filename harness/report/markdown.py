@@ -24,6 +24,9 @@ def render_markdown(docs: list[dict], problems: list[str] | None = None) -> str:
         if sections.description(sdocs):
             lines += [sections.description(sdocs), ""]
         lines += [to_markdown(sections.comparison(sdocs)), "", sections.COMPARISON_NOTE, ""]
+        ran = sections.settings(sdocs)
+        if ran:
+            lines += [f"{sections.SETTINGS_TITLE}:", "", to_markdown(ran), ""]
         lines.append(to_markdown(sections.details(sdocs), span_width=REASON_WIDTH))
     long_reasons = _long_reasons(docs)
     if long_reasons:

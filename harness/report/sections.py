@@ -8,7 +8,7 @@ from __future__ import annotations
 import html
 from typing import Any
 
-from ..backends import NAMES
+from ..backends import NAMES, ORDER
 from ..results import REFERENCE_SAMPLES, TOLERANCE
 from .rows import rows
 from .table import HTML, RIGHT, Cell, Column, Row, Table, row
@@ -82,6 +82,48 @@ def _speed(r: dict[str, Any] | None) -> Cell:
     if r["noisy"]:
         text += " (noisy)"
     return Cell(text, strong=r["relative"] == 1.0)
+
+
+SETTINGS_TITLE = "What each backend ran"
+
+
+def settings(docs: list[dict]) -> Table | None:
+    """Per backend, what it really ran (recorded by the worker after compiling): XLA or not,
+    the float32 matmul precision, the dtype policy, its CPU thread pools. One row per backend
+    and distinct set of values; None where no result recorded them (older results)."""
+    seen: dict[tuple[str, ...], None] = {}
+    for d in docs:
+        s = d.get("backend_settings")
+        if d["status"] == "ok" and s:
+            threads = (
+                f"{_threads(s.get('intra_op_threads'))} / {_threads(s.get('inter_op_threads'))}"
+            )
+            xla = {True: "yes", False: "no"}.get(s.get("jit_compile"), "?")
+            seen[
+                (
+                    d["backend"],
+                    xla,
+                    str(s.get("matmul_precision")),
+                    str(s.get("dtype_policy")),
+                    threads,
+                )
+            ] = None
+    if not seen:
+        return None
+    columns = (
+        "backend",
+        "XLA (jit_compile)",
+        "float32 matmul",
+        "dtype policy",
+        "CPU threads intra / inter",
+    )
+    ordered = sorted(seen, key=lambda k: (ORDER.get(k[0], 9), k))
+    return Table(tuple(Column(c) for c in columns), tuple(row(*k) for k in ordered))
+
+
+def _threads(n: int | None) -> str:
+    """0: the backend sizes the pool itself; None: it does not say."""
+    return {0: "auto", None: "backend's own"}.get(n, str(n))
 
 
 def details(docs: list[dict]) -> Table:

@@ -236,6 +236,7 @@ class Worker:
             )
             if repeat == 0:
                 self._check_placement(model)
+                self.result["backend_settings"] = devices.what_ran(self.backend, model)
             if n_warm:
                 self.phase("warmup", repeat=repeat + 1, of=cell.repeats)
                 warm = self._feed(ds.x_train[:n_warm], ds.y_train[:n_warm], shuffle=True)

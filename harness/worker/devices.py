@@ -121,3 +121,44 @@ if (
     name = sys.argv[1]
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     print(json.dumps(describe(name)))
+
+
+def what_ran(backend: str, model: Any) -> dict[str, Any]:
+    """The program this backend really runs for a compiled model, beyond what the scenario
+    asked: whether XLA compiles the steps (Keras resolves jit_compile="auto" per backend), the
+    float32 matmul precision (TF32 is on by default under tensorflow and jax on Ampere and
+    later GPUs, off under torch), the dtype policy, and the CPU thread pools.
+
+    A value the backend does not expose is None, never guessed.
+    """
+    import keras
+
+    out: dict[str, Any] = {
+        "jit_compile": getattr(model, "jit_compile", None),
+        "dtype_policy": keras.config.dtype_policy().name,
+    }
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        tf32 = tf.config.experimental.tensor_float_32_execution_enabled()
+        out["matmul_precision"] = "tf32" if tf32 else "highest"
+        # 0: TensorFlow sizes the pool itself (one thread per logical core)
+        out["intra_op_threads"] = tf.config.threading.get_intra_op_parallelism_threads()
+        out["inter_op_threads"] = tf.config.threading.get_inter_op_parallelism_threads()
+    elif backend == "jax":
+        import jax
+
+        precision = jax.config.jax_default_matmul_precision
+        # None: XLA's default, which multiplies float32 in TF32 on GPUs that have it
+        out["matmul_precision"] = "default (tf32 on GPU)" if precision is None else str(precision)
+        out["intra_op_threads"] = None  # XLA's CPU client has no query: one per core
+        out["inter_op_threads"] = None
+    elif backend == "torch":
+        import torch
+
+        tf32 = torch.backends.cuda.matmul.allow_tf32
+        precision = torch.get_float32_matmul_precision()
+        out["matmul_precision"] = "tf32" if tf32 or precision != "highest" else "highest"
+        out["intra_op_threads"] = torch.get_num_threads()
+        out["inter_op_threads"] = torch.get_num_interop_threads()
+    return out
