@@ -236,7 +236,10 @@ class Worker:
             )
             if repeat == 0:
                 self._check_placement(model)
-                self.result["backend_settings"] = devices.what_ran(self.backend, model)
+                try:
+                    self.result["backend_settings"] = devices.what_ran(self.backend, model)
+                except Exception as exc:  # an annotation: it must not cost the measurement
+                    self.result["backend_settings"] = {"error": one_line(exc, typed=True)}
             if n_warm:
                 self.phase("warmup", repeat=repeat + 1, of=cell.repeats)
                 warm = self._feed(ds.x_train[:n_warm], ds.y_train[:n_warm], shuffle=True)
