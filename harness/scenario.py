@@ -105,6 +105,8 @@ class Cell:
     sample_interval: float = 1.0
     step_delay_ms: float = 0.0
     sync_every_step: bool = False
+    threads: int | None = None
+    tf32: bool | None = None
     jax_preallocate: bool = False
     backends: tuple[str, ...] = BACKENDS
 
@@ -288,6 +290,17 @@ FIELDS: dict[str, tuple[_Check, str]] = {
         _bool,
         "wait for the device after every training step, as Keras does when any callback "
         "(its progress bar too) needs per-step logs; step_delay_ms implies it",
+    ),
+    "threads": (
+        _optional_int(1),
+        "CPU threads of the backend's intra-op and inter-op pools, the same for every backend "
+        "(default: each backend's own choice); unsupported under jax, whose XLA CPU client has "
+        "no such setting",
+    ),
+    "tf32": (
+        _bool,
+        "float32 matmuls in TF32 on GPUs that have it, true or false for every backend "
+        "(default: each backend's own: on under tensorflow and jax, off under torch)",
     ),
     "jax_preallocate": (
         _bool,
@@ -496,6 +509,8 @@ _LABELS: dict[str, Callable[[Any], str]] = {
     "steps_per_execution": lambda v: f"spe{v}",
     "step_delay_ms": lambda v: f"delay{v:g}ms",
     "sync_every_step": lambda v: "sync" if v else "async",
+    "threads": lambda v: f"threads{v}",
+    "tf32": lambda v: "tf32" if v else "no-tf32",
 }
 
 
@@ -528,6 +543,8 @@ def json_schema() -> dict[str, Any]:
     props["step_delay_ms"].update(type="number", minimum=0)
     props["sync_every_step"]["type"] = "boolean"
     props["jax_preallocate"]["type"] = "boolean"
+    props["tf32"]["type"] = "boolean"
+    props["threads"].update(type="integer", minimum=1)
     props["jit_compile"]["anyOf"] = [{"type": "boolean"}, {"const": "auto"}]
     props["optimizer"]["anyOf"] = [
         {"enum": list(OPTIMIZERS)},

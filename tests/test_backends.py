@@ -127,7 +127,12 @@ def test_pipelines_knobs_and_missing_gpu(backend, tmp_path):
     knobs = tmp_path / "knobs.toml"
     knobs.write_text(
         "[defaults]\ntrain_samples = 256\ntest_samples = 64\nbatch_size = 64\nepochs = 1\n"
-        "repeats = 1\nsteps_per_execution = 2\n"
+        "repeats = 1\nsteps_per_execution = 2\ntf32 = false\n"
+    )
+    same = tmp_path / "same.toml"  # the same thread pools and matmul precision everywhere
+    same.write_text(
+        "[defaults]\ntrain_samples = 256\ntest_samples = 64\nbatch_size = 64\nepochs = 1\n"
+        "repeats = 1\nwarmup_steps = 1\nthreads = 1\ntf32 = false\n"
     )
     mixed = tmp_path / "mixed.toml"
     mixed.write_text(
@@ -140,7 +145,8 @@ def test_pipelines_knobs_and_missing_gpu(backend, tmp_path):
     )
     out = tmp_path / "r"
     proc = run_cli(
-        "run", str(pipes), str(knobs), str(mixed), str(gpu), "--backend", backend, "--out", str(out),
+        "run", str(pipes), str(knobs), str(same), str(mixed), str(gpu), "--backend", backend,
+        "--out", str(out),
         env={"CUDA_VISIBLE_DEVICES": NO_SUCH_GPU},
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-3000:]  # unsupported and skipped are not failures
@@ -164,6 +170,18 @@ def test_pipelines_knobs_and_missing_gpu(backend, tmp_path):
         assert "`steps_per_execution` must be 1 with the PyTorch backend" in knob["reason"]
     else:
         assert knob["status"] == "ok", knob.get("reason")
+        assert knob["backend_settings"]["matmul_precision"] == "highest"  # tf32 = false
+    same_doc = docs["same/default"]
+    if backend == "jax":
+        assert same_doc["status"] == "unsupported"
+        assert same_doc["reason"] == (
+            "threads: jax (XLA's CPU client) has no thread-count setting; it uses every core"
+        )
+    else:
+        assert same_doc["status"] == "ok", same_doc.get("reason")
+        ran = same_doc["backend_settings"]
+        assert (ran["intra_op_threads"], ran["inter_op_threads"]) == (1, 1)
+        assert ran["matmul_precision"] == "highest"
     mixed_doc = docs["mixed/default"]
     assert mixed_doc["status"] == "ok", mixed_doc.get("reason")
     assert mixed_doc["efficiency"]["probe"]["dtype"] == "bfloat16"

@@ -227,3 +227,21 @@ def test_jax_preallocate_is_a_validated_setting_off_by_default(tmp_path):
     ]
     props = scenario.json_schema()["properties"]["defaults"]["properties"]
     assert props["jax_preallocate"]["type"] == "boolean"
+
+
+def test_threads_and_tf32_are_validated_axes_left_to_each_backend_by_default(tmp_path):
+    (cell,) = scenario.load(write(tmp_path, "[defaults]\n")).cells
+    assert (cell.threads, cell.tf32) == (None, None)  # each backend's own choice
+    sc = scenario.load(write(tmp_path, "[defaults]\ntf32 = false\n[matrix]\nthreads = [1, 2]\n"))
+    assert [(c.id, c.threads, c.tf32) for c in sc.cells] == [
+        ("threads1", 1, False),
+        ("threads2", 2, False),
+    ]
+    assert scenario.Cell.from_json(json.loads(json.dumps(sc.cells[0].to_json()))) == sc.cells[0]
+    for text, message in (
+        ("threads = 0", "key 'defaults.threads': must be an integer >= 1, got 0"),
+        ('tf32 = "off"', "key 'defaults.tf32': must be true or false, got 'off'"),
+    ):
+        with pytest.raises(ScenarioError) as err:
+            scenario.load(write(tmp_path, f"[defaults]\n{text}\n", "bad.toml"))
+        assert str(err.value).endswith(message)

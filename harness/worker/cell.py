@@ -162,6 +162,12 @@ class Worker:
         device["jax_preallocate"] = (
             device_strings.jax_preallocates(os.environ) if backend == "jax" else None
         )
+        # Before anything runs (listing GPUs starts TensorFlow's runtime): thread pools are
+        # fixed once the runtime has started.
+        try:
+            devices.apply_settings(backend, threads=cell.threads, tf32=cell.tf32)
+        except devices.SettingUnsupported as exc:
+            raise CellOutcome("unsupported", str(exc)) from None
         try:
             self.result["device"]["visible_gpus"] = devices.require(cell.device, backend)
         except devices.DeviceUnavailable as exc:

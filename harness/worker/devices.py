@@ -123,6 +123,54 @@ if (
     print(json.dumps(describe(name)))
 
 
+class SettingUnsupported(RuntimeError):
+    """The backend cannot honour a scenario setting (the cell is unsupported, with why)."""
+
+
+def apply_settings(backend: str, *, threads: int | None, tf32: bool | None) -> None:
+    """Makes the backend run with the scenario's thread count and TF32 choice, the same under
+    every backend, before anything runs; None leaves the backend's own default.
+
+    Raises:
+        SettingUnsupported: the backend has no such setting, or it is too late to change it.
+    """
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        try:
+            if threads is not None:
+                tf.config.threading.set_intra_op_parallelism_threads(threads)
+                tf.config.threading.set_inter_op_parallelism_threads(threads)
+        except RuntimeError as exc:  # the runtime started before the worker got here
+            raise SettingUnsupported(f"threads: {one_line(exc)}") from None
+        if tf32 is not None:
+            tf.config.experimental.enable_tensor_float_32_execution(tf32)
+    elif backend == "jax":
+        import jax
+
+        if threads is not None:
+            raise SettingUnsupported(
+                "threads: jax (XLA's CPU client) has no thread-count setting; it uses every core"
+            )
+        if tf32 is not None:
+            jax.config.update(
+                "jax_default_matmul_precision", "tensorfloat32" if tf32 else "highest"
+            )
+    elif backend == "torch":
+        import torch
+
+        if threads is not None:
+            torch.set_num_threads(threads)
+            try:
+                torch.set_num_interop_threads(threads)
+            except RuntimeError as exc:  # inter-op work already started
+                raise SettingUnsupported(f"threads: {one_line(exc)}") from None
+        if tf32 is not None:
+            torch.backends.cuda.matmul.allow_tf32 = tf32
+            torch.backends.cudnn.allow_tf32 = tf32
+            torch.set_float32_matmul_precision("high" if tf32 else "highest")
+
+
 def what_ran(backend: str, model: Any) -> dict[str, Any]:
     """The program this backend really runs for a compiled model, beyond what the scenario
     asked: whether XLA compiles the steps (Keras resolves jit_compile="auto" per backend), the
@@ -150,7 +198,11 @@ def what_ran(backend: str, model: Any) -> dict[str, Any]:
 
         precision = jax.config.jax_default_matmul_precision
         # None: XLA's default, which multiplies float32 in TF32 on GPUs that have it
-        out["matmul_precision"] = "default (tf32 on GPU)" if precision is None else str(precision)
+        out["matmul_precision"] = {
+            None: "default (tf32 on GPU)",
+            "tensorfloat32": "tf32",
+            "float32": "highest",
+        }.get(precision, str(precision))
         out["intra_op_threads"] = None  # XLA's CPU client has no query: one per core
         out["inter_op_threads"] = None
     elif backend == "torch":
