@@ -597,6 +597,15 @@ class Sampler:
                 raise RuntimeError("Sampler is stopped")
             return self._sample_locked()
 
+    def set_interval(self, interval: float) -> None:
+        """Samples every ``interval`` seconds from the next tick on (a cell sets it once it
+        knows how long its measured fits last, so that they hold enough samples)."""
+        if interval <= 0:
+            raise ValueError(f"interval must be positive, got {interval}")
+        with self._lock:
+            self.interval = float(interval)
+            self.min_window_s = max(0.01, 0.1 * self.interval)
+
     def set_phase(self, name: str) -> None:
         """Tags the following samples with `name`; safe to call from any thread."""
         with self._lock:

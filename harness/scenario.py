@@ -102,6 +102,7 @@ class Cell:
     jit_compile: str | bool = "auto"
     steps_per_execution: int = 1
     time_limit: float = 1800.0
+    min_time: float = 1.0
     sample_interval: float = 1.0
     step_delay_ms: float = 0.0
     sync_every_step: bool = False
@@ -279,7 +280,17 @@ FIELDS: dict[str, tuple[_Check, str]] = {
     "jit_compile": (_jit, 'passed to model.compile: true, false or "auto"'),
     "steps_per_execution": (_int(1), "passed to model.compile"),
     "time_limit": (_number(0), "seconds a cell may run before it is stopped"),
-    "sample_interval": (_number(0), "seconds between CPU/GPU utilization samples (like dmon: 1)"),
+    "min_time": (
+        _nonneg_number,
+        "seconds each repeat measures at least: a first fit shorter than this calibrates how "
+        "many epochs it takes, and the repeats run that many (like timeit's autorange); 0: "
+        "exactly epochs",
+    ),
+    "sample_interval": (
+        _number(0),
+        "seconds between CPU/GPU utilization samples (like dmon: 1); shorter where the measured "
+        "fits would otherwise hold fewer than 10",
+    ),
     "step_delay_ms": (
         _nonneg_number,
         "a fixed wait (a spin on the host) after every training step, once the device has finished it: a real, "
@@ -310,7 +321,14 @@ FIELDS: dict[str, tuple[_Check, str]] = {
     "backends": (_backends, "run only under these backends"),
 }
 # Settings of the run and its measuring, not benchmark axes: defaults only.
-_NOT_AXES = ("backends", "data_path", "time_limit", "sample_interval", "jax_preallocate")
+_NOT_AXES = (
+    "backends",
+    "data_path",
+    "time_limit",
+    "min_time",
+    "sample_interval",
+    "jax_preallocate",
+)
 MATRIX_FIELDS = tuple(k for k in FIELDS if k not in _NOT_AXES)
 TOP_LEVEL = ("name", "description", "defaults", "matrix")
 
@@ -540,6 +558,7 @@ def json_schema() -> dict[str, Any]:
     props["data_path"]["type"] = "string"
     props["time_limit"].update(type="number", exclusiveMinimum=0)
     props["sample_interval"].update(type="number", exclusiveMinimum=0)
+    props["min_time"].update(type="number", minimum=0)
     props["step_delay_ms"].update(type="number", minimum=0)
     props["sync_every_step"]["type"] = "boolean"
     props["jax_preallocate"]["type"] = "boolean"

@@ -121,31 +121,36 @@ def test_pipelines_knobs_and_missing_gpu(backend, tmp_path):
     """
     pipes = tmp_path / "pipes.toml"
     pipes.write_text(
-        "[defaults]\ntrain_samples = 256\ntest_samples = 64\nbatch_size = 64\nepochs = 1\n"
+        "[defaults]\ntrain_samples = 256\ntest_samples = 64\nbatch_size = 64\nepochs = 1\nmin_time = 0\n"
         'repeats = 1\nwarmup_steps = 1\n[matrix]\npipeline = ["numpy", "pydataset", "tf.data", "torch"]\n'
     )
     knobs = tmp_path / "knobs.toml"
     knobs.write_text(
-        "[defaults]\ntrain_samples = 256\ntest_samples = 64\nbatch_size = 64\nepochs = 1\n"
+        "[defaults]\ntrain_samples = 256\ntest_samples = 64\nbatch_size = 64\nepochs = 1\nmin_time = 0\n"
         "repeats = 1\nsteps_per_execution = 2\ntf32 = false\n"
+    )
+    auto = tmp_path / "auto.toml"  # a repeat far shorter than min_time: autorange
+    auto.write_text(
+        "[defaults]\ntrain_samples = 256\ntest_samples = 64\nbatch_size = 64\nepochs = 1\n"
+        "repeats = 2\nwarmup_steps = 1\nmin_time = 0.5\n"
     )
     same = tmp_path / "same.toml"  # the same thread pools and matmul precision everywhere
     same.write_text(
-        "[defaults]\ntrain_samples = 256\ntest_samples = 64\nbatch_size = 64\nepochs = 1\n"
+        "[defaults]\ntrain_samples = 256\ntest_samples = 64\nbatch_size = 64\nepochs = 1\nmin_time = 0\n"
         "repeats = 1\nwarmup_steps = 1\nthreads = 1\ntf32 = false\n"
     )
     mixed = tmp_path / "mixed.toml"
     mixed.write_text(
-        "[defaults]\ntrain_samples = 256\ntest_samples = 64\nbatch_size = 64\nepochs = 1\n"
+        "[defaults]\ntrain_samples = 256\ntest_samples = 64\nbatch_size = 64\nepochs = 1\nmin_time = 0\n"
         'repeats = 1\nprecision = "mixed_bfloat16"\njit_compile = false\n'
     )
     gpu = tmp_path / "gpu.toml"
     gpu.write_text(
-        '[defaults]\ntrain_samples = 256\ntest_samples = 64\ndevice = "gpu"\nrepeats = 1\n'
+        '[defaults]\ntrain_samples = 256\ntest_samples = 64\ndevice = "gpu"\nrepeats = 1\nmin_time = 0\n'
     )
     out = tmp_path / "r"
     proc = run_cli(
-        "run", str(pipes), str(knobs), str(same), str(mixed), str(gpu), "--backend", backend,
+        "run", str(pipes), str(knobs), str(same), str(auto), str(mixed), str(gpu), "--backend", backend,
         "--out", str(out),
         env={"CUDA_VISIBLE_DEVICES": NO_SUCH_GPU},
     )  # fmt: skip
@@ -171,6 +176,15 @@ def test_pipelines_knobs_and_missing_gpu(backend, tmp_path):
     else:
         assert knob["status"] == "ok", knob.get("reason")
         assert knob["backend_settings"]["matmul_precision"] == "highest"  # tf32 = false
+    train = docs["auto/default"]["train"]
+    # 4 steps take milliseconds: the first fit calibrates, then each repeat measures enough
+    # epochs for about min_time, and the sampler samples them finely enough.
+    assert train["calibration"]["epochs"] == 1 and train["calibration"]["seconds"] < 0.5
+    assert train["epochs_asked"] == 1 and train["epochs"] > 1 and train["min_time"] == 0.5
+    assert [len(h["loss"]) for h in train["history"]] == [train["epochs"]] * 2
+    assert min(train["steady_seconds"]["values"]) > 0.25  # ~0.6 s asked for, on a noisy machine
+    monitor = docs["auto/default"]["monitor"]
+    assert monitor["interval_s"] < 0.1 and monitor["phases"]["fit"]["n"] >= 10
     same_doc = docs["same/default"]
     if backend == "jax":
         assert same_doc["status"] == "unsupported"

@@ -585,7 +585,7 @@ def test_ab_on_real_runs_catches_a_delay_and_passes_the_same_code(once, tmp_path
     scenario = tmp_path / "gate.toml"
     scenario.write_text(
         'name = "gate"\n[defaults]\ntrain_samples = 512\ntest_samples = 64\nbatch_size = 32\n'
-        "epochs = 1\nrepeats = 2\nwarmup_steps = 2\n"
+        "epochs = 1\nrepeats = 2\nwarmup_steps = 2\nmin_time = 0\n"
     )
     out = tmp_path / "r"
     common = ["ab", str(scenario), "--rounds", "4", "--backend", backend, "--out", str(out)]

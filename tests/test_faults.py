@@ -26,7 +26,10 @@ pytestmark = pytest.mark.backend
 if not SELECTED:
     pytest.skip("no backend installed", allow_module_level=True)
 BACKEND = SELECTED[0]
-TINY = "train_samples = 256\ntest_samples = 64\nbatch_size = 64\nepochs = 1\nrepeats = 1\nwarmup_steps = 1\n"
+TINY = (
+    "train_samples = 256\ntest_samples = 64\nbatch_size = 64\nepochs = 1\nrepeats = 1\n"
+    "warmup_steps = 1\nmin_time = 0\n"
+)
 
 
 def _default_sigint() -> None:

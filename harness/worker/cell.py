@@ -30,6 +30,10 @@ from ..scenario import Cell
 from . import data as data_mod
 from . import devices, timing
 
+# A cell never measures more epochs than this to reach its min_time (its time limit still
+# applies): a broken clock must not make a repeat run for ever.
+MAX_EPOCHS = 10_000
+
 
 class CellOutcome(Exception):
     """Ends a cell early with a status other than "failed" (skipped / unsupported)."""
@@ -229,7 +233,10 @@ class Worker:
         compile_s, fit_s, epoch_s, histories, chunks, typical = [], [], [], [], [], []
         chunk = timing.DEFAULT_CHUNK
         steps = math.ceil(n_train / cell.batch_size)
-        for repeat in range(cell.repeats):
+        epochs, calibration = cell.epochs, None
+        self._sample_fits_finely()
+        repeat = 0
+        while repeat < cell.repeats:
             self.phase("build", repeat=repeat + 1, of=cell.repeats)
             keras.backend.clear_session()
             keras.utils.set_random_seed(cell.seed)
@@ -261,8 +268,8 @@ class Worker:
             if cell.step_delay_ms or cell.sync_every_step:
                 callbacks.append(timing.make_step_delay(cell.step_delay_ms))
             hist, secs = timing.timed(
-                lambda m=model, f=feed, c=callbacks: self._fit(
-                    m, f, epochs=cell.epochs, verbose=2 if self.verbose else 0, callbacks=c
+                lambda m=model, f=feed, c=callbacks, e=epochs: self._fit(
+                    m, f, epochs=e, verbose=2 if self.verbose else 0, callbacks=c
                 ),
                 lambda m=model: timing.sync(m),
             )
@@ -270,6 +277,19 @@ class Worker:
             if timer.nan_epoch is not None:
                 self.result["train"] = {"history": histories}
                 raise RuntimeError(f"loss became NaN at epoch {timer.nan_epoch}; fit stopped early")
+            measured = sum(timer.epoch_seconds)
+            if repeat == 0 and calibration is None and measured < cell.min_time:
+                # Too short to mean anything (timeit's autorange): enough epochs for min_time,
+                # with a margin, and the first repeat again from scratch.
+                calibration = {"epochs": epochs, "seconds": round(measured, 6)}
+                epochs = min(
+                    MAX_EPOCHS, math.ceil(epochs * 1.2 * cell.min_time / max(measured, 1e-6))
+                )
+                histories.pop()
+                if n_warm:
+                    compile_s.pop()
+                continue
+            repeat += 1
             fit_s.append(secs)
             epoch_s.append([round(s, 6) for s in timer.epoch_seconds])
             for start, ends in zip(timer.epoch_starts, timer.batch_ends, strict=True):
@@ -282,13 +302,13 @@ class Worker:
             self.result["train"] = {"fit_seconds": fit_s, "history": histories}
             self.save()
         self.model = model
-        samples = n_train * cell.epochs
+        samples = n_train * epochs
         # Steady state is the measured epochs themselves; what a fit call spends around them
         # (data adapter and iterator setup, callbacks) is reported apart as fit overhead.
         steady = [sum(e) for e in epoch_s]
         train = {
             "samples_per_sec": stats.summarize([samples / s for s in steady]),
-            "ms_per_step": stats.summarize([1000 * s / (steps * cell.epochs) for s in steady]),
+            "ms_per_step": stats.summarize([1000 * s / (steps * epochs) for s in steady]),
             "steady_seconds": stats.summarize(steady),
             "fit_seconds": stats.summarize(fit_s),
             "fit_overhead_seconds": stats.summarize(
@@ -302,7 +322,10 @@ class Worker:
             "epoch_seconds": epoch_s,
             "steps_per_epoch": steps,
             "samples_per_epoch": n_train,
-            "epochs": cell.epochs,
+            "epochs": epochs,  # measured per repeat: the scenario's, or more for min_time
+            "epochs_asked": cell.epochs,
+            "min_time": cell.min_time,
+            "calibration": calibration,  # the first, too short fit: its epochs and seconds
             "repeats": cell.repeats,
             "warmup": {
                 "steps": cell.warmup_steps,
@@ -326,6 +349,14 @@ class Worker:
             default=0.0,
         )
         return train
+
+    def _sample_fits_finely(self) -> None:
+        """Shortens the utilization sampler's interval so that the measured fits (at least
+        min_time each) hold at least 10 samples, never lengthening the scenario's."""
+        cell = self.cell
+        if self.sampler is not None and cell.min_time > 0:
+            fits = cell.min_time * cell.repeats
+            self.sampler.set_interval(min(cell.sample_interval, max(0.05, fits / 15)))
 
     def _fit(self, model, feed, *, epochs, verbose, callbacks=None):
         try:
