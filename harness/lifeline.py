@@ -12,11 +12,14 @@ Backend-free: called first thing in the worker, before keras is imported.
 from __future__ import annotations
 
 import ctypes
+import functools
+import hashlib
 import json
 import os
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -25,8 +28,8 @@ from pathlib import Path
 # the prctl call, and then the child must notice that it already is an orphan.
 PARENT_ENV = "HARNESS_PARENT_PID"
 _PR_SET_PDEATHSIG = 1
-# The folder that holds the harness package: a child imports it whether or not it is installed.
-PACKAGE_ROOT = Path(__file__).resolve().parent.parent
+# This harness package: a child runs this code, whatever its interpreter has installed.
+PACKAGE_DIR = Path(__file__).resolve().parent
 
 
 def child_env(extra: dict[str, str]) -> dict[str, str]:
@@ -35,8 +38,37 @@ def child_env(extra: dict[str, str]) -> dict[str, str]:
     env = dict(os.environ)
     env.update(extra)
     env[PARENT_ENV] = str(os.getpid())  # the child dies with us (tie_to_parent)
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(PACKAGE_ROOT), env.get("PYTHONPATH")) if p)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (package_path(), env.get("PYTHONPATH")) if p)
     return env
+
+
+@functools.cache
+def package_path() -> str:
+    """A folder that holds this harness package and nothing else (a link to it), for a child's
+    PYTHONPATH. The folder the package sits in is no such folder once it is installed: it is
+    the installing environment's site-packages, and a child of another environment (harness
+    portability --python, harness ab --baseline-python) would import that environment's keras
+    and backend instead of its own."""
+    if (PACKAGE_DIR.parent / "pyproject.toml").is_file():  # a checkout: the project alone
+        return str(PACKAGE_DIR.parent)
+    uid = os.getuid() if hasattr(os, "getuid") else 0
+    digest = hashlib.sha256(str(PACKAGE_DIR).encode()).hexdigest()[:12]
+    folder = Path(tempfile.gettempdir()) / f"keras-backend-harness-{uid}-{digest}"
+    link = folder / "harness"
+    try:
+        folder.mkdir(mode=0o700, exist_ok=True)
+        if not link.is_symlink():
+            link.symlink_to(PACKAGE_DIR, target_is_directory=True)
+        if folder.stat().st_uid == uid and link.resolve() == PACKAGE_DIR:
+            return str(folder)
+    except OSError:  # no symlinks here (or a folder someone else made): one of our own
+        pass
+    folder = Path(tempfile.mkdtemp(prefix="keras-backend-harness-"))
+    try:
+        (folder / "harness").symlink_to(PACKAGE_DIR, target_is_directory=True)
+    except OSError:
+        return str(PACKAGE_DIR.parent)  # the old way, where links cannot be made at all
+    return str(folder)
 
 
 def run_module(
@@ -68,6 +100,8 @@ def run_module(
         )
     except subprocess.TimeoutExpired as exc:  # what it answered before the timeout still counts
         return _json_lines(exc.stdout), f"timed out after {timeout:g} s"
+    except OSError as exc:  # not an interpreter at all (a text file, no execute permission)
+        return [], f"cannot start {command[0]}: {exc.strerror or exc}"
     if proc.returncode == 0:
         return _json_lines(proc.stdout), None
     tail = (proc.stderr.strip().splitlines() or ["no output"])[-1]

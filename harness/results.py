@@ -143,9 +143,6 @@ def iter_result_files(paths: list[Path]) -> list[Path]:
     return out
 
 
-# --- environment ----------------------------------------------------------------------------
-
-
 def load_results(
     paths: list[Path], *, latest: bool = True, runs_only: bool = False
 ) -> tuple[list[dict], list[str]]:
@@ -155,20 +152,21 @@ def load_results(
         paths: result files or folders (searched recursively).
         latest: keep only the newest result per (scenario, cell, backend), so a report over
             ``results/`` covers every backend run so far without repeating stale runs.
-        runs_only: leave out A/B jobs and calibrations where other results are found (see
-            :func:`full_runs`), before the newest are chosen.
+        runs_only: under each path, leave out A/B jobs and calibrations where other results
+            are found (see :func:`full_runs`), before the newest are chosen.
 
     Returns:
         The results, and one-line problems with files that could not be read.
     """
     docs, problems = [], []
-    for f in iter_result_files(paths):
-        try:
-            docs.append(read_result(f))
-        except ResultError as exc:
-            problems.append(str(exc))
-    if runs_only:
-        docs = full_runs(docs)
+    for path in paths:  # runs_only judges each path given apart: one named alone is kept
+        found = []
+        for f in iter_result_files([path]):
+            try:
+                found.append(read_result(f))
+            except ResultError as exc:
+                problems.append(str(exc))
+        docs += full_runs(found) if runs_only else found
     if latest:
         newest: dict[tuple, dict] = {}
         for d in docs:

@@ -158,7 +158,7 @@ def test_markdown_and_html_render_the_same_tables():
     assert texts(html_portability) == md_portability
     # What each backend ran, as recorded by its workers.
     assert texts(html_settings) == md_settings
-    assert md_settings[3] == ["torch", "no", "highest", "float32", "2 / 2"]
+    assert md_settings[3] == ["torch", "no", "float32 (CPU)", "float32", "2 / 2", "bs32"]
     assert "0/1 agree; s/c1: load failed: ValueError: <x>" in md_portability[2]
     # Environments: the markdown says each row of the page's table as a sentence, GPU included.
     header, *envs = texts(html_environments)

@@ -42,3 +42,27 @@ def test_answers_given_before_a_timeout_are_kept(tmp_path):
     answers, failure = run_module("answering_child", ["hang"], extra, timeout=3)
     assert failure == "timed out after 3 s"
     assert answers[-1] == {"n": 2}  # printed (and flushed) before the child hung
+
+
+def test_an_installed_harness_puts_only_itself_on_a_childs_path(tmp_path):
+    """Installed, the package sits in its environment's site-packages: a child of another
+    environment must get the harness from there, but keras and the backend from its own."""
+    import shutil
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import harness
+
+    site = tmp_path / "site-packages"
+    shutil.copytree(Path(harness.__file__).parent, site / "harness")
+    (site / "keras").mkdir()  # the installing environment's keras: must stay out of sight
+    code = "from harness.lifeline import package_path; print(package_path())"
+    proc = subprocess.run(
+        [sys.executable, "-c", code], cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(site)},
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    folder = Path(proc.stdout.strip())
+    assert folder != site and [p.name for p in folder.iterdir()] == ["harness"]
+    assert (folder / "harness").resolve() == (site / "harness").resolve()

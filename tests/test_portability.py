@@ -48,17 +48,31 @@ def test_models_load_across_backends(tmp_path):
     a, b = PAIR
     proc = run_cli("run", "scenarios/smoke.toml", "--backend", f"{a},{b}", "--out", str(tmp_path))
     assert proc.returncode == 0, proc.stderr[-2000:]
-    # b as another environment's interpreter would be named (here: this one), and an
-    # environment that has not run yet, which is noted and left out
+    # b as another environment's interpreter would be named (here: this one); the third
+    # backend's environment either not made yet, or without keras: noted, nothing recorded
+    (c,) = [n for n in backends.NAMES if n not in PAIR]
     missing = tmp_path / "no-env" / "bin" / "python"
-    proc = run_cli(
-        "portability", str(tmp_path), "--backend", a, "--python", f"{b}={sys.executable}",
-        "--python", f"{b}={missing}",
-    )  # fmt: skip
+    args = ["portability", str(tmp_path), "--backend", a, "--python", f"{b}={sys.executable}"]
+    proc = run_cli(*args, "--python", f"{c}={missing}")
     assert proc.returncode == 0, proc.stderr[-2000:]
-    assert f"note: --python {b}={missing}: no such interpreter (yet)" in proc.stderr
+    assert (
+        f"note: --python {c}={missing}: no such interpreter (yet); {c} not checked" in proc.stderr
+    )
     assert f"{a} -> {b}: ok" in proc.stderr and f"{b} -> {a}: ok" in proc.stderr
-    files = sorted((tmp_path / "portability").glob("*.json"))
+    broken = tmp_path / "broken-python"
+    broken.write_text(
+        "#!/bin/sh\necho \"ModuleNotFoundError: No module named 'keras'\" >&2\nexit 1\n"
+    )
+    broken.chmod(0o755)
+    proc = run_cli(*args, "--python", f"{c}={broken}")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert (
+        f"note: {c} not checked: {broken} could not run the checks (exit 1: "
+        "ModuleNotFoundError: No module named 'keras')" in proc.stderr
+    )
+    proc = run_cli(*args, "--python", f"{b}={broken}")
+    assert proc.returncode == 2 and f"{b} is named twice" in proc.stderr
+    files = sorted((tmp_path / "portability").glob("*.json"))  # nothing under c
     assert [f.name for f in files] == sorted(
         [f"smoke--default--{a}--to-{b}.json", f"smoke--default--{b}--to-{a}.json"]
     )

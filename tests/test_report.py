@@ -233,3 +233,40 @@ def test_cumulative_report_keeps_ab_jobs_and_calibrations_apart(tmp_path):
         cwd=ROOT, capture_output=True, text=True, timeout=60,
     )  # fmt: skip
     assert proc.returncode == 0 and "5 ± 0" in proc.stdout
+
+
+def test_at_a_glance_bolds_the_fastest_shown_and_settings_name_their_cells():
+    """With --all a backend's older, faster result is not shown: the bold goes to the fastest
+    of the row as shown. A backend whose cells ran differently gets a row per way, naming
+    the cells; on a GPU the matmul precision shows; an unrecorded setting says why."""
+    from harness.report import sections
+    from harness.report.table import to_markdown
+
+    old = result("jax", [1000.0], started="2026-11-26T00:00:00Z")
+    new = result("jax", [500.0], started="2026-11-27T00:00:00Z")
+    torch = result("torch", [800.0])
+    lines = to_markdown(sections.comparison([old, new, torch])).splitlines()
+    assert lines[2] == "| bs32 | 500 ± 0 | **800 ± 0** |"
+    gpu = result("torch", [1.0], cell_id="gpu")
+    gpu["device"]["variables_on"] = "gpu:0"
+    gpu["backend_settings"].update(jit_compile=True, matmul_precision="tf32")
+    broken = result("jax", [1.0], cell_id="x")
+    broken["backend_settings"] = {"error": "AttributeError: no"}
+    lines = to_markdown(sections.settings([torch, gpu, broken])).splitlines()[2:]
+    assert lines == [
+        "| jax | not recorded: AttributeError: no (x) | | | | |",
+        "| torch | no | float32 (CPU) | float32 | 2 / 2 | bs32 |",
+        "| torch | torch.compile | tf32 | float32 | 2 / 2 | gpu |",
+    ]
+
+
+def test_an_ab_folder_named_beside_a_run_folder_is_reported(tmp_path):
+    run = result("jax", [1000.0])
+    ab = result("torch", [5.0], run_id="ab-x")
+    ab["ab"] = {"id": "ab-x", "side": "candidate", "round": 1}
+    results.write_json_atomic(tmp_path / "run-a" / "sweep" / "bs32--jax.json", run)
+    results.write_json_atomic(tmp_path / "ab-x" / "sweep" / "bs32--torch.json", ab)
+    docs, _ = results.load_results([tmp_path / "ab-x", tmp_path / "run-a"], runs_only=True)
+    assert sorted(d["backend"] for d in docs) == ["jax", "torch"]
+    docs, _ = results.load_results([tmp_path], runs_only=True)
+    assert [d["backend"] for d in docs] == ["jax"]

@@ -81,10 +81,17 @@ def run(
             index = item.pop("index", None)
             if isinstance(index, int) and 0 <= index < len(tasks):
                 answers[index] = item
+        if failure and not any(answers):
+            # The interpreter could not check anything (no keras there, an environment not
+            # installed yet): that says nothing about the models, whose cells stay unchecked.
+            where = (pythons or {}).get(target) or sys.executable
+            print(f"note: {target} not checked: {where} could not run the checks ({failure})",
+                  file=sys.stderr)  # fmt: skip
+            continue
         seconds = round(time.monotonic() - started, 3)
         for doc, task, check in zip(todo, tasks, answers, strict=True):
             check = check or {"status": "failed", "reason": failure or "no answer"}
-            check.setdefault("target_versions", backends.backend_versions(target))
+            check.setdefault("target_versions", None)  # the checking interpreter says
             check.update(
                 schema=PORTABILITY_SCHEMA,
                 schema_version=1,
@@ -110,11 +117,14 @@ def main(args: argparse.Namespace) -> int:
     if not root.is_dir():
         raise UsageError(f"{root}: not a results folder")
     pythons = _pythons(args.python)
-    here = backends.installed_backends()
-    chosen = resolve_backends(args.backend, here) if args.backend else here
-    targets = [b for b in backends.NAMES if b in chosen or b in pythons]
-    if not targets:
-        raise UsageError("no backend to load models under: none installed here, no --python")
+    available = [b for b in backends.NAMES if b in pythons or b in backends.installed_backends()]
+    if not available:
+        raise UsageError(
+            "no backend to load models under: none is installed here, and no --python "
+            "interpreter was found"
+        )
+    chosen = resolve_backends(args.backend, available) if args.backend else available
+    targets = [b for b in available if b in chosen or b in pythons]  # --python adds to them
     docs, _ = load_results([root], runs_only=True)  # calibrations save models too
     todo = [(d, t) for d in candidates(docs) for t in targets if t != d["backend"]]
     print(
@@ -136,6 +146,7 @@ def _pythons(given: list[str]) -> dict[str, str]:
     """``--python BACKEND=PATH`` values: the interpreters that exist, by backend. One not there
     yet (an environment that has not run) is noted and left out: its cells say not checked."""
     found: dict[str, str] = {}
+    named: set[str] = set()
     for item in given:
         name, sep, path = item.partition("=")
         backend = backends.ALIASES.get(name.strip())
@@ -144,6 +155,9 @@ def _pythons(given: list[str]) -> dict[str, str]:
                 f"--python {item}: expected BACKEND=PATH with BACKEND one of "
                 f"{', '.join(backends.NAMES)}"
             )
+        if backend in named:
+            raise UsageError(f"--python {item}: {backend} is named twice")
+        named.add(backend)
         if Path(path).is_file():
             found[backend] = str(Path(path).absolute())
         else:

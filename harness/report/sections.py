@@ -60,70 +60,91 @@ COMPARISON_NOTE = (
 
 def comparison(docs: list[dict]) -> Table:
     """One scenario at a glance: a row per cell, a column per backend (median samples/s with
-    its spread, the fastest in bold); a cell that did not run says so."""
+    its spread, the fastest of the row in bold); a cell that did not run says so."""
     table = rows(docs)
     names = [b for b in NAMES if any(r["backend"] == b for r in table)]
     by_cell: dict[str, dict[str, dict[str, Any]]] = {}
-    for r in table:
+    for r in table:  # with --all, a backend's newest result of the cell is the one shown
         by_cell.setdefault(r["cell"], {})[r["backend"]] = r
     return Table(
         (Column("cell"), *(Column(b, RIGHT) for b in names)),
-        tuple(row(cell, *(_speed(found.get(b)) for b in names)) for cell, found in by_cell.items()),
+        tuple(
+            row(cell, *_speeds([found.get(b) for b in names])) for cell, found in by_cell.items()
+        ),
     )
 
 
-def _speed(r: dict[str, Any] | None) -> Cell:
-    """A backend's throughput in one cell; the fastest (relative 1.0) in bold."""
-    if r is None:
-        return Cell("-", css="muted")
-    if r["status"] != "ok":
-        return Cell(r["status"], css="muted")
-    text = f"{r['samples_per_sec']:,.0f} ± {r['samples_per_sec_mad']:,.0f}"
-    if r["noisy"]:
-        text += " (noisy)"
-    return Cell(text, strong=r["relative"] == 1.0)
+def _speeds(shown: list[dict[str, Any] | None]) -> list[Cell]:
+    """The throughput of each backend in one cell; the fastest shown in bold."""
+    ok = [r["samples_per_sec"] for r in shown if r and r["status"] == "ok"]
+    best = max(ok, default=None)
+    cells = []
+    for r in shown:
+        if r is None:
+            cells.append(Cell("-", css="muted"))
+        elif r["status"] != "ok":
+            cells.append(Cell(r["status"], css="muted"))
+        else:
+            text = f"{r['samples_per_sec']:,.0f} ± {r['samples_per_sec_mad']:,.0f}"
+            if r["noisy"]:
+                text += " (noisy)"
+            cells.append(Cell(text, strong=r["samples_per_sec"] == best))
+    return cells
 
 
 SETTINGS_TITLE = "What each backend ran"
+SETTINGS_COLUMNS = tuple(
+    Column(c)
+    for c in ("backend", "compiled", "float32 matmul", "dtype policy", "CPU threads", "cells")
+)
+# What jit_compile = true means under each backend (Keras: XLA, or torch.compile under torch).
+COMPILERS = {"torch": "torch.compile"}
 
 
 def settings(docs: list[dict]) -> Table | None:
-    """Per backend, what it really ran (recorded by the worker after compiling): XLA or not,
-    the float32 matmul precision, the dtype policy, its CPU thread pools. One row per backend
-    and distinct set of values; None where no result recorded them (older results)."""
-    seen: dict[tuple[str, ...], None] = {}
+    """Per backend, what it really ran (recorded by the worker after compiling): compiled or
+    not, the float32 matmul precision (TF32 exists on GPUs only), the dtype policy, its CPU
+    thread pools (intra-op / inter-op), and the cells that ran so. None where no result
+    recorded them (older results)."""
+    found: dict[tuple[str, ...], list[str]] = {}
     for d in docs:
         s = d.get("backend_settings")
-        if d["status"] == "ok" and s:
-            threads = (
-                f"{_threads(s.get('intra_op_threads'))} / {_threads(s.get('inter_op_threads'))}"
+        if d["status"] != "ok" or not s:
+            continue
+        if "error" in s:
+            key: tuple[str, ...] = (d["backend"], f"not recorded: {s['error']}")
+        else:
+            on_cpu = (d.get("device") or {}).get("variables_on") == "cpu"
+            compiled = s.get("jit_compile")
+            key = (
+                d["backend"],
+                COMPILERS.get(d["backend"], "XLA")
+                if compiled
+                else "no"
+                if compiled is False
+                else "-",
+                "float32 (CPU)" if on_cpu else str(s.get("matmul_precision") or "-"),
+                str(s.get("dtype_policy") or "-"),
+                f"{_threads(s.get('intra_op_threads'))} / {_threads(s.get('inter_op_threads'))}",
             )
-            xla = {True: "yes", False: "no"}.get(s.get("jit_compile"), "?")
-            seen[
-                (
-                    d["backend"],
-                    xla,
-                    str(s.get("matmul_precision")),
-                    str(s.get("dtype_policy")),
-                    threads,
-                )
-            ] = None
-    if not seen:
+        found.setdefault(key, []).append(d["cell"]["id"])
+    if not found:
         return None
-    columns = (
-        "backend",
-        "XLA (jit_compile)",
-        "float32 matmul",
-        "dtype policy",
-        "CPU threads intra / inter",
+    ordered = sorted(found, key=lambda k: (ORDER.get(k[0], 9), k))
+    return Table(
+        SETTINGS_COLUMNS,
+        tuple(
+            row(*k, ", ".join(found[k]))
+            if len(k) > 2
+            else row(k[0], Cell(f"{k[1]} ({', '.join(found[k])})", span=True))
+            for k in ordered
+        ),
     )
-    ordered = sorted(seen, key=lambda k: (ORDER.get(k[0], 9), k))
-    return Table(tuple(Column(c) for c in columns), tuple(row(*k) for k in ordered))
 
 
 def _threads(n: int | None) -> str:
-    """0: the backend sizes the pool itself; None: it does not say."""
-    return {0: "auto", None: "backend's own"}.get(n, str(n))
+    """0: the backend sizes the pool itself; None: it does not say (jax)."""
+    return {0: "auto", None: "not exposed"}.get(n, str(n))
 
 
 def details(docs: list[dict]) -> Table:

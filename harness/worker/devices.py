@@ -208,9 +208,10 @@ def what_ran(backend: str, model: Any) -> dict[str, Any]:
     elif backend == "torch":
         import torch
 
-        tf32 = torch.backends.cuda.matmul.allow_tf32
-        precision = torch.get_float32_matmul_precision()
-        out["matmul_precision"] = "tf32" if tf32 or precision != "highest" else "highest"
+        precision = torch.get_float32_matmul_precision()  # highest, high (tf32), medium (bf16)
+        if torch.backends.cuda.matmul.allow_tf32 and precision == "highest":
+            precision = "high"  # allow_tf32 set directly, the older switch
+        out["matmul_precision"] = {"high": "tf32", "medium": "bf16"}.get(precision, precision)
         out["intra_op_threads"] = torch.get_num_threads()
         out["inter_op_threads"] = torch.get_num_interop_threads()
     return out
