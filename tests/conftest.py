@@ -71,6 +71,21 @@ def pytest_report_header(config):
     return lines
 
 
+def pytest_collection_modifyitems(config, items):
+    """Where KERAS_BACKEND selects another backend than ONCE's (tox's test-tf and test-torch),
+    only the tests marked `backend` run: the rest (scenario parsing, the gate's statistics,
+    reports, the sampler with a fake NVML...) import no backend and give the same answer in
+    every environment, so they run once, in ONCE's."""
+    name, _ = once_backend()
+    wanted = os.environ.get("KERAS_BACKEND")
+    if name is not None or not wanted:
+        return
+    keep = [item for item in items if item.get_closest_marker("backend")]
+    if len(keep) < len(items):
+        config.hook.pytest_deselected(items=[i for i in items if i not in keep])
+        items[:] = keep
+
+
 def pytest_generate_tests(metafunc):
     if "backend" in metafunc.fixturenames:
         params = [pytest.param(b, id=b) for b in SELECTED]

@@ -179,10 +179,15 @@ def test_pipelines_knobs_and_missing_gpu(backend, tmp_path):
     train = docs["auto/default"]["train"]
     # 4 steps take milliseconds: the first fit calibrates, then each repeat measures enough
     # epochs for about min_time, and the sampler samples them finely enough.
-    assert train["calibration"]["epochs"] == 1 and train["calibration"]["seconds"] < 0.5
+    first, *more = train["calibration"]
+    assert first["epochs"] == 1 and all(c["seconds"] < 0.5 for c in train["calibration"])
+    assert [c["epochs"] for c in more] == sorted({c["epochs"] for c in more})  # only ever more
     assert train["epochs_asked"] == 1 and train["epochs"] > 1 and train["min_time"] == 0.5
     assert [len(h["loss"]) for h in train["history"]] == [train["epochs"]] * 2
-    assert min(train["steady_seconds"]["values"]) > 0.25  # ~0.6 s asked for, on a noisy machine
+    # the first repeat measured at least min_time; the second as many epochs (a noisy
+    # machine may run them faster)
+    assert train["steady_seconds"]["values"][0] >= 0.5
+    assert min(train["steady_seconds"]["values"]) > 0.2
     monitor = docs["auto/default"]["monitor"]
     assert monitor["interval_s"] < 0.1 and monitor["phases"]["fit"]["n"] >= 10
     same_doc = docs["same/default"]

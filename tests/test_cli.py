@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from conftest import ROOT, run_cli
 from factories import result
 
@@ -135,6 +136,7 @@ def test_monitor_prints_dmon_lines():
     )
 
 
+@pytest.mark.backend  # asks every backend installed in this environment
 def test_env_reports_backends_and_nvml():
     proc = run_cli("env", "--json")
     assert proc.returncode == 0, proc.stderr

@@ -33,6 +33,7 @@ from . import devices, timing
 # A cell never measures more epochs than this to reach its min_time (its time limit still
 # applies): a broken clock must not make a repeat run for ever.
 MAX_EPOCHS = 10_000
+MAX_CALIBRATIONS = 5
 
 
 class CellOutcome(Exception):
@@ -233,7 +234,7 @@ class Worker:
         compile_s, fit_s, epoch_s, histories, chunks, typical = [], [], [], [], [], []
         chunk = timing.DEFAULT_CHUNK
         steps = math.ceil(n_train / cell.batch_size)
-        epochs, calibration = cell.epochs, None
+        epochs, calibration = cell.epochs, []
         self._sample_fits_finely()
         repeat = 0
         while repeat < cell.repeats:
@@ -278,13 +279,18 @@ class Worker:
                 self.result["train"] = {"history": histories}
                 raise RuntimeError(f"loss became NaN at epoch {timer.nan_epoch}; fit stopped early")
             measured = sum(timer.epoch_seconds)
-            if repeat == 0 and calibration is None and measured < cell.min_time:
-                # Too short to mean anything (timeit's autorange): enough epochs for min_time,
-                # with a margin, and the first repeat again from scratch.
-                calibration = {"epochs": epochs, "seconds": round(measured, 6)}
-                epochs = min(
-                    MAX_EPOCHS, math.ceil(epochs * 1.2 * cell.min_time / max(measured, 1e-6))
-                )
+            if (
+                repeat == 0
+                and measured < cell.min_time
+                and len(calibration) < MAX_CALIBRATIONS
+                and epochs < MAX_EPOCHS
+            ):
+                # Too short to mean anything (timeit's autorange): try enough epochs for
+                # min_time, with a margin, the first repeat again from scratch, until one
+                # fit lasts that long (a first fit can be slower than the steady ones).
+                calibration.append({"epochs": epochs, "seconds": round(measured, 6)})
+                scale = 1.2 * cell.min_time / max(measured, 1e-6)
+                epochs = min(MAX_EPOCHS, max(epochs + 1, math.ceil(epochs * scale)))
                 histories.pop()
                 if n_warm:
                     compile_s.pop()
@@ -325,7 +331,7 @@ class Worker:
             "epochs": epochs,  # measured per repeat: the scenario's, or more for min_time
             "epochs_asked": cell.epochs,
             "min_time": cell.min_time,
-            "calibration": calibration,  # the first, too short fit: its epochs and seconds
+            "calibration": calibration,  # the fits found too short: their epochs and seconds
             "repeats": cell.repeats,
             "warmup": {
                 "steps": cell.warmup_steps,
