@@ -12,11 +12,11 @@ Backend-free: called first thing in the worker, before keras is imported.
 from __future__ import annotations
 
 import ctypes
-import functools
 import hashlib
 import json
 import os
 import signal
+import stat
 import subprocess
 import sys
 import tempfile
@@ -42,26 +42,32 @@ def child_env(extra: dict[str, str]) -> dict[str, str]:
     return env
 
 
-@functools.cache
 def package_path() -> str:
     """A folder that holds this harness package and nothing else (a link to it), for a child's
     PYTHONPATH. The folder the package sits in is no such folder once it is installed: it is
     the installing environment's site-packages, and a child of another environment (harness
     portability --python, harness ab --baseline-python) would import that environment's keras
     and backend instead of its own."""
-    if (PACKAGE_DIR.parent / "pyproject.toml").is_file():  # a checkout: the project alone
-        return str(PACKAGE_DIR.parent)
+    project = PACKAGE_DIR.parent / "pyproject.toml"
+    try:  # a checkout: the project's own folder holds nothing a child could import by mistake
+        if 'name = "keras-backend-harness"' in project.read_text():
+            return str(PACKAGE_DIR.parent)
+    except (OSError, UnicodeDecodeError):
+        pass
     uid = os.getuid() if hasattr(os, "getuid") else 0
     digest = hashlib.sha256(str(PACKAGE_DIR).encode()).hexdigest()[:12]
     folder = Path(tempfile.gettempdir()) / f"keras-backend-harness-{uid}-{digest}"
-    link = folder / "harness"
     try:
         folder.mkdir(mode=0o700, exist_ok=True)
+        info = os.lstat(folder)  # a real folder of ours that no one else can write to
+        if not stat.S_ISDIR(info.st_mode) or info.st_uid != uid or info.st_mode & 0o022:
+            raise OSError("not ours")
+        link = folder / "harness"
         if not link.is_symlink():
             link.symlink_to(PACKAGE_DIR, target_is_directory=True)
-        if folder.stat().st_uid == uid and link.resolve() == PACKAGE_DIR:
+        if link.resolve() == PACKAGE_DIR:
             return str(folder)
-    except OSError:  # no symlinks here (or a folder someone else made): one of our own
+    except OSError:  # no symlinks here, or a folder someone else made: one of our own
         pass
     folder = Path(tempfile.mkdtemp(prefix="keras-backend-harness-"))
     try:

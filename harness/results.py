@@ -159,9 +159,13 @@ def load_results(
         The results, and one-line problems with files that could not be read.
     """
     docs, problems = [], []
-    for path in paths:  # runs_only judges each path given apart: one named alone is kept
+    # runs_only judges each folder given apart (one named alone is kept), and the files named
+    # one by one together (a shell's glob of a whole tree)
+    files = [p for p in paths if not Path(p).is_dir()]
+    groups = [[p] for p in paths if Path(p).is_dir()] + ([files] if files else [])
+    for group in groups:
         found = []
-        for f in iter_result_files([path]):
+        for f in iter_result_files(group):
             try:
                 found.append(read_result(f))
             except ResultError as exc:

@@ -146,3 +146,26 @@ def test_env_reports_backends_and_nvml():
     for backend, info in env["backend_devices"].items():
         assert "error" not in info, (backend, info)
         assert info["devices"], backend
+
+
+def test_resume_of_a_run_recorded_before_min_time_reads_it_as_it_ran(tmp_path):
+    """A run recorded before min_time existed measured exactly its epochs (min_time 0): a
+    scenario asking for that resumes; one now measuring for a second is another experiment."""
+    from harness import scenario
+    from harness.orchestrate import manifest, runner
+
+    exact = tmp_path / "exact.toml"
+    exact.write_text("[defaults]\nmin_time = 0\n")
+    timed = tmp_path / "timed.toml"
+    timed.write_text('name = "exact"\n[defaults]\n')
+    for path, refused in ((exact, False), (timed, True)):
+        jobs, _ = runner.plan([scenario.load(path)], ["jax"])
+        settings = manifest.plan_record(jobs)
+        for cell in settings.values():
+            del cell["min_time"]  # as an older harness recorded it
+        started = {"backends": ["jax"], "settings": settings}
+        if refused:
+            with pytest.raises(UsageError, match="min_time = 0.0, now 1.0"):
+                manifest.check_resume(started, tmp_path, ["jax"], jobs)
+        else:
+            manifest.check_resume(started, tmp_path, ["jax"], jobs)

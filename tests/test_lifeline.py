@@ -57,6 +57,7 @@ def test_an_installed_harness_puts_only_itself_on_a_childs_path(tmp_path):
     site = tmp_path / "site-packages"
     shutil.copytree(Path(harness.__file__).parent, site / "harness")
     (site / "keras").mkdir()  # the installing environment's keras: must stay out of sight
+    (site / "pyproject.toml").write_text('[project]\nname = "some-wheel"\n')  # some ship one
     code = "from harness.lifeline import package_path; print(package_path())"
     proc = subprocess.run(
         [sys.executable, "-c", code], cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(site)},

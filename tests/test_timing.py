@@ -117,14 +117,16 @@ CALLBACK_PROBE = textwrap.dedent(
     model.fit(Slow(), epochs=1, verbose=0)  # warm-up: compile
     start = time.perf_counter()
     model.fit(Slow(), epochs=2, verbose=0, callbacks=[timer])
+    returned = time.perf_counter()
     timing.sync(model)
-    wall = time.perf_counter() - start
+    synced = time.perf_counter()
+    wall = synced - start
     chunks = []
     for s, ends in zip(timer.epoch_starts, timer.batch_ends):
         chunks.extend(timing.chunk_step_times(s, ends, 10))
     print(json.dumps({
         "async_plain": plain._async_train, "async_ours": ours._async_train, "async_delayed": delayed._async_train,
-        "wall": wall, "from_first_epoch": time.perf_counter() - timer.epoch_starts[0], "epochs": timer.epoch_seconds, "chunks": chunks,
+        "wall": wall, "sync_after_fit": synced - returned, "epochs": timer.epoch_seconds, "chunks": chunks,
         "n_ends": [len(e) for e in timer.batch_ends],
     }))
     """
@@ -153,6 +155,7 @@ def test_step_timing_keeps_async_dispatch_and_agrees_with_wall_time(backend):
     assert min(out["chunks"]) >= delay * 0.95
     total = sum(c * 10 for c in out["chunks"])
     assert total == pytest.approx(sum(out["epochs"]), rel=0.05)
-    # Epoch times end only when the device is done: a sync after the fit adds (almost) nothing.
-    assert sum(out["epochs"]) == pytest.approx(out["from_first_epoch"], rel=0.05)
+    # Epoch times end only when the device is done: a sync after the fit adds (almost) nothing
+    # (what lies between epochs is Keras' own work, slower on a loaded machine: not compared).
+    assert out["sync_after_fit"] < 0.05 * sum(out["epochs"])
     assert out["wall"] >= sum(out["epochs"])  # the rest is per-fit setup, reported apart

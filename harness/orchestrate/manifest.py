@@ -14,6 +14,10 @@ from ..errors import UsageError
 from ..results import make_dir
 from .runner import Job, new_run_id
 
+# Settings whose default changed when the harness learned them: a run recorded before then
+# ran as this value, not as today's default.
+BEFORE = {"min_time": 0.0}  # exactly `epochs`, before measurement windows had a minimum
+
 
 def run_dir_for(
     args: argparse.Namespace,
@@ -87,12 +91,14 @@ def check_resume(started: dict, run_dir: Path, backends: list[str], jobs: list[J
             if ks
         )
         raise UsageError(f"--resume: {run_dir} plans other cells ({listed}); {again}")
-    # A setting added to the harness after the run started reads as its default there.
+    # A setting added to the harness after the run started reads as its default there, or as
+    # the run ran it (BEFORE) where the default came with a change of behaviour.
     defaults = {
         f.name: f.default
         for f in dataclasses.fields(scenario.Cell)
         if f.default is not dataclasses.MISSING and f.name not in ("optimizer", "backends")
     }
+    defaults.update(BEFORE)
     for key, settings in (then if isinstance(then, dict) else {}).items():
         was = {**defaults, **settings}
         is_ = json.loads(json.dumps(now[key]))  # as run.json holds it: tuples become lists

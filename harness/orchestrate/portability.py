@@ -78,12 +78,13 @@ def run(
         finally:
             Path(f.name).unlink(missing_ok=True)
         for item in lines:
-            index = item.pop("index", None)
+            index = item.pop("index", None)  # the ready line has none
             if isinstance(index, int) and 0 <= index < len(tasks):
                 answers[index] = item
-        if failure and not any(answers):
-            # The interpreter could not check anything (no keras there, an environment not
+        if failure and not any(item.get("ready") for item in lines):
+            # The interpreter could not even import keras (not there, an environment not
             # installed yet): that says nothing about the models, whose cells stay unchecked.
+            # A child that crashes on a model, once ready, fails the models it did not answer.
             where = (pythons or {}).get(target) or sys.executable
             print(f"note: {target} not checked: {where} could not run the checks ({failure})",
                   file=sys.stderr)  # fmt: skip

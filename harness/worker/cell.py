@@ -239,15 +239,7 @@ class Worker:
         repeat = 0
         while repeat < cell.repeats:
             self.phase("build", repeat=repeat + 1, of=cell.repeats)
-            keras.backend.clear_session()
-            keras.utils.set_random_seed(cell.seed)
-            model = model_mod.build_model()
-            model_mod.compile_model(
-                model,
-                model_mod.make_optimizer(cell.optimizer.name, dict(cell.optimizer.kwargs)),
-                jit_compile=cell.jit_compile,
-                steps_per_execution=cell.steps_per_execution,
-            )
+            model = self._compiled_model(keras, model_mod)
             if repeat == 0:
                 self._check_placement(model)
                 try:
@@ -291,9 +283,7 @@ class Worker:
                 calibration.append({"epochs": epochs, "seconds": round(measured, 6)})
                 scale = 1.2 * cell.min_time / max(measured, 1e-6)
                 epochs = min(MAX_EPOCHS, max(epochs + 1, math.ceil(epochs * scale)))
-                histories.pop()
-                if n_warm:
-                    compile_s.pop()
+                histories.pop()  # its warm-up stays: the first is the cold compile
                 continue
             repeat += 1
             fit_s.append(secs)
@@ -307,6 +297,17 @@ class Worker:
                 typical.append(rate)
             self.result["train"] = {"fit_seconds": fit_s, "history": histories}
             self.save()
+            if repeat == 1:  # the measured fits' length is known: sample them, not more
+                self._sample_fits_finely(measured * cell.repeats)
+        trained = None
+        if epochs != cell.epochs:
+            # min_time measured more epochs than the scenario asks; what is evaluated, saved
+            # and loaded elsewhere is the model of exactly `epochs`, as under every backend.
+            self.phase("train")  # untimed: the model of exactly `epochs`
+            model = self._compiled_model(keras, model_mod)
+            hist = self._fit(model, self._feed(ds.x_train, ds.y_train, shuffle=True),
+                             epochs=cell.epochs, verbose=0)  # fmt: skip
+            trained = {k: [float(x) for x in v] for k, v in hist.history.items()}
         self.model = model
         samples = n_train * epochs
         # Steady state is the measured epochs themselves; what a fit call spends around them
@@ -339,8 +340,9 @@ class Worker:
                 "seconds": stats.summarize(compile_s) if compile_s else None,
             },
             "history": histories,
-            "final_loss": histories[-1]["loss"][-1],
-            "final_accuracy": histories[-1].get("accuracy", [None])[-1],
+            # of the model evaluated and saved: trained exactly `epochs_asked`
+            "final_loss": (trained or histories[-1])["loss"][-1],
+            "final_accuracy": (trained or histories[-1]).get("accuracy", [None])[-1],
             "flops_per_sample": model_mod.train_flops_per_sample(model),
             "step_time_ms": timing.step_time_summary(chunks, chunk),
             "timing_method": timing.TIMING_METHOD.format(chunk=chunk)
@@ -356,12 +358,27 @@ class Worker:
         )
         return train
 
-    def _sample_fits_finely(self) -> None:
-        """Shortens the utilization sampler's interval so that the measured fits (at least
-        min_time each) hold at least 10 samples, never lengthening the scenario's."""
+    def _compiled_model(self, keras, model_mod):
+        """A fresh model from the cell's seed, compiled as the cell asks."""
         cell = self.cell
-        if self.sampler is not None and cell.min_time > 0:
-            fits = cell.min_time * cell.repeats
+        keras.backend.clear_session()
+        keras.utils.set_random_seed(cell.seed)
+        model = model_mod.build_model()
+        model_mod.compile_model(
+            model,
+            model_mod.make_optimizer(cell.optimizer.name, dict(cell.optimizer.kwargs)),
+            jit_compile=cell.jit_compile,
+            steps_per_execution=cell.steps_per_execution,
+        )
+        return model
+
+    def _sample_fits_finely(self, fits: float | None = None) -> None:
+        """Sets the utilization sampler's interval so that the measured fits hold at least 10
+        samples, never longer than the scenario's: from min_time before they start, from the
+        first repeat's length once it is known (long fits go back to the scenario's)."""
+        cell = self.cell
+        fits = fits if fits is not None else cell.min_time * cell.repeats
+        if self.sampler is not None and fits > 0:
             self.sampler.set_interval(min(cell.sample_interval, max(0.05, fits / 15)))
 
     def _fit(self, model, feed, *, epochs, verbose, callbacks=None):

@@ -68,6 +68,9 @@ if (
 
     # as installed in this interpreter, which may be another environment's than the harness's
     versions = backend_versions(os.environ["KERAS_BACKEND"])
+    import keras  # noqa: F401  (an environment without it fails here, before any model)
+
+    print(json.dumps({"ready": True}), flush=True)
     for index, task in enumerate(json.loads(Path(sys.argv[1]).read_text())):
         try:
             answer = check_one(task)
