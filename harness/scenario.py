@@ -282,7 +282,7 @@ FIELDS: dict[str, tuple[_Check, str]] = {
     "time_limit": (_number(0), "seconds a cell may run before it is stopped"),
     "min_time": (
         _nonneg_number,
-        "seconds each repeat measures at least: a first fit shorter than this calibrates how "
+        "seconds each repeat measures, about: a first fit shorter than this calibrates how "
         "many epochs it takes, and the repeats run that many (like timeit's autorange); 0: "
         "exactly epochs",
     ),
