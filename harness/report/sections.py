@@ -115,14 +115,9 @@ def settings(docs: list[dict]) -> Table | None:
             key: tuple[str, ...] = (d["backend"], f"not recorded: {s['error']}")
         else:
             on_cpu = (d.get("device") or {}).get("variables_on") == "cpu"
-            compiled = s.get("jit_compile")
             key = (
                 d["backend"],
-                COMPILERS.get(d["backend"], "XLA")
-                if compiled
-                else "no"
-                if compiled is False
-                else "-",
+                _compiled(d["backend"], s.get("jit_compile")),
                 "float32 (CPU)" if on_cpu else str(s.get("matmul_precision") or "-"),
                 str(s.get("dtype_policy") or "-"),
                 f"{_threads(s.get('intra_op_threads'))} / {_threads(s.get('inter_op_threads'))}",
@@ -140,6 +135,13 @@ def settings(docs: list[dict]) -> Table | None:
             for k in ordered
         ),
     )
+
+
+def _compiled(backend: str, jit_compile: bool | None) -> str:
+    """What jit_compile resolved to: the backend's compiler, no, or - where not recorded."""
+    if jit_compile is None:
+        return "-"
+    return COMPILERS.get(backend, "XLA") if jit_compile else "no"
 
 
 def _threads(n: int | None) -> str:
