@@ -259,6 +259,12 @@ class _Stat:
         if self.peak is None or value > self.peak:
             self.peak = value
 
+    def merge(self, other: _Stat) -> None:
+        self.total += other.total
+        self.count += other.count
+        if other.peak is not None and (self.peak is None or other.peak > self.peak):
+            self.peak = other.peak
+
     def as_dict(self, integer: bool) -> dict:
         if not self.count:
             return {"mean": None, "peak": None}
@@ -614,6 +620,26 @@ class Sampler:
             if self._thread is not None and not self._closed:
                 self._maybe_sample_locked()
             self._phase = name
+
+    def rename_phase(self, old: str, new: str) -> None:
+        """Moves everything sampled so far under ``old`` to ``new`` (merged with what ``new``
+        already holds), the current window included: a cell whose first fit turned out to be
+        a calibration, too short to keep, keeps it out of the measured fits' figures."""
+        with self._lock:
+            if self._thread is not None and not self._closed and self._phase == old:
+                self._maybe_sample_locked()
+            if self._phase == old:
+                self._phase = new
+            moved = self._phases.pop(old, None)
+            if moved is not None:
+                into = self._phases.setdefault(new, {"seconds": 0.0, "n": 0, "stats": {}})
+                into["seconds"] += moved["seconds"]
+                into["n"] += moved["n"]
+                for key, stat in moved["stats"].items():
+                    into["stats"].setdefault(key, _Stat()).merge(stat)
+            for sample in self._samples:
+                if sample["phase"] == old:
+                    sample["phase"] = new
 
     @property
     def phase(self) -> str:

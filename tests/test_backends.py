@@ -261,5 +261,7 @@ def test_min_time_calibrates_the_measured_epochs(once, tmp_path):
     assert min(train["steady_seconds"]["values"]) > 0.2
     monitor = docs["auto/default"]["monitor"]
     assert monitor["interval_s"] < 1.0 and monitor["phases"]["fit"]["n"] >= 10
+    # the fits found too short are sampled apart from the measured ones
+    assert monitor["phases"]["calibrate"]["seconds"] < monitor["phases"]["fit"]["seconds"]
     # the model evaluated and saved trained apart, exactly the epochs asked for
     assert "train" in monitor["phases"] and docs["auto/default"]["evaluate"]["accuracy"] >= 0

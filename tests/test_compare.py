@@ -387,7 +387,7 @@ def test_ab_plan_without_a_backend(tmp_path):
     path.write_text('name = "g"\n[defaults]\nbatch_size = 64\n')
     sc = scenario.load(path)
     pythons = {"baseline": "/envs/main/bin/python", "candidate": "/envs/pr/bin/python"}
-    jobs = ab.plan("ab-1", {"baseline": [sc], "candidate": [sc]}, pythons, ["jax"], 4)
+    jobs = ab.plan("ab-1", {"baseline": [sc], "candidate": [sc]}, pythons, ["jax"], 4, tmp_path)
     # ABBA: round 1 baseline first, round 2 candidate first, ...
     assert [j.subdir for j in jobs] == [
         "baseline/round-01", "candidate/round-01", "candidate/round-02", "baseline/round-02",
@@ -397,6 +397,15 @@ def test_ab_plan_without_a_backend(tmp_path):
         side = j.subdir.split("/")[0]
         assert j.python == pythons[side] and j.extra["ab"]["python"] == pythons[side]
         assert j.extra["train_only"] is True and j.extra["ab"]["id"] == "ab-1"
+    # the first worker calibrates min_time's epochs, the others take them from its result
+    assert sc.cells[0].min_time > 0 and "epochs_from" not in jobs[0].extra
+    first = str(tmp_path / "baseline/round-01/g/default--jax.json")
+    assert all(j.extra["epochs_from"] == first for j in jobs[1:])
+    zero = scenario.override(sc, ["min_time=0"], "--candidate-set")
+    jobs = ab.plan("ab-1", {"baseline": [sc], "candidate": [zero]}, pythons, ["jax"], 4, tmp_path)
+    assert [bool(j.extra.get("epochs_from")) for j in jobs] == [  # baselines after the first
+        j.subdir.startswith("baseline") and j is not jobs[0] for j in jobs
+    ]
 
 
 def test_ab_whose_baseline_side_failed_in_every_round_is_missing():
@@ -585,7 +594,7 @@ def test_ab_on_real_runs_catches_a_delay_and_passes_the_same_code(once, tmp_path
     scenario = tmp_path / "gate.toml"
     scenario.write_text(
         'name = "gate"\n[defaults]\ntrain_samples = 512\ntest_samples = 64\nbatch_size = 32\n'
-        "epochs = 1\nrepeats = 2\nwarmup_steps = 2\nmin_time = 0\n"
+        "epochs = 1\nrepeats = 2\nwarmup_steps = 2\nmin_time = 0.1\n"
     )
     out = tmp_path / "r"
     common = ["ab", str(scenario), "--rounds", "4", "--backend", backend, "--out", str(out)]
@@ -611,6 +620,14 @@ def test_ab_on_real_runs_catches_a_delay_and_passes_the_same_code(once, tmp_path
     assert all(d["cell"]["step_delay_ms"] == 3 for d in cand)
     assert all(len(d["train"]["samples_per_sec"]["values"]) == 2 for d in docs)
     assert all("evaluate" not in d and d["phases_skipped"] for d in docs)
+    # min_time: the first worker calibrates; every other one, of either side, measures the
+    # epochs it chose (a slowed candidate would choose fewer: other work than the baseline's)
+    first = next(d for d in docs if d["ab"] == {**d["ab"], "side": "baseline", "round": 1})
+    assert first["train"]["calibration"] and first["train"]["epochs_from"] is None
+    others = [d for d in docs if d is not first]
+    assert {d["train"]["epochs"] for d in others} == {first["train"]["epochs"]} != {1}
+    assert all(d["train"]["epochs_from"] == first["_path"] for d in others)
+    assert not any(d["train"]["calibration"] for d in others)
     # The rounds render as a report too (no accuracy: the A/B workers only train).
     proc = run_cli("compare", str(ab_dir))
     assert proc.returncode == 0, proc.stderr

@@ -573,6 +573,26 @@ def test_running_sampler_closes_phases_with_a_sample(clock, fake_psutil, fake_nv
         sampler.sample_once()
 
 
+def test_a_discarded_fit_moves_to_calibrate(clock, fake_psutil, fake_nvml):
+    """A first fit found too short is renamed with its window: the kept fits' figures hold
+    only the kept fits, the calibrations add up under their own name."""
+    sampler = make_sampler(clock, fake_psutil, fake_nvml, interval=10.0)
+    sampler.start()
+    for cpu in (0.9, 0.3):  # a calibration fit (90% CPU), then the kept one (30%)
+        sampler.set_phase("fit")
+        clock.now += 2.0
+        fake_psutil.advance(cpu, cpu, seconds=2.0)
+        if cpu == 0.9:
+            sampler.rename_phase("fit", "calibrate")
+            assert sampler.phase == "calibrate"
+    sampler.set_phase("evaluate")
+    phases = sampler.stop()["phases"]
+    assert (phases["calibrate"]["seconds"], phases["calibrate"]["cpu"]["peak"]) == (2.0, 90.0)
+    assert (phases["fit"]["seconds"], phases["fit"]["cpu"]["peak"]) == (2.0, 30.0)
+    samples = sampler.summary()["samples"]
+    assert [s["phase"] for s in samples] == ["init", "calibrate", "fit"]
+
+
 def test_thread_survives_a_failing_sample(fake_psutil, fake_nvml):
     sampler = Sampler(interval=0.01, pid=PID, nvml=fake_nvml, psutil_module=fake_psutil)
     with sampler:

@@ -51,8 +51,14 @@ def plan(
     pythons: dict[str, str],
     backends: list[str],
     rounds: int,
+    run_dir: Path | None = None,
 ) -> list[Job]:
     """Every worker to start, in the order to start them.
+
+    Where a cell calibrates its epochs (min_time), the first worker of the cell does, and
+    every later one of either side measures the epochs it chose (``epochs_from``: its result
+    in ``run_dir``), so that both sides time the same work (a slower side would otherwise
+    calibrate fewer epochs, with a larger share of per-fit overhead).
 
     Args:
         ab_id: the name of this A/B run (its folder).
@@ -63,29 +69,27 @@ def plan(
         rounds: worker processes per side; each runs the cell's repeats, and the gate takes
             its median as one value (repeats in one process share its luck).
     """
-    jobs = []
+    jobs: list[Job] = []
+    first: dict[tuple[str, str, str], Job] = {}
     for rnd, side in order(rounds):
         for backend in backends:
             for sc in scenarios[side]:
                 for cell in sc.cells_for(backend):
-                    jobs.append(
-                        Job(
-                            sc,
-                            cell,
-                            backend,
-                            subdir=f"{side}/round-{rnd:02d}",
-                            python=pythons[side],
-                            extra={
-                                "train_only": True,
-                                "ab": {
-                                    "id": ab_id,
-                                    "side": side,
-                                    "round": rnd,
-                                    "python": pythons[side],
-                                },
-                            },
-                        )
+                    extra: dict = {
+                        "train_only": True,
+                        "ab": {"id": ab_id, "side": side, "round": rnd, "python": pythons[side]},
+                    }
+                    job = Job(sc, cell, backend, subdir=f"{side}/round-{rnd:02d}",
+                              python=pythons[side], extra=extra)  # fmt: skip
+                    calibrated = first.setdefault((sc.name, cell.id, backend), job)
+                    same_work = (calibrated.cell.epochs, calibrated.cell.min_time) == (
+                        cell.epochs,
+                        cell.min_time,
                     )
+                    if calibrated is not job and cell.min_time > 0 and same_work and run_dir:
+                        path = run_dir / calibrated.subdir / sc.name / f"{job.file_stem}.json"
+                        extra["epochs_from"] = str(path)
+                    jobs.append(job)
     return jobs
 
 
@@ -113,7 +117,7 @@ def main(args: argparse.Namespace) -> int:
     }
     backends = resolve_backends(args.backend)
     run_dir = run_dir_for(args, backends, prefix="ab-", what="A/B run folder", manifest="ab.json")
-    jobs = plan(run_dir.name, sides, pythons, backends, args.rounds)
+    jobs = plan(run_dir.name, sides, pythons, backends, args.rounds, run_dir.absolute())
     if not jobs:
         raise UsageError("no cells to run for backend(s) " + ", ".join(backends))
     env = environment()

@@ -139,6 +139,9 @@ def main(args: argparse.Namespace) -> int:
             line += f" (max diff {c['max_abs_diff']:.1e})"
         else:
             line += f": {c.get('reason')}"
+            bare = c.get("compile_false")
+            if bare:
+                line += f"; with compile=False: {bare['status']}"
         print(line, file=sys.stderr)
     return 1 if any(c["status"] != "ok" for c in checks) else 0
 

@@ -14,7 +14,13 @@ from ..backends import BY_NAME, NAMES
 from . import sections
 from .table import to_html
 
-PHASE_COLORS = {"fit": "#e6f4ea", "warmup": "#fef7e0", "evaluate": "#e8f0fe", "predict": "#f3e8fd"}
+PHASE_COLORS = {
+    "fit": "#e6f4ea",
+    "calibrate": "#eeeeee",
+    "warmup": "#fef7e0",
+    "evaluate": "#e8f0fe",
+    "predict": "#f3e8fd",
+}
 
 
 def _e(x: Any) -> str:

@@ -120,7 +120,8 @@ def settings(docs: list[dict]) -> Table | None:
                 _compiled(d["backend"], s.get("jit_compile")),
                 "float32 (CPU)" if on_cpu else str(s.get("matmul_precision") or "-"),
                 str(s.get("dtype_policy") or "-"),
-                f"{_threads(s.get('intra_op_threads'))} / {_threads(s.get('inter_op_threads'))}",
+                f"{_threads(s.get('intra_op_threads'))} / {_threads(s.get('inter_op_threads'))}"
+                + (f"; tf.data {s['tf_data_threads'] or 'auto'}" if "tf_data_threads" in s else ""),
             )
         found.setdefault(key, []).append(d["cell"]["id"])
     if not found:
@@ -272,5 +273,10 @@ def _agreement(checks: list[dict], src: str, dst: str) -> Cell:
         text += f" (max diff {worst:.1e})"
     if len(ok) == len(sub):
         return Cell(text)
+    bare = [c for c in sub if (c.get("compile_false") or {}).get("status") == "ok"]
+    if bare:
+        text += (
+            f"; {len(bare)}/{len(sub) - len(ok)} load with compile=False (no optimizer) and agree"
+        )
     bad = next(c for c in sub if c["status"] != "ok")
     return Cell(f"{text}; {bad['scenario']}/{bad['cell']}: {bad.get('reason')}", css="warn")

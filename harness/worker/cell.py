@@ -234,7 +234,8 @@ class Worker:
         compile_s, fit_s, epoch_s, histories, chunks, typical = [], [], [], [], [], []
         chunk = timing.DEFAULT_CHUNK
         steps = math.ceil(n_train / cell.batch_size)
-        epochs, calibration = cell.epochs, []
+        shared = self._shared_epochs()
+        epochs, calibration = shared or cell.epochs, []
         self._sample_fits_finely()
         repeat = 0
         while repeat < cell.repeats:
@@ -243,7 +244,10 @@ class Worker:
             if repeat == 0:
                 self._check_placement(model)
                 try:
-                    self.result["backend_settings"] = devices.what_ran(self.backend, model)
+                    ran = devices.what_ran(self.backend, model)
+                    if cell.pipeline == "tf.data":  # TensorFlow's pools feed it, any backend
+                        ran["tf_data_threads"] = cell.threads  # None: TensorFlow's default
+                    self.result["backend_settings"] = ran
                 except Exception as exc:  # an annotation: it must not cost the measurement
                     self.result["backend_settings"] = {"error": one_line(exc, typed=True)}
             if n_warm:
@@ -273,6 +277,7 @@ class Worker:
             measured = sum(timer.epoch_seconds)
             if (
                 repeat == 0
+                and not shared
                 and measured < cell.min_time
                 and len(calibration) < MAX_CALIBRATIONS
                 and epochs < MAX_EPOCHS
@@ -284,6 +289,8 @@ class Worker:
                 scale = 1.2 * cell.min_time / max(measured, 1e-6)
                 epochs = min(MAX_EPOCHS, max(epochs + 1, math.ceil(epochs * scale)))
                 histories.pop()  # its warm-up stays: the first is the cold compile
+                if self.sampler is not None:  # its utilization is not the measured fits'
+                    self.sampler.rename_phase("fit", "calibrate")
                 continue
             repeat += 1
             fit_s.append(secs)
@@ -333,6 +340,7 @@ class Worker:
             "epochs_asked": cell.epochs,
             "min_time": cell.min_time,
             "calibration": calibration,  # the fits found too short: their epochs and seconds
+            "epochs_from": self.task.get("epochs_from") if shared else None,
             "repeats": cell.repeats,
             "warmup": {
                 "steps": cell.warmup_steps,
@@ -357,6 +365,19 @@ class Worker:
             default=0.0,
         )
         return train
+
+    def _shared_epochs(self) -> int | None:
+        """`harness ab`: the epochs the cell's first worker chose for min_time, so that every
+        round of both sides measures the same work; None where there is none to take (that
+        worker failed before it chose: this one calibrates for itself)."""
+        path = self.task.get("epochs_from")
+        if not path:
+            return None
+        try:
+            epochs = (json.loads(Path(path).read_text()).get("train") or {}).get("epochs")
+        except (OSError, ValueError, AttributeError):
+            return None
+        return epochs if isinstance(epochs, int) and 1 <= epochs <= MAX_EPOCHS else None
 
     def _compiled_model(self, keras, model_mod):
         """A fresh model from the cell's seed, compiled as the cell asks."""
@@ -406,6 +427,7 @@ class Worker:
             batch_size=self.cell.batch_size,
             shuffle=shuffle,
             seed=self.cell.seed,
+            threads=self.cell.threads,
         )
 
     def _check_placement(self, model) -> None:

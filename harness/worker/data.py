@@ -240,6 +240,7 @@ def make_feed(
     batch_size: int,
     shuffle: bool,
     seed: int,
+    threads: int | None = None,
 ) -> Feed:
     """Builds an input pipeline of the given kind over raw uint8 images.
 
@@ -250,6 +251,8 @@ def make_feed(
         batch_size: samples per batch.
         shuffle: reshuffle every epoch (training) or keep order (evaluate, predict).
         seed: seeds the shuffle, so two runs see the same order.
+        threads: the scenario's thread count: tf.data's own pool gets as many (its default
+            is TensorFlow's pool, one thread per core, whatever the backend was told).
 
     Raises:
         PipelineUnsupported: the pipeline's package is not installed.
@@ -266,7 +269,7 @@ def make_feed(
     if kind == "pydataset":
         return Feed(_pydataset(images, labels, batch_size, shuffle, seed), steps=steps)
     if kind == "tf.data":
-        return Feed(_tf_data(images, labels, batch_size, shuffle, seed), steps=steps)
+        return Feed(_tf_data(images, labels, batch_size, shuffle, seed, threads), steps=steps)
     if kind == "torch":
         return Feed(_torch_loader(images, labels, batch_size, shuffle, seed), steps=steps)
     raise ValueError(f"unknown pipeline {kind!r}")
@@ -298,7 +301,7 @@ def _pydataset(images, labels, batch_size, shuffle, seed):
     return MnistSequence()
 
 
-def _tf_data(images, labels, batch_size, shuffle, seed):
+def _tf_data(images, labels, batch_size, shuffle, seed, threads=None):
     """The tutorial's pipeline: from_tensor_slices -> map -> shuffle -> batch -> prefetch."""
     import tensorflow as tf
 
@@ -310,7 +313,12 @@ def _tf_data(images, labels, batch_size, shuffle, seed):
     ds = ds.map(scale, num_parallel_calls=tf.data.AUTOTUNE)
     if shuffle:
         ds = ds.shuffle(len(images), seed=seed, reshuffle_each_iteration=True)
-    return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+    ds = ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+    if threads is not None:
+        options = tf.data.Options()
+        options.threading.private_threadpool_size = threads
+        ds = ds.with_options(options)
+    return ds
 
 
 def _torch_loader(images, labels, batch_size, shuffle, seed):
