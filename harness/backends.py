@@ -40,6 +40,11 @@ ALIASES = {alias: b.name for b in ALL for alias in (b.name, *b.aliases)}
 ORDER = {name: i for i, name in enumerate(NAMES)}
 
 
+def rank(name: str) -> int:
+    """Where a backend sorts in tables: in NAMES' order, an unknown name last."""
+    return ORDER.get(name, len(ORDER))
+
+
 def package_version(dist: str) -> str | None:
     """An installed distribution's version from its metadata (None if not installed)."""
     try:

@@ -16,7 +16,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from .backends import ORDER
+from .backends import rank
 from .errors import UsageError, UserError
 
 SCHEMA = "keras-backend-harness/result"
@@ -182,7 +182,7 @@ def load_results(
         key=lambda d: (
             result_key(d)[0],
             _natural(result_key(d)[1]),
-            ORDER.get(d["backend"], 9),
+            rank(d["backend"]),
             d.get("started") or "",
         )
     )

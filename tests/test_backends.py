@@ -10,7 +10,7 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, run_cli
+from conftest import ROOT, SELECTED, run_cli
 from factories import write_mnist_npz
 
 from harness import backends, results
@@ -234,6 +234,33 @@ def test_mnist_from_local_file_or_skipped_with_how_to(backend, tmp_path):
     assert doc["status"] == "ok", doc.get("reason")
     assert doc["data"]["source"].startswith(f"file {npz}")
     assert doc["data"]["train_samples"] == 320 and doc["cell"]["batch_size"] == 32
+
+
+ALL_THREE = set(backends.NAMES) <= set(backends.installed_backends())
+
+
+@pytest.mark.backend
+@pytest.mark.skipif(
+    not ALL_THREE or "tensorflow" not in SELECTED,
+    reason="runs where tensorflow is under test with jax and torch beside it (tox's test-tf)",
+)
+def test_tf_data_under_jax_and_torch(tmp_path):
+    """The tutorial's own input pipeline under the other two backends, tensorflow installed
+    beside them as Keras advises (the jax and torch benchmark environments hold it). The
+    torch DataLoader under tensorflow is the pipelines test's, in the same environment."""
+    sc = tmp_path / "tfdata.toml"
+    sc.write_text(
+        "[defaults]\ntrain_samples = 256\ntest_samples = 64\nbatch_size = 64\nepochs = 1\n"
+        'min_time = 0\nrepeats = 1\nwarmup_steps = 1\npipeline = "tf.data"\n'
+    )
+    proc = run_cli("run", str(sc), "--backend", "jax,torch", "--out", str(tmp_path / "r"))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    docs = results.load_results([tmp_path / "r"])[0]
+    assert sorted(d["backend"] for d in docs) == ["jax", "torch"]
+    for d in docs:
+        assert d["status"] == "ok", d.get("reason")
+        assert d["data"]["pipeline"] == "tf.data" and d["evaluate"]["accuracy"] >= 0
+        assert d["backend_settings"]["tf_data_threads"] is None  # TensorFlow's own default
 
 
 def test_min_time_calibrates_the_measured_epochs(once, tmp_path):

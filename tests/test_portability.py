@@ -44,8 +44,8 @@ PAIR = list(dict.fromkeys([*SELECTED, *backends.installed_backends()]))[:2]
 
 @pytest.mark.backend
 @pytest.mark.skipif(len(PAIR) < 2, reason="loading across backends needs two installed here")
-def test_models_load_across_backends(tmp_path):
-    a, b = PAIR
+def test_models_load_across_backends(once, tmp_path):
+    a, b = PAIR  # where the environment holds two backends (tox's test-jax: jax and torch)
     proc = run_cli("run", "scenarios/smoke.toml", "--backend", f"{a},{b}", "--out", str(tmp_path))
     assert proc.returncode == 0, proc.stderr[-2000:]
     # b as another environment's interpreter would be named (here: this one); the third

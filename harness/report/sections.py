@@ -8,7 +8,7 @@ from __future__ import annotations
 import html
 from typing import Any
 
-from ..backends import NAMES, ORDER
+from ..backends import NAMES, rank
 from ..results import REFERENCE_SAMPLES, TOLERANCE
 from .rows import rows
 from .table import HTML, RIGHT, Cell, Column, Row, Table, row
@@ -126,7 +126,7 @@ def settings(docs: list[dict]) -> Table | None:
         found.setdefault(key, []).append(d["cell"]["id"])
     if not found:
         return None
-    ordered = sorted(found, key=lambda k: (ORDER.get(k[0], 9), k))
+    ordered = sorted(found, key=lambda k: (rank(k[0]), k))
     return Table(
         SETTINGS_COLUMNS,
         tuple(
