@@ -126,6 +126,12 @@ def read_result(path: Path) -> dict[str, Any]:
     return doc
 
 
+# The folder where `harness ab` keeps the workers that choose min_time's epochs (no values).
+CALIBRATION = "calibration"
+# Folders of a results tree that hold no results to report (a scenario may not take a name).
+RESERVED_FOLDERS = ("logs", "portability", "models", CALIBRATION)
+
+
 def iter_result_files(paths: list[Path]) -> list[Path]:
     """Result files under the given files or folders (run manifests and logs left out)."""
     out: list[Path] = []
@@ -136,7 +142,7 @@ def iter_result_files(paths: list[Path]) -> list[Path]:
                 f
                 for f in sorted(p.rglob("*.json"))
                 if f.name not in ("run.json", "ab.json")
-                and not {"logs", "portability", "models"} & set(f.relative_to(p).parts[:-1])
+                and not set(RESERVED_FOLDERS) & set(f.relative_to(p).parts[:-1])
             )
         else:
             out.append(p)

@@ -19,6 +19,7 @@ from typing import Any
 from .backends import ALIASES as BACKEND_ALIASES
 from .backends import NAMES as BACKENDS
 from .errors import UserError
+from .results import RESERVED_FOLDERS
 
 DATASETS = ("mnist", "digits", "synthetic")
 PIPELINES = ("numpy", "pydataset", "tf.data", "torch")
@@ -388,6 +389,10 @@ def load(path: str | Path) -> Scenario:
     name = doc.get("name", path.stem)
     if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", name):
         raise ScenarioError(path, "name", "must be a word of letters, digits, '-', '_' or '.'")
+    if name in RESERVED_FOLDERS:
+        raise ScenarioError(
+            path, "name", f"{name!r} names a results folder of the harness's own; choose another"
+        )
     description = doc.get("description", "")
     if not isinstance(description, str):
         raise ScenarioError(path, "description", "must be a string")

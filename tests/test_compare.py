@@ -388,24 +388,40 @@ def test_ab_plan_without_a_backend(tmp_path):
     sc = scenario.load(path)
     pythons = {"baseline": "/envs/main/bin/python", "candidate": "/envs/pr/bin/python"}
     jobs = ab.plan("ab-1", {"baseline": [sc], "candidate": [sc]}, pythons, ["jax"], 4, tmp_path)
-    # ABBA: round 1 baseline first, round 2 candidate first, ...
+    # min_time's epochs chosen first; then ABBA: round 1 baseline first, round 2 candidate...
     assert [j.subdir for j in jobs] == [
+        "calibration/baseline",
         "baseline/round-01", "candidate/round-01", "candidate/round-02", "baseline/round-02",
         "baseline/round-03", "candidate/round-03", "candidate/round-04", "baseline/round-04",
     ]  # fmt: skip
     for j in jobs:
-        side = j.subdir.split("/")[0]
+        side = j.subdir.split("/")[-1 if j.subdir.startswith("calibration") else 0]
         assert j.python == pythons[side] and j.extra["ab"]["python"] == pythons[side]
         assert j.extra["train_only"] is True and j.extra["ab"]["id"] == "ab-1"
-    # the first worker calibrates min_time's epochs, the others take them from its result
-    assert sc.cells[0].min_time > 0 and "epochs_from" not in jobs[0].extra
-    first = str(tmp_path / "baseline/round-01/g/default--jax.json")
-    assert all(j.extra["epochs_from"] == first for j in jobs[1:])
-    zero = scenario.override(sc, ["min_time=0"], "--candidate-set")
-    jobs = ab.plan("ab-1", {"baseline": [sc], "candidate": [zero]}, pythons, ["jax"], 4, tmp_path)
-    assert [bool(j.extra.get("epochs_from")) for j in jobs] == [  # baselines after the first
-        j.subdir.startswith("baseline") and j is not jobs[0] for j in jobs
-    ]
+    # the calibrating worker chooses min_time's epochs, every measured one takes them
+    assert sc.cells[0].min_time > 0 and jobs[0].extra["calibrate_only"] is True
+    chosen = str(tmp_path / "calibration/baseline/g/default--jax.json")
+    assert "epochs_from" not in jobs[0].extra
+    assert all(j.extra["epochs_from"] == chosen for j in jobs[1:])
+    assert not any(j.extra.get("calibrate_only") for j in jobs[1:])
+    # a side that measures other work chooses apart; one without min_time measures epochs
+    for setting, theirs in (("batch_size=32", "calibration/candidate"), ("min_time=0", None)):
+        other = scenario.override(sc, [setting], "--candidate-set")
+        jobs = ab.plan("ab-1", {"baseline": [sc], "candidate": [other]}, pythons, ["jax"], 4,
+                       tmp_path)  # fmt: skip
+        assert [j.subdir for j in jobs if j.extra.get("calibrate_only")] == [
+            "calibration/baseline",
+            *([theirs] if theirs else []),
+        ]
+        for j in jobs:
+            took = j.extra.get("epochs_from")
+            if j.subdir.startswith("candidate"):
+                assert took == (str(tmp_path / theirs / "g/default--jax.json") if theirs else None)
+            elif j.subdir.startswith("baseline"):
+                assert took == chosen
+    # without a run folder (an older caller) each worker calibrates for itself
+    jobs = ab.plan("ab-1", {"baseline": [sc], "candidate": [sc]}, pythons, ["jax"], 4)
+    assert len(jobs) == 8 and not any("epochs_from" in j.extra for j in jobs)
 
 
 def test_ab_whose_baseline_side_failed_in_every_round_is_missing():
@@ -604,11 +620,10 @@ def test_ab_on_real_runs_catches_a_delay_and_passes_the_same_code(once, tmp_path
     assert "  4/4  " in proc.stdout  # four workers per side, each one value (its median)
     (ab_dir,) = out.iterdir()
     files = sorted(p.relative_to(ab_dir).as_posix() for p in ab_dir.rglob("default--*.json"))
-    assert files == [
-        f"{side}/round-0{r}/gate/default--{backend}.json"
-        for side in ("baseline", "candidate")
-        for r in range(1, 5)
-    ]
+    assert files == sorted(
+        [f"{side}/round-0{r}/gate/default--{backend}.json" for side in ("baseline", "candidate")
+         for r in range(1, 5)] + [f"calibration/baseline/gate/default--{backend}.json"]
+    )  # fmt: skip
     docs, problems = results.load_results([ab_dir], latest=False)
     assert not problems and len(docs) == 8
     # ABBA: round 1 starts with the baseline, round 2 with the candidate
@@ -620,14 +635,16 @@ def test_ab_on_real_runs_catches_a_delay_and_passes_the_same_code(once, tmp_path
     assert all(d["cell"]["step_delay_ms"] == 3 for d in cand)
     assert all(len(d["train"]["samples_per_sec"]["values"]) == 2 for d in docs)
     assert all("evaluate" not in d and d["phases_skipped"] for d in docs)
-    # min_time: the first worker calibrates; every other one, of either side, measures the
-    # epochs it chose (a slowed candidate would choose fewer: other work than the baseline's)
-    first = next(d for d in docs if d["ab"] == {**d["ab"], "side": "baseline", "round": 1})
-    assert first["train"]["calibration"] and first["train"]["epochs_from"] is None
-    others = [d for d in docs if d is not first]
-    assert {d["train"]["epochs"] for d in others} == {first["train"]["epochs"]} != {1}
-    assert all(d["train"]["epochs_from"] == first["_path"] for d in others)
-    assert not any(d["train"]["calibration"] for d in others)
+    # min_time: one worker chose the epochs first, and is no value for the gate; every
+    # measured worker of either side measured that many (a slowed candidate that chose for
+    # itself would choose fewer: other work than the baseline's)
+    chosen = results.read_result(
+        ab_dir / "calibration" / "baseline" / "gate" / f"default--{backend}.json"
+    )
+    assert chosen["train"]["calibration"] and chosen["train"]["repeats"] == 1
+    assert {d["train"]["epochs"] for d in docs} == {chosen["train"]["epochs"]} != {1}
+    assert all(d["train"]["epochs_from"] == chosen["_path"] for d in docs)
+    assert not any(d["train"]["calibration"] for d in docs)
     # The rounds render as a report too (no accuracy: the A/B workers only train).
     proc = run_cli("compare", str(ab_dir))
     assert proc.returncode == 0, proc.stderr
@@ -793,7 +810,11 @@ def test_calibrate_interleaved_cli(once, tmp_path):
         in proc.stdout
     )
     assert "(2 pairs, 2 rounds each)" in proc.stdout
-    assert len(list((tmp_path / "r").rglob("default--*.json"))) == 4
+    # 2 rounds x 2 sides, after the worker that chose min_time's epochs (as `harness ab`)
+    files = [
+        f.relative_to(tmp_path / "r").parts[1] for f in (tmp_path / "r").rglob("default--*.json")
+    ]
+    assert sorted(files) == ["baseline"] * 2 + ["calibration"] + ["candidate"] * 2
 
 
 def test_importing_the_gate_leaves_scipy_unloaded():

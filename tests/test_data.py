@@ -95,13 +95,14 @@ def test_missing_pipeline_package_is_reported(monkeypatch):
     assert data.pipeline_available("numpy") is None
 
 
+@pytest.mark.backend  # where tensorflow is: test-tf
 def test_tf_data_gets_the_scenario_thread_count():
     """threads = N holds for the tutorial's pipeline too, under any backend: tf.data gets a
     pool of its own of that size instead of TensorFlow's default one (a thread per core)."""
-    pytest.importorskip("tensorflow", reason="tf.data needs tensorflow (test-jax holds it)")
+    pytest.importorskip("tensorflow", reason="tf.data needs tensorflow (tox's test-tf holds it)")
     x, y = np.zeros((8, 28, 28), np.uint8), np.zeros(8, np.int64)
     given = data.make_feed("tf.data", x, y, batch_size=4, shuffle=True, seed=0, threads=2)
     assert given.x.options().threading.private_threadpool_size == 2
     default = data.make_feed("tf.data", x, y, batch_size=4, shuffle=True, seed=0)
-    assert not default.x.options().threading.private_threadpool_size
+    assert data.tf_data_threads(given.x) == 2 and data.tf_data_threads(default.x) is None
     assert [b[0].shape for b in given.x] == [(4, 28, 28, 1)] * 2

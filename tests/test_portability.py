@@ -26,14 +26,22 @@ def test_matrix_markdown_exact():
             check("tensorflow", "jax", diff=3e-7),
             check("tensorflow", "jax", diff=5e-7, cell="c2"),
             check("jax", "torch", status="failed", reason="load failed: ValueError: x"),
+            check("torch", "jax", status="failed", reason="predictions differ", cell="c0"),
+            {**check("torch", "jax", status="failed", reason="load failed: TypeError: t"),
+             "compile_false": {"status": "ok", "max_abs_diff": 1e-7}},
         ]
-    )
+    )  # fmt: skip
     lines = text.splitlines()
     assert lines[4] == (
         "| tensorflow | (same backend: see reload) | 2/2 agree (max diff 5.0e-07) | not checked |"
     )
     assert lines[5] == (
         "| jax | not checked | (same backend: see reload) | 0/1 agree; s/c1: load failed: ValueError: x |"
+    )
+    # only the models that did not load were loaded again, with compile=False
+    assert lines[6] == (
+        "| torch | not checked | 0/2 agree; 1/1 that did not load agree with compile=False "
+        "(no optimizer); s/c0: predictions differ | (same backend: see reload) |"
     )
     assert portability_markdown([]) == ""
 
@@ -97,7 +105,7 @@ def test_models_load_across_backends(once, tmp_path):
     assert doc["compile_false"]["status"] == "ok", doc
     assert "; with compile=False: ok" in proc.stderr
     proc = run_cli("compare", str(tmp_path))
-    assert "0/1 agree; 1/1 load with compile=False (no optimizer) and agree" in proc.stdout
+    assert "0/1 agree; 1/1 that did not load agree with compile=False (no optimizer)" in proc.stdout
 
 
 def _rename_optimizer_module(path, module):

@@ -322,7 +322,7 @@ def test_a_worker_behind_an_interpreter_wrapper_runs_and_dies_with_the_harness(t
     proc = harness("ab", str(sc), "--rounds", "4", "--backend", BACKEND, "--out",
                    str(tmp_path / "r"), "--baseline-python", str(wrapper))  # fmt: skip
     docs = [json.loads(f.read_text()) for f in (tmp_path / "r").rglob(f"default--{BACKEND}.json")]
-    assert len(docs) == 8 and {d["status"] for d in docs} == {"ok"}, proc.stderr
+    assert len(docs) == 9 and {d["status"] for d in docs} == {"ok"}, proc.stderr  # 8 + min_time's
     assert proc.returncode == 0, proc.stderr
 
     sc.write_text("[defaults]\nrepeats = 1\nepochs = 100\n")

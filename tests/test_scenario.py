@@ -139,6 +139,11 @@ def test_defaults_without_matrix_give_one_cell(tmp_path):
             "s.toml: key 'data_path': only applies to dataset = \"mnist\"",
         ),
         ("name = 'a b'", "s.toml: key 'name': must be a word of letters, digits"),
+        # its results would land in a folder that reports skip
+        (
+            "name = 'models'",
+            "s.toml: key 'name': 'models' names a results folder of the harness's own",
+        ),
         ("[defaults\nx = 1", "s.toml: malformed TOML: "),
     ],
 )

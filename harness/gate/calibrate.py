@@ -125,7 +125,7 @@ def main(args: argparse.Namespace) -> int:
             )
             print(f"calibration A/A job {k + 1}/{args.runs} -> {run_dir}", file=sys.stderr)
             sides = {side: scenarios for side in ab.SIDES}
-            plan = ab.plan(run_dir.name, sides, pythons, backends, args.rounds)
+            plan = ab.plan(run_dir.name, sides, pythons, backends, args.rounds, run_dir.absolute())
             run = runner.Runner(plan, run_dir, environment=env)
         else:
             run_dir = Path(args.out) / f"{runner.new_run_id(backends)}{CALIBRATION_SUFFIX}{k + 1}"

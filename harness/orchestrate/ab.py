@@ -28,7 +28,7 @@ from ..environment import environment
 from ..errors import UsageError
 from ..gate.check import load_pair, run_gate
 from ..gate.verdicts import parse_confidence, parse_limit
-from ..results import write_json_atomic
+from ..results import CALIBRATION, write_json_atomic
 from ..scenario import Scenario
 from .manifest import check_resume, plan_record, read_manifest, run_dir_for
 from .runner import Job, Runner
@@ -45,6 +45,10 @@ def order(rounds: int) -> list[tuple[int, str]]:
     return out
 
 
+# What decides how much work an epoch is: sides that differ here calibrate apart.
+WORK = ("dataset", "data_path", "train_samples", "batch_size", "epochs", "min_time")
+
+
 def plan(
     ab_id: str,
     scenarios: dict[str, list[Scenario]],
@@ -55,10 +59,13 @@ def plan(
 ) -> list[Job]:
     """Every worker to start, in the order to start them.
 
-    Where a cell calibrates its epochs (min_time), the first worker of the cell does, and
-    every later one of either side measures the epochs it chose (``epochs_from``: its result
-    in ``run_dir``), so that both sides time the same work (a slower side would otherwise
-    calibrate fewer epochs, with a larger share of per-fit overhead).
+    Where a cell calibrates its epochs (min_time), one worker does that first and measures
+    nothing for the gate (``CALIBRATION/<side>/``, left out of every report), and every
+    worker of both sides measures the epochs it chose (``epochs_from``: its result in
+    ``run_dir``): both sides time the same work (a slower side would otherwise calibrate
+    fewer epochs, with a larger share of per-fit overhead), and every measured worker starts
+    alike (none has calibration fits behind it). Sides whose cells differ in ``WORK``
+    calibrate apart.
 
     Args:
         ab_id: the name of this A/B run (its folder).
@@ -68,9 +75,10 @@ def plan(
         backends: backends to run, each side alike.
         rounds: worker processes per side; each runs the cell's repeats, and the gate takes
             its median as one value (repeats in one process share its luck).
+        run_dir: the A/B run's folder; without it each worker calibrates for itself.
     """
     jobs: list[Job] = []
-    first: dict[tuple[str, str, str], Job] = {}
+    chosen: dict[tuple, Path] = {}  # the cell's work -> the result that chose its epochs
     for rnd, side in order(rounds):
         for backend in backends:
             for sc in scenarios[side]:
@@ -79,17 +87,22 @@ def plan(
                         "train_only": True,
                         "ab": {"id": ab_id, "side": side, "round": rnd, "python": pythons[side]},
                     }
-                    job = Job(sc, cell, backend, subdir=f"{side}/round-{rnd:02d}",
-                              python=pythons[side], extra=extra)  # fmt: skip
-                    calibrated = first.setdefault((sc.name, cell.id, backend), job)
-                    same_work = (calibrated.cell.epochs, calibrated.cell.min_time) == (
-                        cell.epochs,
-                        cell.min_time,
-                    )
-                    if calibrated is not job and cell.min_time > 0 and same_work and run_dir:
-                        path = run_dir / calibrated.subdir / sc.name / f"{job.file_stem}.json"
-                        extra["epochs_from"] = str(path)
-                    jobs.append(job)
+                    if cell.min_time > 0 and run_dir is not None:
+                        work = (sc.name, cell.id, backend, *(getattr(cell, k) for k in WORK))
+                        if work not in chosen:
+                            calibration = Job(
+                                sc, cell, backend, subdir=f"{CALIBRATION}/{side}",
+                                python=pythons[side],
+                                extra={"train_only": True, "calibrate_only": True,
+                                       "ab": {**extra["ab"], "round": 0}},
+                            )  # fmt: skip
+                            jobs.append(calibration)
+                            chosen[work] = (
+                                run_dir / calibration.subdir / sc.name / f"{calibration.file_stem}.json"
+                            )  # fmt: skip
+                        extra["epochs_from"] = str(chosen[work])
+                    jobs.append(Job(sc, cell, backend, subdir=f"{side}/round-{rnd:02d}",
+                                    python=pythons[side], extra=extra))  # fmt: skip
     return jobs
 
 
@@ -120,6 +133,7 @@ def main(args: argparse.Namespace) -> int:
     jobs = plan(run_dir.name, sides, pythons, backends, args.rounds, run_dir.absolute())
     if not jobs:
         raise UsageError("no cells to run for backend(s) " + ", ".join(backends))
+    measured = [j for j in jobs if not j.extra.get("calibrate_only")]
     env = environment()
     settings = {
         "rounds": args.rounds,
@@ -147,13 +161,18 @@ def main(args: argparse.Namespace) -> int:
                 "argv": sys.argv,
                 **settings,
                 "settings": plan_record(jobs),
-                "order": "ABBA: each round one worker process per side; its median is one value",
+                "order": "ABBA: each round one worker process per side; its median is one value"
+                + (
+                    " (min_time's epochs chosen first, in calibration/)" if measured != jobs else ""
+                ),
                 "environment": env,
             },
         )
     print(
         f"ab {run_dir.name}: {args.rounds} round(s) x 2 sides x "
-        f"{len(jobs) // (2 * args.rounds)} cell(s), one worker each -> {run_dir}",
+        f"{len(measured) // (2 * args.rounds)} cell(s), one worker each"
+        + (f", after {len(jobs) - len(measured)} calibrating min_time" if measured != jobs else "")
+        + f" -> {run_dir}",
         file=sys.stderr,
     )
     run = Runner(

@@ -104,7 +104,8 @@ COMPILERS = {"torch": "torch.compile"}
 def settings(docs: list[dict]) -> Table | None:
     """Per backend, what it really ran (recorded by the worker after compiling): compiled or
     not, the float32 matmul precision (TF32 exists on GPUs only), the dtype policy, its CPU
-    thread pools (intra-op / inter-op), and the cells that ran so. None where no result
+    thread pools (intra-op / inter-op; and tf.data's, where it fed the cell), and the cells
+    that ran so. None where no result
     recorded them (older results)."""
     found: dict[tuple[str, ...], list[str]] = {}
     for d in docs:
@@ -273,10 +274,12 @@ def _agreement(checks: list[dict], src: str, dst: str) -> Cell:
         text += f" (max diff {worst:.1e})"
     if len(ok) == len(sub):
         return Cell(text)
-    bare = [c for c in sub if (c.get("compile_false") or {}).get("status") == "ok"]
-    if bare:
-        text += (
-            f"; {len(bare)}/{len(sub) - len(ok)} load with compile=False (no optimizer) and agree"
-        )
+    retried = [c.get("compile_false") for c in sub if c.get("compile_false")]
+    if retried:
+        bare = sum(r.get("status") == "ok" for r in retried)
+        text += f"; {bare}/{len(retried)} that did not load agree with compile=False (no optimizer)"
     bad = next(c for c in sub if c["status"] != "ok")
-    return Cell(f"{text}; {bad['scenario']}/{bad['cell']}: {bad.get('reason')}", css="warn")
+    # the first sentence: Keras' own reasons go on with the whole saved config (the check
+    # file keeps all of it)
+    reason = str(bad.get("reason")).split(". ", 1)[0]
+    return Cell(f"{text}; {bad['scenario']}/{bad['cell']}: {reason}", css="warn")

@@ -236,18 +236,17 @@ class Worker:
         steps = math.ceil(n_train / cell.batch_size)
         shared = self._shared_epochs()
         epochs, calibration = shared or cell.epochs, []
+        # `harness ab`'s calibrating worker stops once it has chosen: its fit is no value
+        repeats = 1 if self.task.get("calibrate_only") else cell.repeats
         self._sample_fits_finely()
         repeat = 0
-        while repeat < cell.repeats:
-            self.phase("build", repeat=repeat + 1, of=cell.repeats)
+        while repeat < repeats:
+            self.phase("build", repeat=repeat + 1, of=repeats)
             model = self._compiled_model(keras, model_mod)
             if repeat == 0:
                 self._check_placement(model)
                 try:
-                    ran = devices.what_ran(self.backend, model)
-                    if cell.pipeline == "tf.data":  # TensorFlow's pools feed it, any backend
-                        ran["tf_data_threads"] = cell.threads  # None: TensorFlow's default
-                    self.result["backend_settings"] = ran
+                    self.result["backend_settings"] = devices.what_ran(self.backend, model)
                 except Exception as exc:  # an annotation: it must not cost the measurement
                     self.result["backend_settings"] = {"error": one_line(exc, typed=True)}
             if n_warm:
@@ -305,9 +304,14 @@ class Worker:
             self.result["train"] = {"fit_seconds": fit_s, "history": histories}
             self.save()
             if repeat == 1:  # the measured fits' length is known: sample them, not more
-                self._sample_fits_finely(measured * cell.repeats)
+                self._sample_fits_finely(measured * repeats)
+                if cell.pipeline == "tf.data" and "error" not in self.result["backend_settings"]:
+                    # TensorFlow's pools feed it under any backend: the pool it really got
+                    # (None: TensorFlow's shared default, a thread per core)
+                    pool = data_mod.tf_data_threads(feed.x)
+                    self.result["backend_settings"]["tf_data_threads"] = pool
         trained = None
-        if epochs != cell.epochs:
+        if epochs != cell.epochs and not self.task.get("train_only"):
             # min_time measured more epochs than the scenario asks; what is evaluated, saved
             # and loaded elsewhere is the model of exactly `epochs`, as under every backend.
             self.phase("train")  # untimed: the model of exactly `epochs`
@@ -341,7 +345,7 @@ class Worker:
             "min_time": cell.min_time,
             "calibration": calibration,  # the fits found too short: their epochs and seconds
             "epochs_from": self.task.get("epochs_from") if shared else None,
-            "repeats": cell.repeats,
+            "repeats": repeats,
             "warmup": {
                 "steps": cell.warmup_steps,
                 "samples": n_warm,
@@ -367,17 +371,24 @@ class Worker:
         return train
 
     def _shared_epochs(self) -> int | None:
-        """`harness ab`: the epochs the cell's first worker chose for min_time, so that every
+        """`harness ab`: the epochs its calibrating worker chose for min_time, so that every
         round of both sides measures the same work; None where there is none to take (that
-        worker failed before it chose: this one calibrates for itself)."""
+        worker failed before it chose): this one calibrates for itself, and says so."""
         path = self.task.get("epochs_from")
         if not path:
             return None
         try:
             epochs = (json.loads(Path(path).read_text()).get("train") or {}).get("epochs")
-        except (OSError, ValueError, AttributeError):
-            return None
-        return epochs if isinstance(epochs, int) and 1 <= epochs <= MAX_EPOCHS else None
+        except (OSError, ValueError, AttributeError) as exc:
+            why = one_line(exc, typed=True)
+        else:
+            if isinstance(epochs, int) and 1 <= epochs <= MAX_EPOCHS:
+                return epochs
+            why = "it chose no epochs (it did not finish)"
+        self.result["warnings"].append(
+            {"message": f"epochs_from {path}: {why}; calibrated here instead", "count": 1}
+        )
+        return None
 
     def _compiled_model(self, keras, model_mod):
         """A fresh model from the cell's seed, compiled as the cell asks."""

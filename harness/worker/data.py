@@ -321,6 +321,11 @@ def _tf_data(images, labels, batch_size, shuffle, seed, threads=None):
     return ds
 
 
+def tf_data_threads(dataset) -> int | None:
+    """The size of a tf.data pipeline's own thread pool; None: TensorFlow's shared one."""
+    return dataset.options().threading.private_threadpool_size or None
+
+
 def _torch_loader(images, labels, batch_size, shuffle, seed):
     import torch
     from torch.utils.data import DataLoader, Dataset

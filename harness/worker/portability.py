@@ -53,8 +53,14 @@ def check_one(task: dict[str, Any]) -> dict[str, Any]:
                 "status": "failed",
                 "reason": f"load failed: {one_line(bare_exc, typed=True, limit=300)}",
             }
-        else:
+            return failed
+        try:
             failed["compile_false"] = _compare(np, bare.predict(x, verbose=0), reference)
+        except Exception as bare_exc:  # the first reason stays the check's
+            failed["compile_false"] = {
+                "status": "failed",
+                "reason": f"predict failed: {one_line(bare_exc, typed=True, limit=300)}",
+            }
         return failed
     return _compare(np, model.predict(x, verbose=0), reference)
 
