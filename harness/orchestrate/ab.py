@@ -97,9 +97,7 @@ def plan(
                                        "ab": {**extra["ab"], "round": 0}},
                             )  # fmt: skip
                             jobs.append(calibration)
-                            chosen[work] = (
-                                run_dir / calibration.subdir / sc.name / f"{calibration.file_stem}.json"
-                            )  # fmt: skip
+                            chosen[work] = run_dir / calibration.relpath
                         extra["epochs_from"] = str(chosen[work])
                     jobs.append(Job(sc, cell, backend, subdir=f"{side}/round-{rnd:02d}",
                                     python=pythons[side], extra=extra))  # fmt: skip

@@ -50,6 +50,11 @@ class Job:
     def file_stem(self) -> str:
         return f"{self.cell.id}--{self.backend}"
 
+    @property
+    def relpath(self) -> Path:
+        """Its result file, inside the run folder."""
+        return Path(self.subdir) / self.scenario.name / f"{self.file_stem}.json"
+
 
 def plan(scenarios: list[Scenario], backends: list[str]) -> tuple[list[Job], list[str]]:
     """The jobs to run, backend by backend, and notes on cells a scenario excludes."""
@@ -147,7 +152,7 @@ class Runner:
         self.interrupted = False
 
     def result_path(self, job: Job) -> Path:
-        return self.run_dir / job.subdir / job.scenario.name / f"{job.file_stem}.json"
+        return self.run_dir / job.relpath
 
     def run(self) -> list[dict[str, Any]]:
         """Runs every job not already recorded in the run folder; returns all results."""
