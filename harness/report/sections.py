@@ -105,8 +105,7 @@ def settings(docs: list[dict]) -> Table | None:
     """Per backend, what it really ran (recorded by the worker after compiling): compiled or
     not, the float32 matmul precision (TF32 exists on GPUs only), the dtype policy, its CPU
     thread pools (intra-op / inter-op; and tf.data's, where it fed the cell), and the cells
-    that ran so. None where no result
-    recorded them (older results)."""
+    that ran so. None where no result recorded them (older results)."""
     found: dict[tuple[str, ...], list[str]] = {}
     for d in docs:
         s = d.get("backend_settings")

@@ -39,30 +39,25 @@ def check_one(task: dict[str, Any]) -> dict[str, Any]:
     try:
         model = keras.saving.load_model(task["model"])
     except Exception as exc:
-        failed = {
-            "status": "failed",
-            "reason": f"load failed: {one_line(exc, typed=True, limit=300)}",
-        }
+        failed = _failed("load", exc)
         # What is left for a user who only predicts: the architecture and weights without
         # the training state (keras 3.15.1 names torch's own optimizer module in a .keras
         # saved under torch, which other backends cannot import).
         try:
             bare = keras.saving.load_model(task["model"], compile=False)
         except Exception as bare_exc:
-            failed["compile_false"] = {
-                "status": "failed",
-                "reason": f"load failed: {one_line(bare_exc, typed=True, limit=300)}",
-            }
+            failed["compile_false"] = _failed("load", bare_exc)
             return failed
         try:
             failed["compile_false"] = _compare(np, bare.predict(x, verbose=0), reference)
         except Exception as bare_exc:  # the first reason stays the check's
-            failed["compile_false"] = {
-                "status": "failed",
-                "reason": f"predict failed: {one_line(bare_exc, typed=True, limit=300)}",
-            }
+            failed["compile_false"] = _failed("predict", bare_exc)
         return failed
     return _compare(np, model.predict(x, verbose=0), reference)
+
+
+def _failed(step: str, exc: Exception) -> dict[str, Any]:
+    return {"status": "failed", "reason": f"{step} failed: {one_line(exc, typed=True, limit=300)}"}
 
 
 def _compare(np, probs, reference) -> dict[str, Any]:
