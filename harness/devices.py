@@ -83,6 +83,8 @@ def device_env(
     *,
     visible: str | None = _INHERIT,
     jax_preallocate: bool = False,
+    devices: int = 1,
+    process: int = 0,
 ) -> dict[str, str]:
     """Environment variables that pin a worker to ``device`` under ``backend``.
 
@@ -103,6 +105,11 @@ def device_env(
             process's.
         jax_preallocate: Let JAX reserve 75% of GPU memory at start (its default); off, the
             memory readings show what the model uses.
+        devices: Devices this process trains on, data parallel. On GPU ("gpu" only) they are
+            GPUs ``process * devices`` to ``(process + 1) * devices - 1`` of those the runner
+            was given; on CPU, JAX is told to simulate that many (XLA_FLAGS; TensorFlow's
+            logical CPUs are made in the worker, as they cannot be asked for from outside).
+        process: This process's index in a multi-process cell on one machine.
 
     Raises:
         DeviceUnavailable: gpu:N is beyond the GPUs the runner was given (one line).
@@ -118,6 +125,16 @@ def device_env(
         env["CUDA_VISIBLE_DEVICES"] = ""
         if backend == "jax":
             env["JAX_PLATFORMS"] = "cpu"
+            if devices > 1:  # after any flags of the runner's own: the last one counts
+                flags = os.environ.get("XLA_FLAGS", "")
+                count = f"--xla_force_host_platform_device_count={devices}"
+                env["XLA_FLAGS"] = f"{flags} {count}".strip()
+    elif devices > 1 or process:
+        first = process * devices
+        env["CUDA_VISIBLE_DEVICES"] = ",".join(
+            select_gpu(i, visible, f"{device} (data parallel: GPU {i})")
+            for i in range(first, first + devices)
+        )
     else:
         env["CUDA_VISIBLE_DEVICES"] = select_gpu(index or 0, visible, device)
     if backend == "jax":

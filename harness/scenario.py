@@ -110,6 +110,8 @@ class Cell:
     threads: int | None = None
     tf32: bool | None = None
     jax_preallocate: bool = False
+    data_parallel: int = 1
+    data_parallel_processes: int = 1
     backends: tuple[str, ...] = BACKENDS
 
     def to_json(self) -> dict[str, Any]:
@@ -319,6 +321,21 @@ FIELDS: dict[str, tuple[_Check, str]] = {
         "let JAX reserve 75% of GPU memory when it starts (its own default); off, GPU memory "
         "readings under JAX show what the model uses",
     ),
+    "data_parallel": (
+        _int(1),
+        "devices one cell trains on, data parallel: batch_size stays the global batch, split "
+        "evenly across them (keras.distribution.DataParallel under jax, "
+        "tf.distribute.MirroredStrategy under tensorflow; keras 3.15.1 has no torch support). "
+        'On CPU the devices are simulated; on GPU (device = "gpu") they are the first N GPUs '
+        "the runner was given",
+    ),
+    "data_parallel_processes": (
+        _int(1),
+        "worker processes that form one data-parallel job through keras.distribution.initialize "
+        "(jax only), each holding data_parallel / processes of the devices and its share of "
+        "the data; started together on loopback, or joined from other hosts with "
+        "`harness worker-join`",
+    ),
     "backends": (_backends, "run only under these backends"),
 }
 # Settings of the run and its measuring, not benchmark axes: defaults only.
@@ -514,7 +531,38 @@ def _check_cell(path: Path, cell: Cell) -> None:
         raise ScenarioError(path, "data_path", 'only applies to dataset = "mnist"')
     if cell.dataset == "synthetic" and (cell.train_samples or 0) > 10_000_000:
         raise ScenarioError(path, "train_samples", "at most 10,000,000 synthetic samples")
-    del test
+    for problem in parallel_problems(cell, train, test):
+        key, message = problem
+        raise ScenarioError(path, key, f"{message} (cell {cell.id})")
+
+
+def parallel_problems(cell: Cell, train: int | None, test: int | None) -> list[tuple[str, str]]:
+    """Why a data-parallel cell cannot split its work evenly, as (key, message) pairs; the
+    worker asks again once the data is loaded. Every step's batch, the last partial one too,
+    must split evenly across the devices (JAX's sharding refuses an uneven one), and every
+    process must get the same number of samples (they step together)."""
+    n, procs = cell.data_parallel, cell.data_parallel_processes
+    out: list[tuple[str, str]] = []
+    if n % procs:
+        out.append(("data_parallel", f"{n} devices do not split evenly across {procs} processes"))
+    if cell.batch_size % n:
+        out.append(("batch_size", f"{cell.batch_size} does not split evenly across {n} devices"))
+    for key, size in (("train_samples", train), ("test_samples", test)):
+        if size is None or n == 1 and procs == 1:
+            continue
+        if size % procs:
+            out.append((key, f"{size} samples do not split evenly across {procs} processes"))
+        elif size % cell.batch_size % n:
+            out.append(
+                (
+                    key,
+                    f"the last batch of {size} samples ({size % cell.batch_size}) does not "
+                    f"split evenly across {n} devices",
+                )
+            )
+    if n > 1 and cell.device.startswith("gpu:"):
+        out.append(("device", f'data_parallel = {n} takes the first {n} GPUs: use device = "gpu"'))
+    return out
 
 
 _LABELS: dict[str, Callable[[Any], str]] = {
@@ -534,6 +582,8 @@ _LABELS: dict[str, Callable[[Any], str]] = {
     "sync_every_step": lambda v: "sync" if v else "async",
     "threads": lambda v: f"threads{v}",
     "tf32": lambda v: "tf32" if v else "no-tf32",
+    "data_parallel": lambda v: f"dp{v}",
+    "data_parallel_processes": lambda v: f"procs{v}",
 }
 
 
@@ -554,7 +604,14 @@ def json_schema() -> dict[str, Any]:
     props["pipeline"]["enum"] = list(PIPELINES)
     props["precision"]["enum"] = list(PRECISIONS)
     props["device"].update(type="string", pattern=_DEVICE_RE.pattern)
-    for key in ("batch_size", "epochs", "repeats", "steps_per_execution"):
+    for key in (
+        "batch_size",
+        "epochs",
+        "repeats",
+        "steps_per_execution",
+        "data_parallel",
+        "data_parallel_processes",
+    ):
         props[key].update(type="integer", minimum=1)
     for key in ("seed", "warmup_steps"):
         props[key].update(type="integer", minimum=0)

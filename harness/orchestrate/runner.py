@@ -13,6 +13,7 @@ import json
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -28,6 +29,9 @@ from ..scenario import Cell, Scenario
 # The module a worker process runs. Tests of the runner's own faults name a stub worker here
 # that needs no backend (tests/stub_worker.py); users have no reason to set it.
 WORKER_MODULE_ENV = "HARNESS_WORKER_MODULE"
+# Seconds the other processes of a cell get to end by themselves when one ended skipped or
+# unsupported (they find the same reason) before they are stopped.
+PEER_GRACE = 30.0
 
 
 @dataclasses.dataclass
@@ -142,8 +146,15 @@ class Runner:
         progress_stream: TextIO = sys.stderr,
         environment: dict[str, Any] | None = None,
         retry_failed: bool = False,
+        coordinator: str | None = None,
+        processes_here: list[int] | None = None,
     ):
         self.jobs = jobs
+        # Multi-process cells: the coordinator's address (default: loopback, a free port per
+        # cell) and the processes started here (default: all; the others join from other
+        # hosts with `harness worker-join`).
+        self.coordinator = coordinator
+        self.processes_here = processes_here
         self.run_dir = Path(run_dir)
         self.verbose = verbose
         self.retry_failed = retry_failed
@@ -161,7 +172,7 @@ class Runner:
         previous = signal.signal(signal.SIGTERM, _raise_interrupt)
         try:
             for index, job in enumerate(self.jobs, 1):
-                path = self.result_path(job)
+                path = self.record_path(job)
                 if path.exists():  # --resume: a finished cell is never run (or overwritten) again
                     doc = results.read_result(path)
                     if self.is_done(doc):
@@ -226,10 +237,20 @@ class Runner:
         }
         log_path = self.log_path(job)
         log_path.parent.mkdir(parents=True, exist_ok=True)
+        cell = job.cell
+        procs = cell.data_parallel_processes
+        ids = self.process_ids(job)
         try:
-            device = dev.device_env(
-                job.cell.device, job.backend, jax_preallocate=job.cell.jax_preallocate
-            )
+            envs = [
+                dev.device_env(
+                    cell.device,
+                    job.backend,
+                    jax_preallocate=cell.jax_preallocate,
+                    devices=cell.data_parallel // procs,
+                    process=here,
+                )
+                for here in range(len(ids))
+            ]
         except dev.DeviceUnavailable as exc:  # gpu:N beyond the GPUs this runner was given
             doc = self._skeleton(job)
             doc.update(status="skipped", reason=str(exc), phase="device")
@@ -238,7 +259,15 @@ class Runner:
             doc["_path"] = str(path)
             self.progress.finish_cell(0.0, _summary_line(index, len(self.jobs), job, doc))
             return doc
-        env = child_env(device)
+        if procs > 1:  # keras.distribution.initialize reads these (parallel.py)
+            address = self.coordinator or f"127.0.0.1:{free_port()}"
+            for i, env in zip(ids, envs, strict=True):
+                env.update(
+                    KERAS_DISTRIBUTION_JOB_ADDRESSES=address,
+                    KERAS_DISTRIBUTION_NUM_PROCESSES=str(procs),
+                    KERAS_DISTRIBUTION_PROCESS_ID=str(i),
+                )
+            task["processes_here"] = ids
         # Beside the log, not in /tmp: what the worker was told stays with the run, and a
         # harness killed outright leaves nothing behind elsewhere.
         task_path = log_path.with_suffix(".task.json")
@@ -246,62 +275,156 @@ class Runner:
         read_fd, write_fd = os.pipe()
         state = {"phase": "starting"}
         started = time.monotonic()
-        cmd = [
-            job.python or sys.executable,
-            "-m",
-            os.environ.get(WORKER_MODULE_ENV) or "harness.worker",
-            str(task_path),
-            str(path),
-            "--events-fd",
-            str(write_fd),
+        module = os.environ.get(WORKER_MODULE_ENV) or "harness.worker"
+        # The first process here reports its phases; it alone writes `path` and `log_path`
+        # (process 0 where it runs here; the others' files go to logs/, out of reports).
+        launches = [
+            (i, self.process_paths(job, i, path, log_path), child_env(env))
+            for i, env in zip(ids, envs, strict=True)
         ]
-        if self.verbose:
-            cmd.append("--verbose")
-        log = open(log_path, "w")  # noqa: SIM115 - closed below, after the process ends
+        logs = [open(lp, "w") for _, (_, lp), _ in launches]  # noqa: SIM115 - closed below
         try:
-            # From the worker's start until its result is written, Ctrl-C and SIGTERM are
-            # noted, not raised: the watch loop sees them and stops the worker, and no line
+            # From the workers' start until the result is written, Ctrl-C and SIGTERM are
+            # noted, not raised: the watch loop sees them and stops the workers, and no line
             # between can leave a worker running or its result unwritten.
             with _signals_held() as held:
+                running: list[tuple[int, subprocess.Popen, Path]] = []
                 try:
-                    proc = subprocess.Popen(
-                        cmd,
-                        env=env,
-                        pass_fds=(write_fd,),
-                        stdout=None if self.verbose else log,
-                        stderr=None if self.verbose else subprocess.STDOUT,
-                        start_new_session=True,  # so a timeout or Ctrl-C stops the whole tree
-                    )
+                    for n, ((i, (out, _), env), log) in enumerate(zip(launches, logs, strict=True)):
+                        cmd = [job.python or sys.executable, "-m", module, str(task_path),
+                               str(out)]  # fmt: skip
+                        if n == 0:
+                            cmd += ["--events-fd", str(write_fd)]
+                        if self.verbose:
+                            cmd.append("--verbose")
+                        proc = subprocess.Popen(
+                            cmd,
+                            env=env,
+                            pass_fds=(write_fd,) if n == 0 else (),
+                            stdout=None if self.verbose else log,
+                            stderr=None if self.verbose else subprocess.STDOUT,
+                            start_new_session=True,  # so a timeout or Ctrl-C stops the tree
+                        )
+                        running.append((i, proc, out))
                 except BaseException:
                     os.close(read_fd)
+                    _kill_all([p for _, p, _ in running])
                     raise
                 finally:
                     os.close(write_fd)
                 reader = threading.Thread(target=_read_events, args=(read_fd, state), daemon=True)
                 reader.start()
-                outcome = self._watch(proc, index, job, state, started, held)
-                _kill(proc)  # the whole group; after a normal exit, any process it left
+                outcome = self._watch(running, index, job, state, started, held)
+                _kill_all([p for _, p, _ in running])  # after normal exits, what they left
                 reader.join(timeout=2)
-                doc = self._finalize(job, path, proc.returncode, outcome, state, log_path)
+                first, first_proc, _ = running[0]
+                record, record_log = launches[0][1]
+                doc = self._finalize(job, record, first_proc.returncode, outcome, state, record_log)
+                if procs > 1:
+                    doc = self._merge_processes(job, doc, record, running, launches)
                 self.progress.finish_cell(
                     time.monotonic() - started, _summary_line(index, len(self.jobs), job, doc)
                 )
             if held:
                 self.interrupted = True
         finally:
-            log.close()
+            for log in logs:
+                log.close()
+        return doc
+
+    def process_ids(self, job: Job) -> list[int]:
+        """The processes of a job that run on this machine: all of them, unless
+        ``processes_here`` says which (the others join from elsewhere)."""
+        procs = job.cell.data_parallel_processes
+        if procs == 1:
+            return [0]
+        ids = [i for i in self.processes_here if i < procs] if self.processes_here else []
+        return ids or list(range(procs))
+
+    def process_paths(self, job: Job, i: int, path: Path, log_path: Path) -> tuple[Path, Path]:
+        """The result and log of a job's process ``i``: the job's own for process 0, files
+        in logs/ for the others (their views are merged into process 0's result)."""
+        if i == 0:
+            return path, log_path
+        return (
+            log_path.with_name(f"{log_path.stem}.process{i}.json"),
+            log_path.with_name(f"{log_path.stem}.process{i}.log"),
+        )
+
+    def record_path(self, job: Job) -> Path:
+        """The file that says whether a job is done here (for --resume)."""
+        path = self.result_path(job)
+        first = self.process_ids(job)[0]
+        return self.process_paths(job, first, path, self.log_path(job))[0]
+
+    def _merge_processes(self, job, doc, record, running, launches) -> dict[str, Any]:
+        """One result for a multi-process cell: process 0's (its clock gives the
+        throughput), with what every process here recorded, utilization included."""
+        views = []
+        for (i, proc, out), (_, (_, log), _) in zip(running, launches, strict=True):
+            view: dict[str, Any] = {"process_id": i, "result": str(out), "log": str(log)}
+            try:
+                other = doc if out == record else results.read_result(out)
+            except results.ResultError as exc:
+                view.update(status="failed", reason=f"no result: {exc}")
+            else:
+                sps = (other.get("train") or {}).get("samples_per_sec") or {}
+                view.update(
+                    status=other.get("status"),
+                    reason=other.get("reason"),
+                    samples_per_sec=sps.get("median"),
+                    # its utilization over the measured fits (all of it stays in its file)
+                    fit_utilization=((other.get("monitor") or {}).get("phases") or {}).get("fit"),
+                )
+            if proc.returncode not in (0, None) and view.get("status") == "ok":
+                view["status"] = "failed"
+            views.append(view)
+        procs = job.cell.data_parallel_processes
+        dist = doc.setdefault("distribution", {"processes": procs})
+        dist["process_results"] = views
+        dist["processes_elsewhere"] = sorted(set(range(procs)) - {v["process_id"] for v in views})
+        bad = next((v for v in views if v["status"] != "ok"), None)
+        if doc.get("status") == "ok" and bad is not None:
+            doc["status"] = "failed"
+            doc["reason"] = f"process {bad['process_id']} of {procs}: {bad.get('reason')}"
+        results.write_json_atomic(record, {k: v for k, v in doc.items() if k != "_path"},
+                                  overwrite=True)  # fmt: skip
         return doc
 
     def _watch(
-        self, proc: subprocess.Popen, index: int, job: Job, state, started: float, held: list
+        self,
+        running: list[tuple[int, subprocess.Popen, Path]],
+        index: int,
+        job: Job,
+        state,
+        started: float,
+        held: list,
     ) -> str | None:
-        """Waits for the worker, showing progress; why it must be stopped, or None once it
-        exited by itself (left unreaped, so its process group cannot be reused yet)."""
-        while not _exited(proc):
+        """Waits for the workers, showing progress; why they must be stopped, or None once
+        they all exited by themselves (left unreaped, so their process groups cannot be
+        reused yet). In a multi-process cell, one that dies or fails stops them all: the
+        others would wait in a collective for ever."""
+        procs = job.cell.data_parallel_processes
+        grace_until = None
+        while not all(_exited(p) for _, p, _ in running):
             if held:
                 return "interrupted"
             if time.monotonic() - started > job.cell.time_limit:
                 return f"time limit of {job.cell.time_limit:g} s exceeded"
+            if procs > 1:
+                for i, proc, out in running:
+                    if not _exited(proc):
+                        continue
+                    why = _process_end(proc, out)
+                    if why is None:
+                        continue  # finished ok: the others are about to
+                    if why[0] in ("skipped", "unsupported"):
+                        # the others find the same and end by themselves, unless they wait
+                        # in a collective for this one
+                        grace_until = grace_until or time.monotonic() + PEER_GRACE
+                        if time.monotonic() < grace_until:
+                            continue
+                    return f"process {i} of {procs} {why[1]}; the others were stopped"
             phase = _phase(state)
             self.progress.show(self.progress.line(index, job, phase, started), phase)
             time.sleep(0.1)
@@ -371,6 +494,46 @@ def _exited(proc: subprocess.Popen) -> bool:
         return os.waitid(os.P_PID, proc.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None
     except ChildProcessError:  # reaped elsewhere
         return True
+
+
+def _kill_all(procs: list[subprocess.Popen], grace: float = 5.0) -> None:
+    """Stops every worker of a cell, each as ``_kill`` does, all within one grace period."""
+    for proc in procs:
+        if not _exited(proc):
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGTERM)
+    deadline = time.monotonic() + grace
+    for proc in procs:
+        _kill(proc, grace=max(0.0, deadline - time.monotonic()))
+
+
+def _process_end(proc: subprocess.Popen, out: Path) -> tuple[str, str] | None:
+    """How one process of a multi-process cell ended: None when it finished ok, else its
+    status and what to say of it."""
+    code = proc.returncode
+    if code is None:
+        with contextlib.suppress(ChildProcessError):
+            info = os.waitid(os.P_PID, proc.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+            if info is not None:
+                code = info.si_status if info.si_code == os.CLD_EXITED else -info.si_status
+    if code is not None and code < 0:
+        return "failed", f"was killed by {signal.Signals(-code).name}"
+    if code:
+        return "failed", f"exited with code {code}"
+    try:
+        doc = results.read_result(out)
+    except results.ResultError:
+        return "failed", "exited without a result"
+    if doc.get("status") == "ok":
+        return None
+    return doc.get("status") or "failed", f"ended {doc.get('status')}: {doc.get('reason')}"
+
+
+def free_port() -> int:
+    """A TCP port free on loopback now, for a local multi-process cell's coordinator."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
 
 
 def _kill(proc: subprocess.Popen, grace: float = 5.0) -> None:

@@ -26,9 +26,9 @@ from .. import lifeline, results
 from ..backends import backend_versions
 from ..errors import one_line
 from ..gate import stats
-from ..scenario import Cell
+from ..scenario import Cell, parallel_problems
 from . import data as data_mod
-from . import devices, timing
+from . import devices, parallel, timing
 
 # A cell never measures more epochs than this to reach its min_time (its time limit still
 # applies): a broken clock must not make a repeat run for ever.
@@ -60,6 +60,7 @@ class Worker:
         if task.get("ab"):
             self.result["ab"] = task["ab"]
         self.sampler = None
+        self.parallel: parallel.Single = parallel.Single()
 
     # --- bookkeeping -----------------------------------------------------------------------
 
@@ -173,6 +174,7 @@ class Worker:
             devices.apply_settings(backend, threads=cell.threads, tf32=cell.tf32)
         except devices.SettingUnsupported as exc:
             raise CellOutcome("unsupported", str(exc)) from None
+        self._start_parallel()
         try:
             self.result["device"]["visible_gpus"] = devices.require(cell.device, backend)
         except devices.DeviceUnavailable as exc:
@@ -199,6 +201,9 @@ class Worker:
                 "skipped",
                 f"batch_size {cell.batch_size} exceeds {len(ds.x_train)} training samples",
             )
+        problems = parallel_problems(cell, len(ds.x_train), len(ds.x_test))
+        if problems:
+            raise CellOutcome("unsupported", "; ".join(f"{k}: {m}" for k, m in problems))
 
         if cell.precision != "float32":
             keras.mixed_precision.set_global_policy(cell.precision)
@@ -211,6 +216,13 @@ class Worker:
         model = self.model
         self.result["evaluate"] = self._evaluate(ds, model)
         self.save()
+        if self.parallel.processes > 1:
+            self.result["phases_skipped"] = ["predict", "efficiency", "save"]
+            self.result["phases_skipped_reason"] = (
+                "a multi-process cell: Keras' predict returns outputs that span processes, "
+                "which no one process can fetch, so nothing could check a reloaded model"
+            )
+            return
         self.result["predict"] = self._predict(ds, model)
         self.save()
         try:
@@ -395,13 +407,14 @@ class Worker:
         cell = self.cell
         keras.backend.clear_session()
         keras.utils.set_random_seed(cell.seed)
-        model = model_mod.build_model()
-        model_mod.compile_model(
-            model,
-            model_mod.make_optimizer(cell.optimizer.name, dict(cell.optimizer.kwargs)),
-            jit_compile=cell.jit_compile,
-            steps_per_execution=cell.steps_per_execution,
-        )
+        with self.parallel.scope():  # data parallel: replicas built and compiled in its scope
+            model = model_mod.build_model()
+            model_mod.compile_model(
+                model,
+                model_mod.make_optimizer(cell.optimizer.name, dict(cell.optimizer.kwargs)),
+                jit_compile=cell.jit_compile,
+                steps_per_execution=cell.steps_per_execution,
+            )
         return model
 
     def _sample_fits_finely(self, fits: float | None = None) -> None:
@@ -431,17 +444,61 @@ class Worker:
             raise
 
     def _feed(self, x, y, *, shuffle):
+        """The pipeline over ``x``/``y``; in a multi-process cell, over this process's equal
+        share of them, in batches of its share of the global batch."""
+        procs, batch = self.parallel.processes, self.cell.batch_size
+        if procs > 1:
+            share, me = len(x) // procs, self.parallel.process_id
+            x = x[me * share : (me + 1) * share]
+            y = None if y is None else y[me * share : (me + 1) * share]
+            batch //= procs
         return data_mod.make_feed(
             self.cell.pipeline,
             x,
             y,
-            batch_size=self.cell.batch_size,
+            batch_size=batch,
             shuffle=shuffle,
             seed=self.cell.seed,
             threads=self.cell.threads,
         )
 
+    def _start_parallel(self) -> None:
+        """Data parallel: sets up Keras' engine for it (before anything runs), or ends the
+        cell unsupported with the reason."""
+        cell = self.cell
+        if cell.data_parallel_processes > 1 and cell.pipeline != "numpy":
+            raise CellOutcome(
+                "unsupported",
+                f"pipeline {cell.pipeline}: a multi-process cell feeds each process its share "
+                "of numpy arrays; the harness does not shard other pipelines",
+            )
+        kind, _ = device_strings.parse(cell.device)
+        try:
+            self.parallel = parallel.start(
+                self.backend, kind, cell.data_parallel, cell.data_parallel_processes
+            )
+        except parallel.Unsupported as exc:
+            raise CellOutcome("unsupported", str(exc)) from None
+        info = self.parallel.describe()
+        if info is not None:
+            info["global_batch"] = cell.batch_size
+            info["per_device_batch"] = cell.batch_size // cell.data_parallel
+            self.result["distribution"] = info
+
     def _check_placement(self, model) -> None:
+        replicas = self.parallel.replicas(model.trainable_weights[0])
+        if replicas is not None:
+            # Data parallel: a replica of every variable on each device of the engine.
+            want = self.parallel.devices
+            kind, _ = device_strings.parse(self.cell.device)
+            self.result["device"]["replicas_on"] = replicas
+            self.result["device"]["variables_on"] = "cpu" if kind == "cpu" else ",".join(replicas)
+            if len(set(replicas)) != want or not all(r.startswith(kind) for r in replicas):
+                raise RuntimeError(
+                    f"the first variable has replicas on {replicas}, not on {want} distinct "
+                    f"{kind} devices as data_parallel = {want} asks"
+                )
+            return
         actual = devices.variable_device(model.trainable_weights[0], self.backend)
         self.result["device"]["variables_on"] = actual
         if not devices.matches(self.cell.device, actual):
