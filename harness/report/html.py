@@ -159,6 +159,10 @@ def render_html(docs: list[dict], portability_checks: list[dict] | None = None) 
             body.append(f"<p>{_e(sections.SETTINGS_TITLE)}:</p>{to_html(ran)}")
         body.append(throughput_chart(scenario, sdocs))
         body.append(to_html(sections.details(sdocs)))
+        scaling = sections.scaling(sdocs)
+        if scaling:
+            body.append(f"<h3>{_e(sections.SCALING_TITLE)}</h3>{to_html(scaling)}")
+            body.append(f'<p class="muted">{_e(sections.SCALING_NOTE)}</p>')
         body.append("<details><summary>CPU / GPU utilization over time</summary><div class='grid'>")
         for d in sdocs:
             if d["status"] == "ok":

@@ -28,6 +28,10 @@ def render_markdown(docs: list[dict], problems: list[str] | None = None) -> str:
         if ran:
             lines += [f"{sections.SETTINGS_TITLE}:", "", to_markdown(ran), ""]
         lines.append(to_markdown(sections.details(sdocs), span_width=REASON_WIDTH))
+        scaling = sections.scaling(sdocs)
+        if scaling:
+            lines += ["", f"{sections.SCALING_TITLE}:", ""]
+            lines += [to_markdown(scaling, span_width=REASON_WIDTH), "", sections.SCALING_NOTE]
     long_reasons = _long_reasons(docs)
     if long_reasons:
         lines += ["", "## Why cells did not run", ""] + long_reasons

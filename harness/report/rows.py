@@ -6,6 +6,7 @@ it never imports a backend and never re-runs anything.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from ..backends import BY_NAME, NAMES
@@ -20,8 +21,10 @@ def rows(docs: list[dict]) -> list[dict[str, Any]]:
         if d["status"] == "ok":
             k = result_key(d)[:2]
             best[k] = max(best.get(k, 0.0), d["train"]["samples_per_sec"]["median"])
+    single = _single_device(docs)
     for d in docs:
         cell = d["cell"]
+        devices = cell.get("data_parallel", 1)
         row: dict[str, Any] = {
             "scenario": result_key(d)[0],
             "cell": cell.get("id"),
@@ -34,6 +37,9 @@ def rows(docs: list[dict]) -> list[dict[str, Any]]:
             "batch_size": cell.get("batch_size"),
             "optimizer": (cell.get("optimizer") or {}).get("name"),
             "device": (d.get("device") or {}).get("variables_on") or cell.get("device"),
+            "data_parallel": devices,
+            "processes": cell.get("data_parallel_processes", 1),
+            "engine": (d.get("distribution") or {}).get("engine"),
             "run_id": d.get("run_id"),
         }
         if d["status"] == "ok":
@@ -57,8 +63,33 @@ def rows(docs: list[dict]) -> list[dict[str, Any]]:
                 peak_cpu=_peak(d, "cpu"),
                 peak_gpu=_peak(d, "gpu_sm"),
             )
+            one = single.get(_scaling_key(d))
+            if devices > 1 and one:
+                row["single_device_samples_per_sec"] = one
+                row["scaling_efficiency"] = sps["median"] / (devices * one)
         out.append(row)
     return out
+
+
+def _scaling_key(doc: dict) -> tuple[str, str, str]:
+    """A cell apart from its devices and processes: what its scaling is measured against."""
+    settings = {
+        k: v
+        for k, v in doc["cell"].items()
+        if k not in ("id", "data_parallel", "data_parallel_processes", "backends")
+    }
+    return result_key(doc)[0], doc["backend"], json.dumps(settings, sort_keys=True)
+
+
+def _single_device(docs: list[dict]) -> dict[tuple[str, str, str], float]:
+    """Median samples/s of each ok cell on one device in one process, by its scaling key."""
+    return {
+        _scaling_key(d): d["train"]["samples_per_sec"]["median"]
+        for d in docs
+        if d["status"] == "ok"
+        and d["cell"].get("data_parallel", 1) == 1
+        and d["cell"].get("data_parallel_processes", 1) == 1
+    }
 
 
 def _peak(doc: dict, key: str) -> float | None:

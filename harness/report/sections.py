@@ -202,6 +202,52 @@ def step_time(doc: dict) -> str:
     return f"p50 {st['p50']:.3f} / p90 {st['p90']:.3f} / p99 {st['p99']:.3f} ms"
 
 
+SCALING_TITLE = "Scaling across devices"
+SCALING_NOTE = (
+    "Scaling efficiency: samples/s on N devices / (N x samples/s of the same cell on one "
+    "device), 100% being perfect; batch_size is the global batch, split across the devices. "
+    "Devices simulated on one CPU share its cores: there the figure shows what the engine "
+    "costs, not a speed-up."
+)
+SCALING_COLUMNS = (
+    Column("cell"),
+    Column("backend"),
+    Column("devices"),
+    Column("engine"),
+    Column("train samples/s", RIGHT),
+    Column("1 device", RIGHT),
+    Column("scaling efficiency", RIGHT),
+)
+
+
+def scaling(docs: list[dict]) -> Table | None:
+    """Per data-parallel cell (more than one device), its throughput against the same cell on
+    one device; a cell that did not run says why. None where a scenario has no such cell."""
+    found = [r for r in rows(docs) if r["data_parallel"] > 1]
+    if not found:
+        return None
+    out = []
+    for r in sorted(found, key=lambda r: (rank(r["backend"]), r["cell"])):
+        procs = r["processes"]
+        where = f"{r['data_parallel']}" + (f" in {procs} processes" if procs > 1 else "")
+        head = (r["cell"], r["backend"], where)
+        if r["status"] != "ok":
+            out.append(row(*head, Cell(f"{r['status']}: {r['reason']}", span=True), off=True))
+            continue
+        one = r.get("single_device_samples_per_sec")
+        eff = r.get("scaling_efficiency")
+        out.append(
+            row(
+                *head,
+                r["engine"] or "-",
+                f"{r['samples_per_sec']:,.0f}",
+                _number(one, "{:,.0f}", "no 1-device cell"),
+                Cell(_number(eff, "{:.0%}"), strong=eff is not None and eff >= 0.9),
+            )
+        )
+    return Table(SCALING_COLUMNS, tuple(out))
+
+
 NO_GPU = "none"
 ENVIRONMENT_COLUMNS = tuple(
     Column(h) for h in ("backend", "versions", "keras", "host", "CPU", "GPU", "runs")
