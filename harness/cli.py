@@ -92,6 +92,33 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--report", metavar="PATH", help="also write a report over every run under --out"
     )
+    p.add_argument(
+        "--shard",
+        metavar="K/N",
+        help="run only shard K of N: a deterministic 1/N of the cells, balanced by expected "
+        "cost, the same on every machine given the same scenarios and --backend (a CI matrix "
+        "of N runners covers every cell once; `harness compare` merges their results)",
+    )
+    p.add_argument(
+        "--coordinator",
+        metavar="HOST:PORT",
+        help="multi-process cells (data_parallel_processes > 1) start only their process 0 "
+        "here, listening on HOST:PORT; the others join from other hosts with `harness "
+        "worker-join` (default: every process here, on loopback)",
+    )
+
+    p = command(
+        "worker-join",
+        "harness.orchestrate.join:main",
+        "join the multi-process cells of a run started on another host, as one process of each",
+        "runs",
+    )
+    p.add_argument("scenarios", nargs="+", type=Path, help="the scenario files that run was given")
+    p.add_argument("--coordinator", metavar="HOST:PORT", required=True,
+                   help="the address that run was given with --coordinator")  # fmt: skip
+    p.add_argument("--process-id", type=int, required=True, metavar="I",
+                   help="this host's process of each cell, 1 to processes - 1")  # fmt: skip
+    p.add_argument("--shard", metavar="K/N", help="the --shard that run was given")
 
     p = command(
         "compare", "harness.report.build:main", "render a comparison report from result files"

@@ -132,6 +132,10 @@ CALIBRATION = "calibration"
 RESERVED_FOLDERS = ("logs", "portability", "models", CALIBRATION)
 
 
+# The manifests of `harness run`, `harness ab` and `harness worker-join`: no results.
+MANIFESTS = ("run.json", "ab.json", "join.json")
+
+
 def iter_result_files(paths: list[Path]) -> list[Path]:
     """Result files under the given files or folders (run manifests and logs left out)."""
     out: list[Path] = []
@@ -141,7 +145,7 @@ def iter_result_files(paths: list[Path]) -> list[Path]:
             out.extend(
                 f
                 for f in sorted(p.rglob("*.json"))
-                if f.name not in ("run.json", "ab.json")
+                if f.name not in MANIFESTS
                 and not set(RESERVED_FOLDERS) & set(f.relative_to(p).parts[:-1])
             )
         else:

@@ -9,7 +9,10 @@ a fraction of a second per cell. The runner starts it when ``HARNESS_WORKER_MODU
     fit_seconds: seconds of "fit" per epoch of the cell (default 0.05);
     ignore_sigterm: the worker ignores SIGTERM, so stopping it takes the runner's SIGKILL;
     child: a file to write the pid of a child process that ignores SIGTERM and sleeps;
-    fail_cells: cell ids whose worker exits with code 3 after the data phase.
+    fail_cells: cell ids whose worker exits with code 3 after the data phase;
+    fail_process: in a multi-process cell, the process (KERAS_DISTRIBUTION_PROCESS_ID) that
+        exits with code 3 after the data phase;
+    slow_process: the process whose fit takes 100 times longer (the others wait for it).
 """
 
 from __future__ import annotations
@@ -32,12 +35,15 @@ def main(argv: list[str] | None = None) -> int:
     args = worker.parse_args(argv)  # numpy, but no keras: the worker imports that in a phase
     task = json.loads(args.task.read_text())
     opts = json.loads(os.environ.get("HARNESS_STUB") or "{}")
-    events = os.fdopen(args.events_fd, "w", buffering=1)
+    # Only the first process of a cell reports its phases.
+    events = os.fdopen(args.events_fd if args.events_fd is not None else os.open(os.devnull, os.O_WRONLY), "w", buffering=1)  # fmt: skip
+    process = int(os.environ.get("KERAS_DISTRIBUTION_PROCESS_ID", "0"))
     cell = task["cell"]
     doc = results.new_result(cell, task["backend"], task["scenario"])
     doc.update(run_id=task.get("run_id"), environment=task.get("environment", {}), stub=True)
-    if task.get("ab"):
-        doc["ab"] = task["ab"]
+    for key in ("ab", "shard"):
+        if task.get(key):
+            doc[key] = task[key]
 
     def phase(name: str, **extra) -> None:
         doc["phase"] = name
@@ -55,12 +61,13 @@ def main(argv: list[str] | None = None) -> int:
     phase("data")
     doc["data"] = {"dataset": cell["dataset"], "train_samples": cell.get("train_samples")}
     results.write_json_atomic(args.out, doc, overwrite=True)
-    if cell["id"] in opts.get("fail_cells", []):
+    if cell["id"] in opts.get("fail_cells", []) or opts.get("fail_process") == process:
         return 3
     repeats = cell["repeats"]
     for r in range(repeats):
         phase("fit", repeat=r + 1, of=repeats)
-        time.sleep(opts.get("fit_seconds", 0.05) * cell["epochs"])
+        slow = 100 if opts.get("slow_process") == process else 1
+        time.sleep(opts.get("fit_seconds", 0.05) * cell["epochs"] * slow)
     sps = [1000.0 + 10 * r for r in range(repeats)]
     doc["train"] = {
         "samples_per_sec": stats.summarize(sps),

@@ -421,3 +421,54 @@ def test_gpu_beyond_those_the_runner_was_given_is_skipped_without_a_worker(tmp_p
     assert doc["status"] == "skipped" and doc["finished"] is not None
     assert doc["reason"].startswith("gpu:1 requested but the runner was given 1 GPU")
     assert not list(run_dir.glob("logs/*.log"))  # no worker was started
+
+
+# --- multi-process cells (data_parallel_processes > 1) ------------------------------------
+
+PROCS = "[defaults]\nrepeats = 1\ndata_parallel = 2\ndata_parallel_processes = 2\n"
+
+
+def test_multi_process_cell_merges_every_process_into_one_result(tmp_path):
+    sc = tmp_path / "mp.toml"
+    sc.write_text(PROCS)
+    proc = run(sc, tmp_path / "r")
+    assert proc.returncode == 0, proc.stderr
+    run_dir = one_run(tmp_path / "r")
+    (doc,) = docs_in(run_dir).values()  # process 1's result is in logs/, out of reports
+    assert doc["status"] == "ok"
+    views = doc["distribution"]["process_results"]
+    assert [(v["process_id"], v["status"]) for v in views] == [(0, "ok"), (1, "ok")]
+    assert (
+        views[1]["samples_per_sec"] == 1000.0 and doc["distribution"]["processes_elsewhere"] == []
+    )
+    task = json.loads(next((run_dir / "logs").glob("*.task.json")).read_text())
+    assert task["processes_here"] == [0, 1]
+    (other,) = (run_dir / "logs").glob("*.process1.json")
+    assert json.loads(other.read_text())["status"] == "ok"
+
+
+@pytest.mark.parametrize(
+    ("how", "reason"),
+    [
+        ("kill", "process 1 of 2 was killed by SIGKILL; the others were stopped (during fit 1/1)"),
+        ("exit", "process 1 of 2 exited with code 3; the others were stopped (during fit 1/1)"),
+    ],
+)
+def test_one_process_of_a_cell_dying_stops_them_all(tmp_path, how, reason):
+    """The others would wait in a collective for ever: the runner stops them, and the cell
+    fails with which process died and how."""
+    sc = tmp_path / "mp.toml"
+    sc.write_text(PROCS + "epochs = 2000\n")  # process 0 fits for 100 s unless stopped
+    opts = {"fail_process": 1} if how == "exit" else {}
+    proc = start("run", str(sc), "--backend", BACKEND, "--out", str(tmp_path / "r"), **opts)
+    wait_for(proc, "mp/default  fit 1/1")
+    workers = psutil.Process(proc.pid).children()
+    assert len(workers) == 2
+    if how == "kill":
+        (one,) = [w for w in workers if "process1" in " ".join(w.cmdline())]
+        one.send_signal(signal.SIGKILL)
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 1, stderr
+    (doc,) = docs_in(one_run(tmp_path / "r")).values()
+    assert (doc["status"], doc["reason"]) == ("failed", reason)
+    assert gone_within([w.pid for w in workers], 3)  # no process left behind

@@ -12,8 +12,15 @@ from ..environment import environment
 from ..errors import UsageError
 from ..report.markdown import render_markdown
 from ..results import load_results, make_dir, write_json_atomic, write_text
-from . import runner
+from . import runner, shard
 from .manifest import check_resume, plan_record, read_manifest, run_dir_for
+
+
+def check_address(address: str) -> None:
+    """HOST:PORT for --coordinator, or one line naming it."""
+    host, sep, port = address.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise UsageError(f"--coordinator {address}: expected HOST:PORT, e.g. 10.0.0.1:1234")
 
 
 def main(args: argparse.Namespace) -> int:
@@ -25,6 +32,16 @@ def main(args: argparse.Namespace) -> int:
         print(f"note: {note}", file=sys.stderr)
     if not jobs:
         raise UsageError("no cells to run for backend(s) " + ", ".join(backends))
+    if args.coordinator:
+        check_address(args.coordinator)
+    if args.shard:
+        k, n = shard.parse(args.shard)
+        planned_jobs = len(jobs)
+        jobs = shard.select(jobs, k, n)
+        print(f"shard {k}/{n}: {len(jobs)} of {planned_jobs} cell(s)", file=sys.stderr)
+        if not jobs:  # more runners than cells: this one has nothing to do, and that is fine
+            print(f"shard {k}/{n} holds no cell of this plan; nothing to run", file=sys.stderr)
+            return 0
     if args.report and Path(args.report).is_dir():
         raise UsageError(f"--report {args.report}: a folder, not a file")
     if args.resume and (Path(args.resume) / "run.json").is_file():
@@ -46,6 +63,7 @@ def main(args: argparse.Namespace) -> int:
                 "scenarios": [sc.path for sc in scenarios],
                 "cells": list(settings),  # the keys alone, as older manifests have them
                 "settings": settings,
+                "shard": args.shard and "{}/{}".format(*shard.parse(args.shard)),
                 "environment": env,
             },
         )
@@ -54,7 +72,14 @@ def main(args: argparse.Namespace) -> int:
         file=sys.stderr,
     )
     run = runner.Runner(
-        jobs, run_dir, verbose=args.keras_verbose, environment=env, retry_failed=args.retry_failed
+        jobs,
+        run_dir,
+        verbose=args.keras_verbose,
+        environment=env,
+        retry_failed=args.retry_failed,
+        coordinator=args.coordinator,
+        processes_here=[0] if args.coordinator else None,
+        shard=args.shard and "{}/{}".format(*shard.parse(args.shard)),
     )
     docs = run.run()
     print(render_markdown(docs))

@@ -148,8 +148,10 @@ class Runner:
         retry_failed: bool = False,
         coordinator: str | None = None,
         processes_here: list[int] | None = None,
+        shard: str | None = None,
     ):
         self.jobs = jobs
+        self.shard = shard  # "K/N" of `harness run --shard`: recorded in every result
         # Multi-process cells: the coordinator's address (default: loopback, a free port per
         # cell) and the processes started here (default: all; the others join from other
         # hosts with `harness worker-join`).
@@ -233,6 +235,7 @@ class Runner:
             "run_id": self.run_dir.name,
             "environment": self.environment,
             "artifacts_dir": str(self.run_dir / "models"),
+            **({"shard": self.shard} if self.shard else {}),
             **job.extra,
         }
         log_path = self.log_path(job)
@@ -435,6 +438,8 @@ class Runner:
         doc = results.new_result(job.cell.to_json(), job.backend, {"name": job.scenario.name})
         doc["run_id"] = self.run_dir.name
         doc["environment"] = self.environment
+        if self.shard:
+            doc["shard"] = self.shard
         if job.extra.get("ab"):
             doc["ab"] = job.extra["ab"]
         return doc

@@ -177,6 +177,9 @@ def render_html(docs: list[dict], portability_checks: list[dict] | None = None) 
         body.append(f'<p class="muted">{_e(sections.PORTABILITY_CAPTION)}</p>')
         body.append(to_html(sections.portability(portability_checks)))
         body.append(f'<p class="muted">{_e(sections.PORTABILITY_NOTE)}</p>')
+    if sections.shards(docs):
+        body.append(f"<h2>{_e(sections.SHARDS_TITLE)}</h2>")
+        body += [f"<p>{_e(line)}</p>" for line in sections.shards(docs)]
     body.append("<h2>Environments</h2>")
     body.append(to_html(sections.environments(docs)))
     body.append(f'<p class="muted">{_e(sections.DETAILS_NOTE)}</p>')

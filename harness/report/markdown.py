@@ -35,6 +35,8 @@ def render_markdown(docs: list[dict], problems: list[str] | None = None) -> str:
     long_reasons = _long_reasons(docs)
     if long_reasons:
         lines += ["", "## Why cells did not run", ""] + long_reasons
+    if sections.shards(docs):
+        lines += ["", f"## {sections.SHARDS_TITLE}", ""] + sections.shards(docs)
     lines += ["", "## Environments", ""] + _environment_lines(sections.environments(docs))
     lines += ["", sections.DETAILS_NOTE]
     if problems:

@@ -248,6 +248,44 @@ def scaling(docs: list[dict]) -> Table | None:
     return Table(SCALING_COLUMNS, tuple(out))
 
 
+SHARDS_TITLE = "Shards"
+
+
+def shards(docs: list[dict]) -> list[str]:
+    """What the results of `harness run --shard K/N` runners say together: the hardware of
+    each shard, a warning where they differ (their cells are then not one comparison), and
+    any shard of the plan with no result here."""
+    found: dict[str, set[str]] = {}
+    for d in docs:
+        if d.get("shard"):
+            found.setdefault(str(d["shard"]), set()).add(_hardware(d))
+    if not found:
+        return []
+    kinds = set().union(*found.values())
+    listing = "; ".join(f"{k} on {' + '.join(sorted(v))}" for k, v in sorted(found.items()))
+    if len(kinds) > 1:
+        lines = [
+            f"Warning: the shards ran on different hardware ({listing}): cells of different "
+            "shards are not one comparison."
+        ]
+    else:
+        lines = [f"Shards {', '.join(sorted(found))}, all on the same hardware ({kinds.pop()})."]
+    totals = {k.partition("/")[2] for k in found}
+    for total in sorted(totals):
+        missing = [f"{i}/{total}" for i in range(1, int(total) + 1) if f"{i}/{total}" not in found]
+        if missing and total.isdigit():
+            lines.append(f"No results here from shard(s) {', '.join(missing)} of {total}.")
+    return lines
+
+
+def _hardware(doc: dict) -> str:
+    """CPU model and logical cores, and the GPUs: what makes two runners' numbers comparable."""
+    env = doc.get("environment") or {}
+    gpus = ", ".join(g.get("name", "?") for g in (env.get("gpu") or {}).get("gpus", []))
+    cpu = f"{env.get('cpu_model')} x{env.get('cpu_count_logical')}"
+    return f"{cpu}, GPU {gpus}" if gpus else cpu
+
+
 NO_GPU = "none"
 ENVIRONMENT_COLUMNS = tuple(
     Column(h) for h in ("backend", "versions", "keras", "host", "CPU", "GPU", "runs")

@@ -59,6 +59,8 @@ class Worker:
         self.result["warnings"] = []
         if task.get("ab"):
             self.result["ab"] = task["ab"]
+        if task.get("shard"):
+            self.result["shard"] = task["shard"]
         self.sampler = None
         self.parallel: parallel.Single = parallel.Single()
 
