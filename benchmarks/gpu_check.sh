@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Every GPU check of issues #3 and #10 in one prepared run, for a session lent a GPU machine.
+# Every GPU check of issues #3, #10 and #13 in one prepared run, for a session lent a GPU machine.
 #
 # The device machine has its own jax and torch (not our pins: the results record the versions
 # they really ran) and no keras, which travels as wheels. Once, here, in the repo root:
@@ -16,7 +16,10 @@
 # under jax and torch with its report (markdown and HTML, with GPU utilization over time), the
 # instrumentation overhead on the GPU, the raw results, and issue10.txt: gpu:N within a
 # runner's CUDA_VISIBLE_DEVICES, the UUID of the GPU each cell used against nvidia-smi's, JAX's
-# memory with preallocation off and on, and the backend-free tests on a machine with a driver.
+# memory with preallocation off and on, and the backend-free tests on a machine with a driver;
+# then issue 13 (appended to issue10.txt, the file limit): the data-parallel scenario on the GPU
+# (one GPU: dp2 must say it sees one), the same scenario and a two-process jax cell on the
+# machine's CPU cores (simulated devices).
 set -u
 OUT=${OUT:-/tmp/gpu-check}
 RESULTS=/tmp/gpu-results
@@ -65,6 +68,24 @@ PY
   KERAS_BACKEND=torch timeout 240 python3 -m pytest -q -p no:cacheprovider tests/test_backends.py \
     -k "smoke or pipelines" 2>&1 | tail -n 15
 } > "$OUT/issue10.txt" 2>&1
+{
+  echo "== issue 13: data parallel"
+  nvidia-smi -L
+  for backend in jax torch; do
+    timeout 150 python3 -m harness run scenarios/data-parallel.toml --backend "$backend" \
+      --out "$T/dp-gpu" 2>&1 | tail -n 3
+  done
+  # the scenario on GPU: device = "gpu" for every cell, through a copy
+  sed 's/^\[defaults\]$/[defaults]\ndevice = "gpu"/; s/^name = .*/name = "data-parallel-gpu"/' \
+    scenarios/data-parallel.toml > "$T/dp-gpu.toml"
+  for backend in jax torch; do
+    timeout 150 python3 -m harness run "$T/dp-gpu.toml" --backend "$backend" --out "$T/dp-gpu" \
+      2>&1 | tail -n 3
+  done
+  timeout 120 python3 -m harness run scenarios/multi-process.toml --backend jax --out "$T/dp-gpu" \
+    2>&1 | tail -n 3
+  python3 -m harness compare "$T/dp-gpu" 2>&1 | grep -B2 -A12 "^Scaling across devices"
+} >> "$OUT/issue10.txt" 2>&1
 
 tar czf "$OUT/results.tgz" --exclude=models -C "$(dirname "$RESULTS")" "$(basename "$RESULTS")"
 ls -l "$OUT"

@@ -144,6 +144,28 @@ def resolve_visible_gpu(entry: str, nvml: Any = None) -> dict:
     return info
 
 
+def identify_cell_gpus(
+    count: int, environ: Mapping[str, str] | None = None, nvml: Any = None
+) -> list[dict]:
+    """The GPUs a data-parallel worker trains on: the first ``count`` entries of its
+    CUDA_VISIBLE_DEVICES (all GPUs by index where it is unset), each as
+    `identify_cell_gpu` identifies one; an entry missing gives uuid None and the reason."""
+    environ = os.environ if environ is None else environ
+    entries = visible_entries(environ.get("CUDA_VISIBLE_DEVICES"))
+    out = []
+    for i in range(count):
+        if entries is not None and i >= len(entries):
+            out.append(
+                {"cuda_visible_devices": None, "uuid": None, "name": None, "nvml_index": None,
+                 "reason": f"CUDA_VISIBLE_DEVICES gives {len(entries)} GPU(s), not {count}"}
+            )  # fmt: skip
+            continue
+        one = dict(environ)
+        one["CUDA_VISIBLE_DEVICES"] = str(i) if entries is None else entries[i]
+        out.append(identify_cell_gpu(one, nvml))
+    return out
+
+
 def identify_cell_gpu(environ: Mapping[str, str] | None = None, nvml: Any = None) -> dict:
     """Identifies the GPU a worker trains on: the first its CUDA_VISIBLE_DEVICES gives.
 

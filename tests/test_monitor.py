@@ -17,6 +17,7 @@ from harness.monitor import (
     Sampler,
     gpu_inventory,
     identify_cell_gpu,
+    identify_cell_gpus,
     nvml_status,
     resolve_visible_gpu,
 )
@@ -664,6 +665,21 @@ def test_resolve_visible_gpu(fake_nvml):
         **unknown,
         "reason": "NVML unavailable: Driver Not Loaded",
     }
+
+
+def test_identify_cell_gpus_of_a_data_parallel_worker(fake_nvml):
+    environ = {"CUDA_VISIBLE_DEVICES": "1,0", "CUDA_DEVICE_ORDER": "PCI_BUS_ID"}
+    assert [g["uuid"] for g in identify_cell_gpus(2, environ, fake_nvml)] == [
+        "GPU-0001",
+        "GPU-0000",
+    ]
+    assert [g["uuid"] for g in identify_cell_gpus(2, {}, fake_nvml)] == ["GPU-0000", "GPU-0001"]
+    short = identify_cell_gpus(2, {"CUDA_VISIBLE_DEVICES": "1"}, fake_nvml)
+    assert short[0]["uuid"] == "GPU-0001"
+    assert (
+        short[1]["uuid"] is None
+        and short[1]["reason"] == "CUDA_VISIBLE_DEVICES gives 1 GPU(s), not 2"
+    )
 
 
 def test_identify_cell_gpu(fake_nvml):

@@ -129,12 +129,17 @@ class Worker:
             kind, _ = device_strings.parse(self.cell.device)
             options: dict[str, Any] = {"gpus_off": "CPU cell"}
             if kind == "gpu":
-                gpu = monitor.identify_cell_gpu()
-                self.result["device"] = {"requested": self.cell.device, "gpu": gpu}
-                if gpu["uuid"] is None:  # sampling some other GPU would be worse than none
-                    options = {"gpus_off": gpu["reason"]}
+                # data parallel: every GPU this process trains on
+                count = self.cell.data_parallel // self.cell.data_parallel_processes
+                gpus = monitor.identify_cell_gpus(count)
+                self.result["device"] = {"requested": self.cell.device, "gpu": gpus[0]}
+                if count > 1:
+                    self.result["device"]["gpus"] = gpus
+                unknown = next((g for g in gpus if g["uuid"] is None), None)
+                if unknown is not None:  # sampling some other GPU would be worse than none
+                    options = {"gpus_off": unknown["reason"]}
                 else:
-                    options = {"gpu_uuids": [gpu["uuid"]]}
+                    options = {"gpu_uuids": [g["uuid"] for g in gpus]}
             self.sampler = monitor.Sampler(interval=self.cell.sample_interval, **options)
             self.sampler.start()
         except Exception as exc:  # monitoring must never cost a measurement
