@@ -125,8 +125,9 @@ def device_env(
         env["CUDA_VISIBLE_DEVICES"] = ""
         if backend == "jax":
             env["JAX_PLATFORMS"] = "cpu"
-            if devices > 1:  # after any flags of the runner's own: the last one counts
-                flags = os.environ.get("XLA_FLAGS", "")
+            flags = os.environ.get("XLA_FLAGS", "")
+            if devices > 1 or "xla_force_host_platform_device_count" in flags:
+                # after any flags of the runner's own: the last one counts
                 count = f"--xla_force_host_platform_device_count={devices}"
                 env["XLA_FLAGS"] = f"{flags} {count}".strip()
     elif devices > 1 or process:

@@ -11,8 +11,7 @@ a fraction of a second per cell. The runner starts it when ``HARNESS_WORKER_MODU
     child: a file to write the pid of a child process that ignores SIGTERM and sleeps;
     fail_cells: cell ids whose worker exits with code 3 after the data phase;
     fail_process: in a multi-process cell, the process (KERAS_DISTRIBUTION_PROCESS_ID) that
-        exits with code 3 after the data phase;
-    slow_process: the process whose fit takes 100 times longer (the others wait for it).
+        exits with code 3 a second into its fit (the others are fitting by then).
 """
 
 from __future__ import annotations
@@ -44,6 +43,8 @@ def main(argv: list[str] | None = None) -> int:
     for key in ("ab", "shard"):
         if task.get(key):
             doc[key] = task[key]
+    if "KERAS_DISTRIBUTION_JOB_ADDRESSES" in os.environ:  # what a multi-process worker joins
+        doc["joined"] = os.environ["KERAS_DISTRIBUTION_JOB_ADDRESSES"]
 
     def phase(name: str, **extra) -> None:
         doc["phase"] = name
@@ -61,13 +62,15 @@ def main(argv: list[str] | None = None) -> int:
     phase("data")
     doc["data"] = {"dataset": cell["dataset"], "train_samples": cell.get("train_samples")}
     results.write_json_atomic(args.out, doc, overwrite=True)
-    if cell["id"] in opts.get("fail_cells", []) or opts.get("fail_process") == process:
+    if cell["id"] in opts.get("fail_cells", []):
         return 3
     repeats = cell["repeats"]
     for r in range(repeats):
         phase("fit", repeat=r + 1, of=repeats)
-        slow = 100 if opts.get("slow_process") == process else 1
-        time.sleep(opts.get("fit_seconds", 0.05) * cell["epochs"] * slow)
+        if opts.get("fail_process") == process:
+            time.sleep(1.0)
+            return 3
+        time.sleep(opts.get("fit_seconds", 0.05) * cell["epochs"])
     sps = [1000.0 + 10 * r for r in range(repeats)]
     doc["train"] = {
         "samples_per_sec": stats.summarize(sps),

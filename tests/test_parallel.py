@@ -205,3 +205,16 @@ def test_killing_one_jax_process_fails_the_cell_and_leaves_none(tmp_path):
         p for p in psutil.process_iter(["cmdline"]) if str(out) in " ".join(p.info["cmdline"] or [])
     ]
     assert left == []
+
+
+def test_gate_fingerprint_tells_topologies_apart():
+    from harness.gate.verdicts import fingerprint
+
+    one = {"environment": {"cpu_model": "X"}, "cell": {"data_parallel": 1}}
+    assert "data_parallel" not in fingerprint(one)  # as it always was
+    two = {"environment": {"cpu_model": "X"}, "cell": {"data_parallel": 2}}
+    joined = {**two, "cell": {"data_parallel": 2, "data_parallel_processes": 2},
+              "distribution": {"processes_elsewhere": [1]}}  # fmt: skip
+    fps = [fingerprint(d) for d in (one, two, joined)]
+    assert fps[0] != fps[1] != fps[2] != fps[0]
+    assert fps[2]["data_parallel"] == {"devices": 2, "processes": 2, "processes_elsewhere": 1}

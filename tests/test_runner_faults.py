@@ -461,14 +461,105 @@ def test_one_process_of_a_cell_dying_stops_them_all(tmp_path, how, reason):
     sc.write_text(PROCS + "epochs = 2000\n")  # process 0 fits for 100 s unless stopped
     opts = {"fail_process": 1} if how == "exit" else {}
     proc = start("run", str(sc), "--backend", BACKEND, "--out", str(tmp_path / "r"), **opts)
-    wait_for(proc, "mp/default  fit 1/1")
-    workers = psutil.Process(proc.pid).children()
-    assert len(workers) == 2
-    if how == "kill":
-        (one,) = [w for w in workers if "process1" in " ".join(w.cmdline())]
-        one.send_signal(signal.SIGKILL)
-    _, stderr = proc.communicate(timeout=60)
+    try:
+        wait_for(proc, "mp/default  fit 1/1")
+        workers = psutil.Process(proc.pid).children()
+        assert len(workers) == 2
+        if how == "kill":
+            (one,) = [w for w in workers if "process1" in " ".join(w.cmdline())]
+            one.send_signal(signal.SIGKILL)
+        _, stderr = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:  # a failed wait must not leave the harness running
+            proc.kill()
+            proc.communicate()
     assert proc.returncode == 1, stderr
     (doc,) = docs_in(one_run(tmp_path / "r")).values()
     assert (doc["status"], doc["reason"]) == ("failed", reason)
     assert gone_within([w.pid for w in workers], 3)  # no process left behind
+
+
+def test_coordinator_starts_process_0_only_with_a_port_per_cell(tmp_path):
+    """`--coordinator HOST:PORT`: process 0 of each multi-process cell here, the k-th such
+    cell at PORT + k - 1 (a host a cell behind meets no one, never the wrong cell)."""
+    sc = tmp_path / "mp.toml"
+    sc.write_text(PROCS + "[matrix]\nseed = [0, 1]\n")
+    proc = run(sc, tmp_path / "r", "--coordinator", "10.0.0.1:7000")
+    assert proc.returncode == 0, proc.stderr
+    docs = docs_in(one_run(tmp_path / "r"))
+    assert {k: d["joined"] for k, d in docs.items()} == {
+        "seed0": "10.0.0.1:7000",
+        "seed1": "10.0.0.1:7001",
+    }
+    for d in docs.values():
+        assert d["distribution"]["processes_elsewhere"] == [1]
+        assert [v["process_id"] for v in d["distribution"]["process_results"]] == [0]
+    assert not list(one_run(tmp_path / "r").glob("logs/*.process1.*"))  # not started here
+
+
+@pytest.mark.parametrize("address", ["", "7000", "host:", "host:x", " :80", "host:65535", "a b:80"])
+def test_bad_coordinator_is_one_line(tmp_path, address):
+    sc = tmp_path / "mp.toml"
+    sc.write_text(PROCS + "[matrix]\nseed = [0, 1]\n")
+    proc = run(sc, tmp_path / "r", "--coordinator", address)
+    assert proc.returncode == 2 and proc.stderr.startswith(f"harness: --coordinator {address}:")
+    assert len(proc.stderr.strip().splitlines()) == 1 and not (tmp_path / "r").exists()
+
+
+def test_resume_of_a_multi_process_cell_sets_every_process_aside(tmp_path):
+    """A cell whose orchestrator died before it merged the processes is run again, and the
+    older attempt's process files go aside with it, never merged into the new result."""
+    sc = tmp_path / "mp.toml"
+    sc.write_text(PROCS)
+    assert run(sc, tmp_path / "r").returncode == 0
+    run_dir = one_run(tmp_path / "r")
+    (path,) = [f for f in run_dir.rglob("*.json") if "logs" not in f.parts and f.name != "run.json"]
+    doc = json.loads(path.read_text())
+    del doc["distribution"]  # as process 0 wrote it, before the merge
+    path.write_text(json.dumps(doc))
+    (old,) = (run_dir / "logs").glob("*.process1.json")
+    stale = json.loads(old.read_text())
+    stale["train"]["samples_per_sec"]["median"] = 1.0
+    old.write_text(json.dumps(stale))
+    proc = run(sc, tmp_path / "r", "--resume", str(run_dir))
+    assert proc.returncode == 0, proc.stderr
+    doc = json.loads(path.read_text())
+    assert [v["samples_per_sec"] for v in doc["distribution"]["process_results"]] == [1000.0] * 2
+    (aside,) = (run_dir / "logs").glob("*.attempt-*.process1.json")
+    assert json.loads(aside.read_text())["train"]["samples_per_sec"]["median"] == 1.0
+    assert list((run_dir / "logs").glob("*.attempt-*.process1.log"))
+
+
+def test_a_process_that_ended_unsupported_gives_the_cell_its_status(tmp_path, monkeypatch):
+    """When one process ends unsupported and another stays (waiting for it in a collective),
+    the runner stops it after PEER_GRACE, and the cell is unsupported, not failed."""
+    from harness import results
+    from harness.orchestrate import runner as runner_mod
+
+    monkeypatch.setattr(runner_mod, "PEER_GRACE", 0.5)
+    sc = tmp_path / "mp.toml"
+    sc.write_text(PROCS)
+    from harness import scenario
+
+    loaded = scenario.load(sc)
+    job = runner_mod.Job(loaded, loaded.cells[0], BACKEND)
+    quiet = open(os.devnull, "w")  # noqa: SIM115 - closed at the end
+    run = runner_mod.Runner([job], tmp_path / "r", environment={}, progress_stream=quiet)
+    run.run_dir.mkdir(parents=True)
+    out0 = tmp_path / "p0.json"
+    out1 = tmp_path / "p1.json"
+    doc = results.new_result(loaded.cells[0].to_json(), BACKEND, {"name": "mp"})
+    doc.update(status="unsupported", reason="no such engine", finished=results.utc_now())
+    results.write_json_atomic(out1, doc)
+    stays = subprocess.Popen(
+        [sys.executable, "-c", "import time; time.sleep(60)"], start_new_session=True
+    )
+    ends = subprocess.Popen([sys.executable, "-c", "pass"], start_new_session=True)
+    state = {"phase": "fit"}
+    started = time.monotonic()
+    outcome = run._watch([(0, stays, out0), (1, ends, out1)], 1, job, state, started, [])
+    runner_mod._kill_all([stays, ends])
+    assert 0.5 <= time.monotonic() - started < 10
+    assert outcome == "process 1 of 2 ended unsupported: no such engine; the others were stopped"
+    assert state["peer_status"] == "unsupported"
+    quiet.close()

@@ -176,10 +176,12 @@ def judge(
 
 
 def fingerprint(doc: dict[str, Any]) -> dict[str, Any]:
-    """What must match for two results to be comparable: hardware and versions."""
+    """What must match for two results to be comparable: hardware and versions, and for a
+    data-parallel cell its devices, processes and the processes run on other hosts (added
+    only there, so a one-device cell's fingerprint is what it always was)."""
     env = doc.get("environment") or {}
     gpu = env.get("gpu") or {}
-    return {
+    out = {
         "cpu_model": env.get("cpu_model"),
         "cpu_count": env.get("cpu_count_logical"),
         "gpus": [g.get("name") for g in gpu.get("gpus", [])],
@@ -188,6 +190,16 @@ def fingerprint(doc: dict[str, Any]) -> dict[str, Any]:
         "backend_versions": env.get("backend_versions"),
         "device": (doc.get("device") or {}).get("variables_on"),
     }
+    cell = doc.get("cell") or {}
+    devices, procs = cell.get("data_parallel", 1), cell.get("data_parallel_processes", 1)
+    if devices > 1 or procs > 1:
+        elsewhere = (doc.get("distribution") or {}).get("processes_elsewhere") or []
+        out["data_parallel"] = {
+            "devices": devices,
+            "processes": procs,
+            "processes_elsewhere": len(elsewhere),
+        }
+    return out
 
 
 def unit_id(doc: dict[str, Any]) -> str:

@@ -27,11 +27,11 @@ from .run import check_address
 def main(args: argparse.Namespace) -> int:
     scenarios = scenario.load_all(args.scenarios)
     backends = resolve_backends(args.backend)
-    check_address(args.coordinator)
     jobs, _ = runner.plan(scenarios, backends)
-    if args.shard:
+    if args.shard is not None:
         jobs = shard.select(jobs, *shard.parse(args.shard))
     jobs = [j for j in jobs if j.cell.data_parallel_processes > 1]
+    check_address(args.coordinator, jobs)
     if not jobs:
         raise UsageError(
             "no multi-process cell (data_parallel_processes > 1) to join in these scenarios "
@@ -79,4 +79,4 @@ def main(args: argparse.Namespace) -> int:
     docs = run.run()
     if run.interrupted:
         return 130
-    return 0 if all(d["status"] == "ok" for d in docs) else 1
+    return 1 if any(d["status"] == "failed" for d in docs) else 0  # as `harness run`

@@ -25,6 +25,7 @@ def run_dir_for(
     prefix: str = "",
     what: str = "run folder",
     manifest: str = "run.json",
+    suffix: str = "",
 ) -> Path:
     """The folder of a new run under ``--out`` (created now, so an unusable ``--out`` is one
     line before any cell runs), or the one ``--resume`` names (it must hold the run's
@@ -34,7 +35,7 @@ def run_dir_for(
         if not (run_dir / manifest).is_file():
             raise UsageError(f"--resume: {run_dir} is not a {what} (no {manifest})")
         return run_dir
-    run_dir = Path(args.out) / (prefix + new_run_id(backends))
+    run_dir = Path(args.out) / (prefix + new_run_id(backends) + suffix)
     if run_dir.exists():
         raise UsageError(f"{run_dir} already exists; wait a second or use --resume")
     make_dir(run_dir, f"--out {args.out}")
@@ -65,7 +66,7 @@ def read_manifest(path: Path, what: str = "--resume") -> dict:
 def check_resume(started: dict, run_dir: Path, backends: list[str], jobs: list[Job]) -> None:
     """Refuses to finish a run with other scenarios, settings or backends than it started
     with: one run would silently mix two experiments."""
-    again = "resume with the scenario files and --backend it was started with"
+    again = "resume with the scenario files, --backend and --shard it was started with"
     if started.get("backends") != backends:
         raise UsageError(
             f"--resume: {run_dir} was started with backends {started.get('backends')}, not "

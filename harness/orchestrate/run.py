@@ -16,11 +16,18 @@ from . import runner, shard
 from .manifest import check_resume, plan_record, read_manifest, run_dir_for
 
 
-def check_address(address: str) -> None:
-    """HOST:PORT for --coordinator, or one line naming it."""
+def check_address(address: str, jobs: list[runner.Job]) -> None:
+    """HOST:PORT for --coordinator, with a port for each multi-process cell (PORT, PORT + 1,
+    ...), or one line naming it."""
     host, sep, port = address.rpartition(":")
-    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+    if not sep or not host or host != host.strip() or " " in host or not port.isdigit():
         raise UsageError(f"--coordinator {address}: expected HOST:PORT, e.g. 10.0.0.1:1234")
+    cells = sum(1 for j in jobs if j.cell.data_parallel_processes > 1)
+    if not 0 < int(port) <= 65536 - max(cells, 1):
+        raise UsageError(
+            f"--coordinator {address}: the {cells} multi-process cell(s) take ports {port} to "
+            f"{int(port) + max(cells, 1) - 1}, beyond 65535"
+        )
 
 
 def main(args: argparse.Namespace) -> int:
@@ -32,16 +39,18 @@ def main(args: argparse.Namespace) -> int:
         print(f"note: {note}", file=sys.stderr)
     if not jobs:
         raise UsageError("no cells to run for backend(s) " + ", ".join(backends))
-    if args.coordinator:
-        check_address(args.coordinator)
-    if args.shard:
+    part = None
+    if args.shard is not None:  # an empty --shard "$VAR" is a mistake, not "no sharding"
         k, n = shard.parse(args.shard)
+        part = f"{k}/{n}"
         planned_jobs = len(jobs)
         jobs = shard.select(jobs, k, n)
-        print(f"shard {k}/{n}: {len(jobs)} of {planned_jobs} cell(s)", file=sys.stderr)
+        print(f"shard {part}: {len(jobs)} of {planned_jobs} cell(s)", file=sys.stderr)
         if not jobs:  # more runners than cells: this one has nothing to do, and that is fine
-            print(f"shard {k}/{n} holds no cell of this plan; nothing to run", file=sys.stderr)
+            print(f"shard {part} holds no cell of this plan; nothing to run", file=sys.stderr)
             return 0
+    if args.coordinator is not None:
+        check_address(args.coordinator, jobs)
     if args.report and Path(args.report).is_dir():
         raise UsageError(f"--report {args.report}: a folder, not a file")
     if args.resume and (Path(args.resume) / "run.json").is_file():
@@ -49,7 +58,9 @@ def main(args: argparse.Namespace) -> int:
         check_resume(read_manifest(manifest), manifest.parent, backends, jobs)
     if args.report:  # written after the cells: an unusable path must fail before them
         make_dir(Path(args.report).parent, f"--report {args.report}")
-    run_dir = run_dir_for(args, backends)
+    # Shards of a CI matrix start in the same second: their folders must differ when merged.
+    suffix = f"-shard{part.replace('/', 'of')}" if part else ""
+    run_dir = run_dir_for(args, backends, suffix=suffix)
     env = environment()
     manifest = run_dir / "run.json"
     settings = plan_record(jobs)
@@ -63,7 +74,7 @@ def main(args: argparse.Namespace) -> int:
                 "scenarios": [sc.path for sc in scenarios],
                 "cells": list(settings),  # the keys alone, as older manifests have them
                 "settings": settings,
-                "shard": args.shard and "{}/{}".format(*shard.parse(args.shard)),
+                "shard": part,
                 "environment": env,
             },
         )
@@ -78,8 +89,8 @@ def main(args: argparse.Namespace) -> int:
         environment=env,
         retry_failed=args.retry_failed,
         coordinator=args.coordinator,
-        processes_here=[0] if args.coordinator else None,
-        shard=args.shard and "{}/{}".format(*shard.parse(args.shard)),
+        processes_here=[0] if args.coordinator is not None else None,
+        shard=part,
     )
     docs = run.run()
     print(render_markdown(docs))

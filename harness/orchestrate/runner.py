@@ -200,6 +200,9 @@ class Runner:
         result, run again only with ``retry_failed``."""
         if doc.get("finished") is None or doc["status"] == "interrupted":
             return False
+        procs = (doc.get("cell") or {}).get("data_parallel_processes", 1)
+        if procs > 1 and "process_results" not in (doc.get("distribution") or {}):
+            return False  # the orchestrator died before it merged the processes' views
         return not (self.retry_failed and doc["status"] == "failed")
 
     def _set_aside(self, job: Job, path: Path, doc: dict[str, Any]) -> None:
@@ -208,11 +211,16 @@ class Runner:
         stamp = re.sub(r"\W", "", doc.get("started") or "") or results.utc_now()
         log = self.log_path(job)
         attempt = log.with_name(f"{log.stem}.attempt-{stamp}")
-        for old, suffix in ((log, ".log"), (log.with_suffix(".task.json"), ".task.json")):
-            if old.exists():
+        files = [(log, ".log"), (log.with_suffix(".task.json"), ".task.json")]
+        for i in range(1, job.cell.data_parallel_processes):  # every process's files
+            out, plog = self.process_paths(job, i, path, log)
+            files += [(out, f".process{i}.json"), (plog, f".process{i}.log")]
+        for old, suffix in files:
+            if old.exists() and old != path:
                 os.replace(old, attempt.with_name(attempt.name + suffix))
-        if doc.get("log"):
-            doc["log"] = str(attempt.with_name(attempt.name + ".log"))
+        if doc.get("log"):  # its own log: process 0's, or a joining process's
+            own = Path(doc["log"]).name.removeprefix(log.stem)
+            doc["log"] = str(attempt.with_name(attempt.name + own))
         doc.pop("_path", None)
         results.write_json_atomic(attempt.with_name(attempt.name + ".json"), doc, overwrite=True)
         path.unlink()
@@ -263,7 +271,7 @@ class Runner:
             self.progress.finish_cell(0.0, _summary_line(index, len(self.jobs), job, doc))
             return doc
         if procs > 1:  # keras.distribution.initialize reads these (parallel.py)
-            address = self.coordinator or f"127.0.0.1:{free_port()}"
+            address = self.address(job)
             for i, env in zip(ids, envs, strict=True):
                 env.update(
                     KERAS_DISTRIBUTION_JOB_ADDRESSES=address,
@@ -285,7 +293,16 @@ class Runner:
             (i, self.process_paths(job, i, path, log_path), child_env(env))
             for i, env in zip(ids, envs, strict=True)
         ]
-        logs = [open(lp, "w") for _, (_, lp), _ in launches]  # noqa: SIM115 - closed below
+        for _, (out, _), _ in launches[1:]:  # an older attempt's view must not be merged in
+            out.unlink(missing_ok=True)
+        logs: list = []
+        try:
+            for _, (_, lp), _ in launches:
+                logs.append(open(lp, "w"))  # noqa: SIM115 - closed below
+        except OSError:
+            for log in logs:
+                log.close()
+            raise
         try:
             # From the workers' start until the result is written, Ctrl-C and SIGTERM are
             # noted, not raised: the watch loop sees them and stops the workers, and no line
@@ -323,6 +340,8 @@ class Runner:
                 first, first_proc, _ = running[0]
                 record, record_log = launches[0][1]
                 doc = self._finalize(job, record, first_proc.returncode, outcome, state, record_log)
+                if state.get("peer_status") and doc["status"] == "failed":
+                    doc["status"] = state["peer_status"]  # skipped / unsupported, with why
                 if procs > 1:
                     doc = self._merge_processes(job, doc, record, running, launches)
                 self.progress.finish_cell(
@@ -334,6 +353,18 @@ class Runner:
             for log in logs:
                 log.close()
         return doc
+
+    def address(self, job: Job) -> str:
+        """The coordinator's address for a multi-process job: a free port on loopback, or,
+        with ``coordinator``, its host and its port plus the job's index among the
+        multi-process jobs: a process that joins another cell than its peers' (a host that
+        skipped one) meets no one there, never the wrong cell."""
+        if not self.coordinator:
+            return f"127.0.0.1:{free_port()}"
+        host, _, port = self.coordinator.rpartition(":")
+        multi = [j for j in self.jobs if j.cell.data_parallel_processes > 1]
+        index = next(n for n, j in enumerate(multi) if j is job)
+        return f"{host}:{int(port) + index}"
 
     def process_ids(self, job: Job) -> list[int]:
         """The processes of a job that run on this machine: all of them, unless
@@ -418,16 +449,16 @@ class Runner:
                 for i, proc, out in running:
                     if not _exited(proc):
                         continue
-                    why = _process_end(proc, out)
-                    if why is None:
-                        continue  # finished ok: the others are about to
-                    if why[0] in ("skipped", "unsupported"):
-                        # the others find the same and end by themselves, unless they wait
-                        # in a collective for this one
+                    status, what = _process_end(proc, out)
+                    if status in ("ok", "skipped", "unsupported"):
+                        # the others end alike by themselves, unless they wait in a
+                        # collective for this one: after a grace, they are stopped
                         grace_until = grace_until or time.monotonic() + PEER_GRACE
                         if time.monotonic() < grace_until:
                             continue
-                    return f"process {i} of {procs} {why[1]}; the others were stopped"
+                    if status in ("skipped", "unsupported"):
+                        state["peer_status"] = status  # the cell ends as that process did
+                    return f"process {i} of {procs} {what}; the others were stopped"
             phase = _phase(state)
             self.progress.show(self.progress.line(index, job, phase, started), phase)
             time.sleep(0.1)
@@ -512,9 +543,9 @@ def _kill_all(procs: list[subprocess.Popen], grace: float = 5.0) -> None:
         _kill(proc, grace=max(0.0, deadline - time.monotonic()))
 
 
-def _process_end(proc: subprocess.Popen, out: Path) -> tuple[str, str] | None:
-    """How one process of a multi-process cell ended: None when it finished ok, else its
-    status and what to say of it."""
+def _process_end(proc: subprocess.Popen, out: Path) -> tuple[str, str]:
+    """How one process of a multi-process cell that exited ended: its status, and what to
+    say of it."""
     code = proc.returncode
     if code is None:
         with contextlib.suppress(ChildProcessError):
@@ -530,7 +561,7 @@ def _process_end(proc: subprocess.Popen, out: Path) -> tuple[str, str] | None:
     except results.ResultError:
         return "failed", "exited without a result"
     if doc.get("status") == "ok":
-        return None
+        return "ok", f"finished, the others not within {PEER_GRACE:g} s"
     return doc.get("status") or "failed", f"ended {doc.get('status')}: {doc.get('reason')}"
 
 

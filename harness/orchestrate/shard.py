@@ -19,13 +19,14 @@ from .runner import Job
 STARTUP_SECONDS = 12.0
 # Each process of a multi-process cell imports and joins; they share the machine's cores.
 PROCESS_SECONDS = 6.0
+MAX_SHARDS = 1000
 
 
 def parse(text: str) -> tuple[int, int]:
     """``"2/4"`` -> (2, 4); anything else is one line naming ``--shard``."""
     m = re.fullmatch(r"\s*(\d+)\s*/\s*(\d+)\s*", text or "")
-    if not m or not 1 <= int(m.group(1)) <= int(m.group(2)):
-        raise UsageError(f"--shard {text}: expected K/N with 1 <= K <= N, e.g. 1/2")
+    if not m or not 1 <= int(m.group(1)) <= int(m.group(2)) <= MAX_SHARDS:
+        raise UsageError(f"--shard {text}: expected K/N with 1 <= K <= N <= {MAX_SHARDS}, e.g. 1/2")
     return int(m.group(1)), int(m.group(2))
 
 

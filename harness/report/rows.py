@@ -71,17 +71,26 @@ def rows(docs: list[dict]) -> list[dict[str, Any]]:
     return out
 
 
-def _scaling_key(doc: dict) -> tuple[str, str, str]:
-    """A cell apart from its devices and processes: what its scaling is measured against."""
+def _scaling_key(doc: dict) -> tuple[str, str, str, str]:
+    """A cell apart from its devices and processes, on the same hardware: what its scaling is
+    measured against (never a one-device cell of another machine, say another shard's)."""
     settings = {
         k: v
         for k, v in doc["cell"].items()
         if k not in ("id", "data_parallel", "data_parallel_processes", "backends")
     }
-    return result_key(doc)[0], doc["backend"], json.dumps(settings, sort_keys=True)
+    return result_key(doc)[0], doc["backend"], json.dumps(settings, sort_keys=True), hardware(doc)
 
 
-def _single_device(docs: list[dict]) -> dict[tuple[str, str, str], float]:
+def hardware(doc: dict) -> str:
+    """CPU model and logical cores, and the GPUs: what makes two runners' numbers comparable."""
+    env = doc.get("environment") or {}
+    gpus = ", ".join(g.get("name", "?") for g in (env.get("gpu") or {}).get("gpus", []))
+    cpu = f"{env.get('cpu_model')} x{env.get('cpu_count_logical')}"
+    return f"{cpu}, GPU {gpus}" if gpus else cpu
+
+
+def _single_device(docs: list[dict]) -> dict[tuple[str, str, str, str], float]:
     """Median samples/s of each ok cell on one device in one process, by its scaling key."""
     return {
         _scaling_key(d): d["train"]["samples_per_sec"]["median"]

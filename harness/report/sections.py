@@ -10,7 +10,7 @@ from typing import Any
 
 from ..backends import NAMES, rank
 from ..results import REFERENCE_SAMPLES, TOLERANCE
-from .rows import rows
+from .rows import hardware, rows
 from .table import HTML, RIGHT, Cell, Column, Row, Table, row
 
 DETAILS_NOTE = (
@@ -241,7 +241,7 @@ def scaling(docs: list[dict]) -> Table | None:
                 *head,
                 r["engine"] or "-",
                 f"{r['samples_per_sec']:,.0f}",
-                _number(one, "{:,.0f}", "no 1-device cell"),
+                _number(one, "{:,.0f}", "no 1-device cell here"),
                 Cell(_number(eff, "{:.0%}"), strong=eff is not None and eff >= 0.9),
             )
         )
@@ -258,7 +258,7 @@ def shards(docs: list[dict]) -> list[str]:
     found: dict[str, set[str]] = {}
     for d in docs:
         if d.get("shard"):
-            found.setdefault(str(d["shard"]), set()).add(_hardware(d))
+            found.setdefault(str(d["shard"]), set()).add(hardware(d))
     if not found:
         return []
     kinds = set().union(*found.values())
@@ -271,19 +271,14 @@ def shards(docs: list[dict]) -> list[str]:
     else:
         lines = [f"Shards {', '.join(sorted(found))}, all on the same hardware ({kinds.pop()})."]
     totals = {k.partition("/")[2] for k in found}
-    for total in sorted(totals):
+    for total in sorted(t for t in totals if t.isdigit() and int(t) <= 1000):
         missing = [f"{i}/{total}" for i in range(1, int(total) + 1) if f"{i}/{total}" not in found]
-        if missing and total.isdigit():
-            lines.append(f"No results here from shard(s) {', '.join(missing)} of {total}.")
+        if missing:
+            lines.append(
+                f"No results here from shard(s) {', '.join(missing)} of {total} (not run yet, "
+                "not given to this report, or holding no cell)."
+            )
     return lines
-
-
-def _hardware(doc: dict) -> str:
-    """CPU model and logical cores, and the GPUs: what makes two runners' numbers comparable."""
-    env = doc.get("environment") or {}
-    gpus = ", ".join(g.get("name", "?") for g in (env.get("gpu") or {}).get("gpus", []))
-    cpu = f"{env.get('cpu_model')} x{env.get('cpu_count_logical')}"
-    return f"{cpu}, GPU {gpus}" if gpus else cpu
 
 
 NO_GPU = "none"

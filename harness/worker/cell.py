@@ -292,7 +292,8 @@ class Worker:
             if timer.nan_epoch is not None:
                 self.result["train"] = {"history": histories}
                 raise RuntimeError(f"loss became NaN at epoch {timer.nan_epoch}; fit stopped early")
-            measured = sum(timer.epoch_seconds)
+            # Several processes step together: process 0's clock decides for all of them
+            measured = self.parallel.agree(sum(timer.epoch_seconds))
             if (
                 repeat == 0
                 and not shared
@@ -480,10 +481,16 @@ class Worker:
                 "of numpy arrays; the harness does not shard other pipelines",
             )
         kind, _ = device_strings.parse(cell.device)
+        scenario = self.task["scenario"]["name"]
+        identity = f"{scenario}/{cell.id}--{self.backend} " + json.dumps(
+            self.task["cell"], sort_keys=True
+        )
         try:
             self.parallel = parallel.start(
-                self.backend, kind, cell.data_parallel, cell.data_parallel_processes
+                self.backend, kind, cell.data_parallel, cell.data_parallel_processes, identity
             )
+        except parallel.Missing as exc:
+            raise CellOutcome("skipped", str(exc)) from None
         except parallel.Unsupported as exc:
             raise CellOutcome("unsupported", str(exc)) from None
         info = self.parallel.describe()
@@ -541,17 +548,22 @@ class Worker:
         self.phase("probe")
         train = self.result["train"]
         achieved = train["flops_per_sample"] * train["samples_per_sec"]["median"]
-        peak = probe.matmul_rate(
-            self.backend, self.cell.batch_size, 784, 128, precision=self.cell.precision
-        )
+        # Data parallel on N GPUs: each multiplies its share of the batch, and N of them can
+        # reach N times what one does. Simulated CPU devices share the one CPU: its probe at
+        # the global batch stays the reference.
+        kind, _ = device_strings.parse(self.cell.device)
+        devices = self.cell.data_parallel if kind == "gpu" else 1
+        batch = self.cell.batch_size // devices
+        peak = probe.matmul_rate(self.backend, batch, 784, 128, precision=self.cell.precision)
         out = {
             "flops_per_sample": train["flops_per_sample"],
             "achieved_flops_per_sec": round(achieved),
             "probe": peak,
-            "fraction_of_probe": round(achieved / peak["flops_per_sec"], 4),
+            "probe_devices": devices,
+            "fraction_of_probe": round(achieved / (devices * peak["flops_per_sec"]), 4),
         }
         if self.cell.device == "cpu":  # numpy's BLAS is the reference a CPU user knows
-            ref = probe.matmul_rate("numpy", self.cell.batch_size, 784, 128, seconds=0.2)
+            ref = probe.matmul_rate("numpy", batch, 784, 128, seconds=0.2)
             out["numpy_probe"] = ref
             out["fraction_of_numpy"] = round(achieved / ref["flops_per_sec"], 4)
         return out

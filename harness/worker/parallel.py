@@ -16,8 +16,11 @@ One of the few places where backend-specific code is allowed. Imported in the wo
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 from typing import Any
+
+import numpy as np
 
 from ..errors import one_line
 
@@ -47,6 +50,10 @@ class Single:
 
     def replicas(self, variable: Any) -> list[str] | None:
         return None
+
+    def agree(self, value: float) -> float:
+        """Process 0's ``value`` in every process of the job (a decision they must share)."""
+        return value
 
 
 class _Engine(Single):
@@ -90,6 +97,13 @@ class KerasDataParallel(_Engine):
         value = variable.value
         return sorted(f"{d.platform}:{d.id}" for d in value.sharding.device_set)
 
+    def agree(self, value: float) -> float:
+        if self.processes == 1:
+            return value
+        from jax.experimental import multihost_utils
+
+        return float(multihost_utils.broadcast_one_to_all(np.asarray(value, dtype=np.float32)))
+
 
 class Mirrored(_Engine):
     engine = "tf.distribute.MirroredStrategy"
@@ -114,7 +128,11 @@ def _tf_device(name: str) -> str:
     return name.rsplit("device:", 1)[-1].lower()
 
 
-def start(backend: str, kind: str, devices: int, processes: int) -> Single:
+class Missing(Unsupported):
+    """Fewer devices are there than the cell asks for (the cell is skipped)."""
+
+
+def start(backend: str, kind: str, devices: int, processes: int, identity: str = "") -> Single:
     """Prepares the backend for a cell on ``devices`` devices in ``processes`` processes.
 
     Called after keras is imported and before anything runs: TensorFlow's logical devices and
@@ -125,9 +143,12 @@ def start(backend: str, kind: str, devices: int, processes: int) -> Single:
         kind: "cpu" or "gpu".
         devices: data-parallel devices in all, over every process.
         processes: processes of the job (this one's id comes from the environment).
+        identity: what this process runs (scenario, cell, backend and settings): every
+            process of a job must run the same, checked once they have joined.
 
     Raises:
-        Unsupported: this backend, or this keras, cannot run it, or fewer devices are there.
+        Unsupported: this backend, or this keras, cannot run it.
+        Missing: fewer devices are there than asked for.
     """
     if devices == 1 and processes == 1:
         return Single()
@@ -143,7 +164,7 @@ def start(backend: str, kind: str, devices: int, processes: int) -> Single:
         return Mirrored(_tf(), _tf_devices(kind, devices))
     process_id = 0
     if processes > 1:
-        process_id = _initialize(backend, kind, processes)
+        process_id = _initialize(backend, kind, processes, identity)
     try:
         found = keras.distribution.list_devices(kind)
     except Exception as exc:  # torch under keras 3.15.1: distribution_lib is None
@@ -152,15 +173,20 @@ def start(backend: str, kind: str, devices: int, processes: int) -> Single:
             f"(keras.distribution.list_devices: {one_line(exc, typed=True)})"
         ) from None
     if len(found) < devices:
-        raise Unsupported(
+        raise Missing(
             f"data_parallel = {devices} but {backend} sees {len(found)} {kind} device(s): "
             f"{', '.join(found)}"
         )
     return KerasDataParallel(keras, found[:devices], processes, process_id)
 
 
-def _initialize(backend: str, kind: str, processes: int) -> int:
-    """Joins the multi-process job that the environment describes; returns this process's id."""
+def _initialize(backend: str, kind: str, processes: int, identity: str) -> int:
+    """Joins the multi-process job that the environment describes; returns this process's id.
+
+    Raises:
+        RuntimeError: the processes that joined run different cells (a `harness worker-join`
+            given other scenario files, --backend or --shard than the run it joins).
+    """
     import keras
 
     missing = [k for k in (ENV_ADDRESSES, ENV_PROCESSES, ENV_PROCESS_ID) if k not in os.environ]
@@ -180,6 +206,17 @@ def _initialize(backend: str, kind: str, processes: int) -> int:
     if kind == "cpu":  # CPU collectives across processes
         jax.config.update("jax_cpu_collectives_implementation", "gloo")
     keras.distribution.initialize()
+    from jax.experimental import multihost_utils
+
+    digest = np.frombuffer(hashlib.sha256(identity.encode()).digest()[:8], dtype=np.int32)
+    try:
+        multihost_utils.assert_equal(digest)
+    except AssertionError:
+        raise RuntimeError(
+            f"the {processes} processes that joined at {os.environ[ENV_ADDRESSES]} run "
+            f"different cells; this one runs {identity.partition(' ')[0]} (give `harness "
+            "worker-join` the scenario files, --backend and --shard of the run it joins)"
+        ) from None
     return int(jax.process_index())
 
 
@@ -202,7 +239,7 @@ def _tf_devices(kind: str, devices: int) -> list[str]:
             raise Unsupported(f"data_parallel: {one_line(exc)}") from None
     found = [d.name for d in tf.config.list_logical_devices(kind.upper())]
     if len(found) < devices:
-        raise Unsupported(
+        raise Missing(
             f"data_parallel = {devices} but tensorflow sees {len(found)} {kind} device(s)"
         )
     return found[:devices]
