@@ -119,6 +119,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--process-id", type=int, required=True, metavar="I",
                    help="this host's process of each cell, 1 to processes - 1")  # fmt: skip
     p.add_argument("--shard", metavar="K/N", help="the --shard that run was given")
+    p.add_argument("--wait", type=float, default=600.0, metavar="SECONDS",
+                   help="how long to wait for the coordinator to reach each cell (600)")  # fmt: skip
 
     p = command(
         "compare", "harness.report.build:main", "render a comparison report from result files"

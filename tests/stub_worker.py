@@ -11,7 +11,8 @@ a fraction of a second per cell. The runner starts it when ``HARNESS_WORKER_MODU
     child: a file to write the pid of a child process that ignores SIGTERM and sleeps;
     fail_cells: cell ids whose worker exits with code 3 after the data phase;
     fail_process: in a multi-process cell, the process (KERAS_DISTRIBUTION_PROCESS_ID) that
-        exits with code 3 a second into its fit (the others are fitting by then).
+        exits with code 3 in its fit, once the file ``fail_after`` exists (the test makes it
+        when it has seen the others fitting).
 """
 
 from __future__ import annotations
@@ -68,7 +69,9 @@ def main(argv: list[str] | None = None) -> int:
     for r in range(repeats):
         phase("fit", repeat=r + 1, of=repeats)
         if opts.get("fail_process") == process:
-            time.sleep(1.0)
+            deadline = time.monotonic() + 60
+            while not Path(opts["fail_after"]).exists() and time.monotonic() < deadline:
+                time.sleep(0.05)
             return 3
         time.sleep(opts.get("fit_seconds", 0.05) * cell["epochs"])
     sps = [1000.0 + 10 * r for r in range(repeats)]

@@ -145,7 +145,8 @@ def test_a_second_host_joins_with_worker_join(tmp_path):
     (The runner starting both itself is the kill test's, and the stub's in
     test_runner_faults.py.)"""
     sc = tmp_path / "mp.toml"
-    sc.write_text(TWO)
+    # min_time: the first fit is short; both processes must choose the same epochs
+    sc.write_text(TWO.replace("min_time = 0", "min_time = 0.3"))
     address = f"127.0.0.1:{free_port()}"
     first = subprocess.Popen(
         [sys.executable, "-m", "harness", "run", str(sc), "--backend", "jax",
@@ -167,8 +168,10 @@ def test_a_second_host_joins_with_worker_join(tmp_path):
     (joined,) = (tmp_path / "b").glob("join-*/logs/*.process1.json")
     other = json.loads(joined.read_text())
     assert other["status"] == "ok" and other["distribution"]["process_id"] == 1
-    # one job: both processes saw the same global losses
+    # one job: both processes saw the same global losses, over the same epochs (process 0's
+    # clock chose them for both)
     assert other["train"]["history"] == doc["train"]["history"]
+    assert other["train"]["calibration"] == doc["train"]["calibration"] != []
     assert doc["phases_skipped"] == ["predict", "efficiency", "save"]
     assert doc["evaluate"]["accuracy"] >= 0
     assert results.load_results([tmp_path / "b"]) == ([], [])  # no result of its own to report
@@ -218,3 +221,31 @@ def test_gate_fingerprint_tells_topologies_apart():
     fps = [fingerprint(d) for d in (one, two, joined)]
     assert fps[0] != fps[1] != fps[2] != fps[0]
     assert fps[2]["data_parallel"] == {"devices": 2, "processes": 2, "processes_elsewhere": 1}
+
+
+def test_gate_names_a_topology_change_and_baselines_keep_a_run_together(tmp_path):
+    """A cell data-parallel on one side only is refused by name (it used to crash), and a
+    run's data-parallel cells are stored in the same baseline folder as its others."""
+    import argparse
+
+    from factories import result
+
+    from harness.gate import baseline, verdicts
+
+    base = result("jax", [1000.0, 1010.0, 990.0], run_id="base")
+    cur = result("jax", [1000.0, 1010.0, 990.0], run_id="cur")
+    cur["cell"]["data_parallel"] = 2  # set in [defaults]: the cell id is the same
+    _, refusals = verdicts.check([cur], [base])
+    (refusal,) = refusals
+    assert "different machine or versions (data_parallel: None -> {'devices': 2" in refusal
+    # `harness baseline`: one run, one machine folder, whatever its cells' topology
+    run = tmp_path / "run"
+    for name, doc in (("one", base), ("two", cur)):
+        doc = json.loads(json.dumps(doc))
+        doc["cell"]["id"] = name
+        doc["run_id"] = "run"
+        results.write_json_atomic(run / "sweep" / f"{name}--jax.json", doc)
+    args = argparse.Namespace(run=run, into=tmp_path / "b", add=False, replace=False)
+    assert baseline.main(args) == 0
+    (machine,) = (tmp_path / "b").iterdir()
+    assert sorted(f.name for f in machine.rglob("*.json")) == ["one--jax.json", "two--jax.json"]

@@ -459,7 +459,8 @@ def test_one_process_of_a_cell_dying_stops_them_all(tmp_path, how, reason):
     fails with which process died and how."""
     sc = tmp_path / "mp.toml"
     sc.write_text(PROCS + "epochs = 2000\n")  # process 0 fits for 100 s unless stopped
-    opts = {"fail_process": 1} if how == "exit" else {}
+    go = tmp_path / "go"
+    opts = {"fail_process": 1, "fail_after": str(go)} if how == "exit" else {}
     proc = start("run", str(sc), "--backend", BACKEND, "--out", str(tmp_path / "r"), **opts)
     try:
         wait_for(proc, "mp/default  fit 1/1")
@@ -468,6 +469,8 @@ def test_one_process_of_a_cell_dying_stops_them_all(tmp_path, how, reason):
         if how == "kill":
             (one,) = [w for w in workers if "process1" in " ".join(w.cmdline())]
             one.send_signal(signal.SIGKILL)
+        else:
+            go.touch()  # process 1 exits with code 3 now
         _, stderr = proc.communicate(timeout=60)
     finally:
         if proc.poll() is None:  # a failed wait must not leave the harness running
@@ -563,3 +566,36 @@ def test_a_process_that_ended_unsupported_gives_the_cell_its_status(tmp_path, mo
     assert outcome == "process 1 of 2 ended unsupported: no such engine; the others were stopped"
     assert state["peer_status"] == "unsupported"
     quiet.close()
+
+
+def test_worker_join_meets_the_coordinator_cell_by_cell(tmp_path):
+    """A joiner waits for the coordinator at its cell's port, and skips the cells the
+    coordinator is already past (a resumed run, a cell skipped there)."""
+    import socket
+
+    from harness import scenario
+    from harness.orchestrate import join
+    from harness.orchestrate import runner as runner_mod
+
+    sc = tmp_path / "mp.toml"
+    sc.write_text(PROCS + "[matrix]\nseed = [0, 1, 2]\n")
+    loaded = scenario.load(sc)
+    jobs = [runner_mod.Job(loaded, c, BACKEND) for c in loaded.cells]
+    with socket.socket() as first, socket.socket() as third:
+        first.bind(("127.0.0.1", 0))
+        base = first.getsockname()[1]
+        third.bind(("127.0.0.1", base + 2))  # the coordinator at the third cell
+        third.listen()
+        quiet = open(os.devnull, "w")  # noqa: SIM115 - closed below
+        run = join.JoinRunner(jobs, tmp_path / "r", environment={}, progress_stream=quiet,
+                              coordinator=f"127.0.0.1:{base}", processes_here=[1], wait=0.6)  # fmt: skip
+        assert run.catch_up(jobs[0]) == (
+            f"the coordinator is already at mp/seed2--{BACKEND} (127.0.0.1:{base + 2}): this "
+            "cell of the run is behind it"
+        )
+        assert run.catch_up(jobs[2]) is None  # its own cell: run it
+        third.close()
+        assert (
+            run.catch_up(jobs[2]) == f"no coordinator listened at 127.0.0.1:{base + 2} within 0.6 s"
+        )
+        quiet.close()

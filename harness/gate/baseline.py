@@ -32,7 +32,10 @@ def main(args: argparse.Namespace) -> int:
         raise UsageError(f"{args.run}: no ok results to keep as a baseline")
     plan = []
     for doc in ok:
-        fp = json.dumps(fingerprint(doc), sort_keys=True)
+        # The machine and its versions name the folder; a data-parallel cell's topology is
+        # compared by the gate, but its cells are the same run's and stay with the others.
+        machine_only = {k: v for k, v in fingerprint(doc).items() if k != "data_parallel"}
+        fp = json.dumps(machine_only, sort_keys=True)
         machine = Path(args.into) / hashlib.sha256(fp.encode()).hexdigest()[:12]
         src = Path(doc["_path"])
         run_name = doc.get("run_id") or src.parent.parent.name

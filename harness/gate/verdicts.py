@@ -335,8 +335,8 @@ def check(
             None,
         )
         if other is not None and not allow_mismatch:
-            diff = [k for k in fp_cur if fp_cur[k] != other[k]]
-            detail = "; ".join(f"{k}: {other[k]} -> {fp_cur[k]}" for k in diff)
+            diff = [k for k in sorted(set(fp_cur) | set(other)) if fp_cur.get(k) != other.get(k)]
+            detail = "; ".join(f"{k}: {other.get(k)} -> {fp_cur.get(k)}" for k in diff)
             refusals.append(
                 f"{key}: different machine or versions ({detail}); use --allow-mismatch to compare anyway"
             )

@@ -4,15 +4,22 @@ another host started with ``harness run --coordinator HOST:PORT``.
 It plans the same jobs from the same scenario files (and ``--backend``, ``--shard``), keeps the
 multi-process cells, and runs process ``--process-id`` of each, in the same order, with the
 environment that ``keras.distribution.initialize`` reads (KERAS_DISTRIBUTION_JOB_ADDRESSES,
-KERAS_DISTRIBUTION_NUM_PROCESSES, KERAS_DISTRIBUTION_PROCESS_ID). Each process's result, with
-its own utilization, goes to ``logs/`` of a ``join-*`` folder here; the throughput of the cell
-is the coordinator's, in the run on the first host.
+KERAS_DISTRIBUTION_NUM_PROCESSES, KERAS_DISTRIBUTION_PROCESS_ID). The k-th multi-process cell
+meets at PORT + k - 1: before each cell it waits for the coordinator to listen there, and skips
+the cells the coordinator is already past (a run resumed on the first host, a cell it skipped),
+so the two hosts never drift a cell apart. Each process's result, with its own utilization,
+goes to ``logs/`` of a ``join-*`` folder here; the throughput of the cell is the coordinator's,
+in the run on the first host.
 """
 
 from __future__ import annotations
 
 import argparse
+import socket
 import sys
+import time
+from pathlib import Path
+from typing import Any
 
 from .. import scenario
 from ..backends import resolve_backends
@@ -22,6 +29,49 @@ from ..results import write_json_atomic
 from . import runner, shard
 from .manifest import run_dir_for
 from .run import check_address
+
+
+class JoinRunner(runner.Runner):
+    """A runner that meets the coordinator cell by cell (see the module's docstring)."""
+
+    def __init__(self, *args, wait: float, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.wait = wait
+
+    def run_job(self, index: int, job: runner.Job, path: Path) -> dict[str, Any]:
+        behind = self.catch_up(job)
+        if behind:
+            return self.skip(index, job, path, behind, "join")
+        return super().run_job(index, job, path)
+
+    def catch_up(self, job: runner.Job, clock=time.monotonic) -> str | None:
+        """Waits until the coordinator listens at this cell's port or at a later cell's;
+        None to run this cell, else why it is skipped."""
+        multi = [j for j in self.jobs if j.cell.data_parallel_processes > 1]
+        here = next(n for n, j in enumerate(multi) if j is job)
+        deadline = clock() + self.wait
+        while True:
+            for later in range(here, len(multi)):
+                address = self.address(multi[later])
+                if _listening(address):
+                    if later == here:
+                        return None
+                    return (
+                        f"the coordinator is already at {shard.key(multi[later])} "
+                        f"({address}): this cell of the run is behind it"
+                    )
+            if clock() > deadline:
+                return f"no coordinator listened at {self.address(job)} within {self.wait:g} s"
+            time.sleep(0.5)
+
+
+def _listening(address: str) -> bool:
+    host, _, port = address.rpartition(":")
+    try:
+        with socket.create_connection((host.strip("[]"), int(port)), timeout=0.5):
+            return True
+    except OSError:
+        return False
 
 
 def main(args: argparse.Namespace) -> int:
@@ -44,6 +94,8 @@ def main(args: argparse.Namespace) -> int:
                 f"--process-id {args.process_id}: {job.scenario.name}/{job.cell.id} has "
                 f"{procs} processes; join as 1 to {procs - 1} (process 0 is the coordinator's)"
             )
+    if not args.wait > 0:
+        raise UsageError(f"--wait {args.wait}: must be a number of seconds > 0")
     run_dir = run_dir_for(
         argparse.Namespace(resume=None, out=args.out),
         backends,
@@ -69,12 +121,13 @@ def main(args: argparse.Namespace) -> int:
         f"{args.process_id} -> {run_dir}",
         file=sys.stderr,
     )
-    run = runner.Runner(
+    run = JoinRunner(
         jobs,
         run_dir,
         environment=env,
         coordinator=args.coordinator,
         processes_here=[args.process_id],
+        wait=args.wait,
     )
     docs = run.run()
     if run.interrupted:

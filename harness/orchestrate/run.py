@@ -20,10 +20,21 @@ def check_address(address: str, jobs: list[runner.Job]) -> None:
     """HOST:PORT for --coordinator, with a port for each multi-process cell (PORT, PORT + 1,
     ...), or one line naming it."""
     host, sep, port = address.rpartition(":")
-    if not sep or not host or host != host.strip() or " " in host or not port.isdigit():
-        raise UsageError(f"--coordinator {address}: expected HOST:PORT, e.g. 10.0.0.1:1234")
+    bare = host.strip("[]")
+    if (
+        not sep
+        or not bare
+        or any(c.isspace() or c in ",/" for c in host)  # keras splits addresses at commas
+        or (":" in bare and not (host.startswith("[") and host.endswith("]")))  # IPv6: [::1]
+        or not port.isdigit()
+        or int(port) == 0
+    ):
+        raise UsageError(
+            f"--coordinator {address}: expected HOST:PORT (a port from 1), e.g. 10.0.0.1:1234 "
+            "or [::1]:1234"
+        )
     cells = sum(1 for j in jobs if j.cell.data_parallel_processes > 1)
-    if not 0 < int(port) <= 65536 - max(cells, 1):
+    if int(port) > 65536 - max(cells, 1):
         raise UsageError(
             f"--coordinator {address}: the {cells} multi-process cell(s) take ports {port} to "
             f"{int(port) + max(cells, 1) - 1}, beyond 65535"

@@ -201,7 +201,8 @@ class Runner:
         if doc.get("finished") is None or doc["status"] == "interrupted":
             return False
         procs = (doc.get("cell") or {}).get("data_parallel_processes", 1)
-        if procs > 1 and "process_results" not in (doc.get("distribution") or {}):
+        merged = "process_results" in (doc.get("distribution") or {})
+        if procs > 1 and not merged and doc["status"] not in ("skipped", "unsupported"):
             return False  # the orchestrator died before it merged the processes' views
         return not (self.retry_failed and doc["status"] == "failed")
 
@@ -263,13 +264,7 @@ class Runner:
                 for here in range(len(ids))
             ]
         except dev.DeviceUnavailable as exc:  # gpu:N beyond the GPUs this runner was given
-            doc = self._skeleton(job)
-            doc.update(status="skipped", reason=str(exc), phase="device")
-            doc["finished"] = results.utc_now()
-            results.write_json_atomic(path, doc, overwrite=True)
-            doc["_path"] = str(path)
-            self.progress.finish_cell(0.0, _summary_line(index, len(self.jobs), job, doc))
-            return doc
+            return self.skip(index, job, path, str(exc), "device")
         if procs > 1:  # keras.distribution.initialize reads these (parallel.py)
             address = self.address(job)
             for i, env in zip(ids, envs, strict=True):
@@ -352,6 +347,16 @@ class Runner:
         finally:
             for log in logs:
                 log.close()
+        return doc
+
+    def skip(self, index: int, job: Job, path: Path, reason: str, phase: str) -> dict[str, Any]:
+        """Records a cell as skipped without starting a worker."""
+        doc = self._skeleton(job)
+        doc.update(status="skipped", reason=reason, phase=phase)
+        doc["finished"] = results.utc_now()
+        results.write_json_atomic(path, doc, overwrite=True)
+        doc["_path"] = str(path)
+        self.progress.finish_cell(0.0, _summary_line(index, len(self.jobs), job, doc))
         return doc
 
     def address(self, job: Job) -> str:

@@ -13,6 +13,7 @@ import contextlib
 import json
 import math
 import os
+import sys
 import time
 import traceback
 import warnings
@@ -482,9 +483,11 @@ class Worker:
             )
         kind, _ = device_strings.parse(cell.device)
         scenario = self.task["scenario"]["name"]
-        identity = f"{scenario}/{cell.id}--{self.backend} " + json.dumps(
-            self.task["cell"], sort_keys=True
-        )
+        # What the processes must share: settings of the host's own (a local data file, time
+        # limits, sampling) may differ between hosts.
+        local = ("data_path", "time_limit", "sample_interval", "jax_preallocate")
+        shared = {k: v for k, v in self.task["cell"].items() if k not in local}
+        identity = f"{scenario}/{cell.id}--{self.backend} " + json.dumps(shared, sort_keys=True)
         try:
             self.parallel = parallel.start(
                 self.backend, kind, cell.data_parallel, cell.data_parallel_processes, identity
@@ -654,4 +657,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     task = json.loads(args.task.read_text())
     worker = Worker(task, args.out, args.events_fd, args.verbose)
-    return worker.run()
+    code = worker.run()
+    if worker.parallel.processes > 1 and worker.result["status"] != "ok":
+        # Its result is written. Exiting normally would wait at jax.distributed's shutdown
+        # barrier (minutes) for peers that may wait in a collective for this process.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    return code
