@@ -26,15 +26,15 @@ def plan() -> list[runner.Job]:
 def test_shards_of_the_shipped_scenarios_run_every_cell_exactly_once(n):
     jobs = plan()
     assert len(jobs) > 50
-    keys = [shard.key(j) for j in jobs]
+    keys = [j.key for j in jobs]
     assert len(set(keys)) == len(keys)
-    parts = [[shard.key(j) for j in shard.select(jobs, k, n)] for k in range(1, n + 1)]
+    parts = [[j.key for j in shard.select(jobs, k, n)] for k in range(1, n + 1)]
     flat = [k for part in parts for k in part]
     assert sorted(flat) == sorted(keys)  # all of them, none twice
     # each shard keeps the plan's order
     assert all(part == [k for k in keys if k in set(part)] for part in parts)
     # a fresh plan splits the same way (the golden split below pins it across machines)
-    assert [[shard.key(j) for j in shard.select(plan(), k, n)] for k in range(1, n + 1)] == parts
+    assert [[j.key for j in shard.select(plan(), k, n)] for k in range(1, n + 1)] == parts
     loads = [
         sum(shard.expected_seconds(j) for j in shard.select(jobs, k, n)) for k in range(1, n + 1)
     ]

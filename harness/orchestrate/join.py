@@ -47,7 +47,7 @@ class JoinRunner(runner.Runner):
     def catch_up(self, job: runner.Job, clock=time.monotonic) -> str | None:
         """Waits until the coordinator listens at this cell's port or at a later cell's;
         None to run this cell, else why it is skipped."""
-        multi = [j for j in self.jobs if j.cell.data_parallel_processes > 1]
+        multi = self.multi
         here = next(n for n, j in enumerate(multi) if j is job)
         deadline = clock() + self.wait
         while True:
@@ -57,7 +57,7 @@ class JoinRunner(runner.Runner):
                     if later == here:
                         return None
                     return (
-                        f"the coordinator is already at {shard.key(multi[later])} "
+                        f"the coordinator is already at {multi[later].key} "
                         f"({address}): this cell of the run is behind it"
                     )
             if clock() > deadline:
@@ -112,7 +112,7 @@ def main(args: argparse.Namespace) -> int:
             "backends": backends,
             "coordinator": args.coordinator,
             "process_id": args.process_id,
-            "cells": [shard.key(j) for j in jobs],
+            "cells": [j.key for j in jobs],
             "environment": env,
         },
     )

@@ -44,12 +44,7 @@ def run_dir_for(
 
 def plan_record(jobs: list[Job]) -> dict[str, dict]:
     """Every cell's full settings, by its key: what a resumed run must still plan."""
-    return {
-        f"{j.subdir + '/' if j.subdir else ''}{j.scenario.name}/{j.cell.id}--{j.backend}": (
-            j.cell.to_json()
-        )
-        for j in jobs
-    }
+    return {j.key: j.cell.to_json() for j in jobs}
 
 
 def read_manifest(path: Path, what: str = "--resume") -> dict:

@@ -55,6 +55,12 @@ class Job:
         return f"{self.cell.id}--{self.backend}"
 
     @property
+    def key(self) -> str:
+        """Its name in a run's manifest and in shards: ``[SUBDIR/]SCENARIO/CELL--BACKEND``."""
+        where = f"{self.subdir}/" if self.subdir else ""
+        return f"{where}{self.scenario.name}/{self.cell.id}--{self.backend}"
+
+    @property
     def relpath(self) -> Path:
         """Its result file, inside the run folder."""
         return Path(self.subdir) / self.scenario.name / f"{self.file_stem}.json"
@@ -157,6 +163,8 @@ class Runner:
         # hosts with `harness worker-join`).
         self.coordinator = coordinator
         self.processes_here = processes_here
+        # The multi-process jobs in plan order: the k-th meets at the coordinator's port + k.
+        self.multi = [j for j in jobs if j.cell.data_parallel_processes > 1]
         self.run_dir = Path(run_dir)
         self.verbose = verbose
         self.retry_failed = retry_failed
@@ -367,8 +375,7 @@ class Runner:
         if not self.coordinator:
             return f"127.0.0.1:{free_port()}"
         host, _, port = self.coordinator.rpartition(":")
-        multi = [j for j in self.jobs if j.cell.data_parallel_processes > 1]
-        index = next(n for n, j in enumerate(multi) if j is job)
+        index = next(n for n, j in enumerate(self.multi) if j is job)
         return f"{host}:{int(port) + index}"
 
     def process_ids(self, job: Job) -> list[int]:

@@ -38,15 +38,11 @@ def expected_seconds(job: Job) -> float:
     return STARTUP_SECONDS + fits + PROCESS_SECONDS * (cell.data_parallel_processes - 1)
 
 
-def key(job: Job) -> str:
-    return f"{job.scenario.name}/{job.cell.id}--{job.backend}"
-
-
 def assign(jobs: list[Job], n: int) -> list[int]:
     """The shard (0 to n - 1) of each job, balanced by expected cost."""
     load = [0.0] * n
     shard = [0] * len(jobs)
-    order = sorted(range(len(jobs)), key=lambda i: (-expected_seconds(jobs[i]), key(jobs[i])))
+    order = sorted(range(len(jobs)), key=lambda i: (-expected_seconds(jobs[i]), jobs[i].key))
     for i in order:
         target = min(range(n), key=lambda s: (load[s], s))
         shard[i] = target
