@@ -66,6 +66,14 @@ def _parents() -> dict[str, argparse.ArgumentParser]:
         "--max-slowdown", default="5%", help="allowed slowdown, e.g. 5%% (default)"
     )
     verdicts.add_argument("--format", choices=["text", "md"], default="text")
+    verdicts.add_argument(
+        "--junit",
+        type=Path,
+        metavar="PATH",
+        help="also write the verdicts as JUnit XML, a testcase per cell: failed where it fails "
+        "the gate (regressed, missing), skipped where it cannot be judged (noisy, not compared)"
+        "; with $GITHUB_STEP_SUMMARY set, the markdown table is appended there too",
+    )
     return {"runs": runs, "resume": resume, "ranks": ranks, "verdicts": verdicts}
 
 

@@ -12,7 +12,7 @@ from ..errors import UsageError
 from ..orchestrate.manifest import planned
 from ..report.table import Column, Table, row, to_markdown, to_text
 from ..results import ResultError, load_results
-from . import stats, verdicts
+from . import ci, stats, verdicts
 from .verdicts import percent
 
 
@@ -23,16 +23,20 @@ def main(args: argparse.Namespace) -> int:
             raise UsageError(f"{p}: no such file or folder")
     limit = verdicts.parse_limit(args.max_slowdown)
     confidence = verdicts.parse_confidence(args.confidence)
+    ci.check_junit_path(args.junit)
     current, baseline = load_pair(args.current, args.baseline)
     return run_gate(
         current, baseline, limit, confidence, args.allow_mismatch, args.format, args.metric,
-        planned=planned(args.current),
+        planned=planned(args.current), junit=args.junit,
     )  # fmt: skip
 
 
 def run_gate(
-    current, baseline, limit, confidence, allow_mismatch, fmt, metric, planned=frozenset()
-) -> int:
+    current, baseline, limit, confidence, allow_mismatch, fmt, metric, planned=frozenset(),
+    junit=None, suite="harness check",
+) -> int:  # fmt: skip
+    """Judges, prints the verdicts, and returns the exit code; with ``junit`` also writes
+    them as JUnit XML, and appends them to GitHub's job summary where it is set."""
     found, refusals = verdicts.check(
         current, baseline, max_slowdown=limit, confidence=confidence,
         allow_mismatch=allow_mismatch, metric=metric, planned=planned,
@@ -40,12 +44,23 @@ def run_gate(
     for refusal in refusals:
         print(f"harness: {refusal}", file=sys.stderr)
     if refusals:
+        if junit:
+            ci.write_junit(junit, [], suite, refusals)
+        ci.append_summary(f"### {suite}: refused\n\n" + "\n".join(f"- {r}" for r in refusals))
         return 2
     if all(v.status == "not compared" for v in found):  # a gate that compared nothing
         raise UsageError("no cell is present (and ok) in both the current run and the baseline")
     sys.stdout.write(render_check(found, markdown=fmt == "md", confidence=confidence))
     counts = {s: sum(v.status == s for v in found) for s in verdicts.STATUSES}
-    print("\n" + ", ".join(f"{n} {s}" for s, n in counts.items() if n), file=sys.stderr)
+    tally = ", ".join(f"{n} {s}" for s, n in counts.items() if n)
+    print("\n" + tally, file=sys.stderr)
+    fails = verdicts.gate_fails(found)
+    if junit:
+        ci.write_junit(junit, found, suite)
+    ci.append_summary(
+        f"### {suite}: {'failed' if fails else 'passed'} ({tally})\n\n"
+        + render_check(found, markdown=True, confidence=confidence)
+    )
     if verdicts.is_interleaved(current + baseline):
         sides = verdicts.values_by_side(current + baseline, metric)
         for v in found:
@@ -60,7 +75,7 @@ def run_gate(
             "both sides interleaved (harness ab)",
             file=sys.stderr,
         )
-    return 1 if verdicts.gate_fails(found) else 0
+    return 1 if fails else 0
 
 
 def rounds_hint(v: verdicts.Verdict, sides: list[list[float]], limit: float, confidence: float):

@@ -26,6 +26,7 @@ from .. import scenario
 from ..backends import resolve_backends
 from ..environment import environment
 from ..errors import UsageError
+from ..gate import ci
 from ..gate.check import load_pair, run_gate
 from ..gate.verdicts import parse_confidence, parse_limit
 from ..results import CALIBRATION, write_json_atomic
@@ -119,6 +120,7 @@ def main(args: argparse.Namespace) -> int:
         pythons[side] = str(Path(found).absolute())
     limit = parse_limit(args.max_slowdown)
     confidence = parse_confidence(args.confidence)
+    ci.check_junit_path(args.junit)  # before the rounds, not after them
     loaded = scenario.load_all(args.scenarios)
     sides = {
         "baseline": [scenario.override(sc, args.baseline_set, "--baseline-set") for sc in loaded],
@@ -188,4 +190,7 @@ def main(args: argparse.Namespace) -> int:
     )
     print(f"\ncandidate vs baseline (again: {again}):", file=sys.stderr)
     # Two interpreters may hold different versions on purpose: that is the question asked.
-    return run_gate(current, baseline, limit, confidence, True, args.format, args.metric)
+    return run_gate(
+        current, baseline, limit, confidence, True, args.format, args.metric,
+        junit=args.junit, suite="harness ab",
+    )  # fmt: skip

@@ -1,0 +1,89 @@
+"""What CI systems read from the gate: the markdown table in GitHub's job summary, and a JUnit
+XML file (one testcase per cell) that GitLab, Jenkins and others show natively.
+
+A JUnit file agrees with the gate's exit code: a cell that fails the gate (regressed, or
+missing: it failed or ran on one side only) is a failed testcase with the reason; one that
+cannot be judged (noisy, or not compared) is skipped with why; the others pass.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+from ..errors import UsageError
+from ..results import make_dir
+from .verdicts import FAILING, Verdict
+
+# GitHub Actions sets it to a file per step; what a step appends there shows on the run's page.
+SUMMARY_ENV = "GITHUB_STEP_SUMMARY"
+SKIPPED = ("noisy", "not compared")
+
+
+def check_junit_path(path: Path | None) -> None:
+    """Refuses an unusable ``--junit`` before anything runs (one line, exit 2)."""
+    if path is None:
+        return
+    if Path(path).is_dir():
+        raise UsageError(f"--junit {path}: a folder, not a file")
+    make_dir(Path(path).parent, f"--junit {path}")
+
+
+def append_summary(markdown: str, environ=os.environ) -> None:
+    """Appends to GitHub's job summary when it is set (never overwrites what other steps
+    wrote); a summary that cannot be written is a warning, never a change of verdict."""
+    target = environ.get(SUMMARY_ENV)
+    if not target:
+        return
+    try:
+        with open(target, "a", encoding="utf-8") as out:
+            out.write(markdown.rstrip("\n") + "\n\n")
+    except OSError as exc:
+        print(f"harness: warning: ${SUMMARY_ENV} {target}: {exc.strerror}", file=sys.stderr)
+
+
+def junit_xml(found: list[Verdict], suite: str, refusals: list[str] = ()) -> str:
+    """The verdicts as JUnit XML: a testcase per cell, classname its scenario.
+
+    Args:
+        found: the gate's verdicts.
+        suite: the testsuite's name ("harness check", "harness ab").
+        refusals: why the gate refused to compare (exit 2): one errored testcase each.
+    """
+    failures = sum(v.status in FAILING for v in found)
+    skipped = sum(v.status in SKIPPED for v in found)
+    root = ET.Element("testsuites")
+    attrs = {
+        "name": suite,
+        "tests": str(len(found) + len(refusals)),
+        "failures": str(failures),
+        "errors": str(len(refusals)),
+        "skipped": str(skipped),
+    }
+    node = ET.SubElement(root, "testsuite", attrs)
+    for v in sorted(found, key=lambda v: v.key):
+        scenario, _, name = v.key.partition("/")
+        case = ET.SubElement(node, "testcase", {"classname": scenario, "name": name})
+        message = f"{v.status}: {v.why}" if v.why else v.status
+        if v.ratio is not None:
+            message += f" (ratio {v.ratio:.3f})"
+        if v.status in FAILING:
+            ET.SubElement(case, "failure", {"message": message, "type": v.status}).text = message
+        elif v.status in SKIPPED:
+            ET.SubElement(case, "skipped", {"message": message})
+        else:
+            ET.SubElement(case, "system-out").text = message
+    for refusal in refusals:
+        case = ET.SubElement(node, "testcase", {"classname": "gate", "name": "comparable"})
+        ET.SubElement(case, "error", {"message": refusal, "type": "refused"}).text = refusal
+    ET.indent(root)
+    return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
+
+
+def write_junit(path: Path, found: list[Verdict], suite: str, refusals: list[str] = ()) -> None:
+    try:
+        Path(path).write_text(junit_xml(found, suite, refusals), encoding="utf-8")
+    except OSError as exc:
+        raise UsageError(f"--junit {path}: cannot write ({exc.strerror})") from None
