@@ -147,8 +147,26 @@ def build_parser() -> argparse.ArgumentParser:
         "verdicts",
     )
     p.add_argument("current", nargs="+", type=Path, help="result files or run folders under test")
-    p.add_argument("--baseline", nargs="+", type=Path, required=True)
+    base = p.add_mutually_exclusive_group(required=True)
+    base.add_argument("--baseline", nargs="+", type=Path, help="baseline results or folders")
+    base.add_argument(
+        "--baseline-history",
+        type=Path,
+        metavar="DIR",
+        help="judge each cell against the last --window runs of it on this machine (the same "
+        "hardware and versions) stored under DIR, not against one earlier run",
+    )
+    p.add_argument("--window", type=int, default=20, help="runs of --baseline-history (20)")
     p.add_argument("--allow-mismatch", action="store_true", help="compare across machines/versions")
+
+    p = command(
+        "history",
+        "harness.gate.history:main",
+        "throughput across commits per machine and cell, with the steps where it moved",
+    )
+    p.add_argument("results", nargs="+", type=Path, help="result folders (a stored history)")
+    p.add_argument("--format", choices=["md", "html"], default="md")
+    p.add_argument("--out", type=Path)
 
     p = command(
         "ab",

@@ -31,11 +31,14 @@ def cpu_model() -> str:
 def git_commit(cwd: Path | None = None) -> dict[str, Any]:
     cwd = cwd or Path(__file__).resolve().parent.parent
     try:
+        # the commit, and its committer date: what orders a history (`harness history`)
         commit = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True, timeout=10
-        )
-        if commit.returncode != 0:
-            return {"commit": None, "dirty": None}
+            ["git", "show", "-s", "--format=%H %cI", "HEAD"],
+            cwd=cwd, capture_output=True, text=True, timeout=10,
+        )  # fmt: skip
+        if commit.returncode != 0 or len(commit.stdout.split()) != 2:
+            return {"commit": None, "dirty": None, "date": None}
+        sha, date = commit.stdout.split()
         dirty = subprocess.run(
             ["git", "status", "--porcelain", "--untracked-files=no"],
             cwd=cwd,
@@ -43,9 +46,9 @@ def git_commit(cwd: Path | None = None) -> dict[str, Any]:
             text=True,
             timeout=10,
         )
-        return {"commit": commit.stdout.strip(), "dirty": bool(dirty.stdout.strip())}
+        return {"commit": sha, "dirty": bool(dirty.stdout.strip()), "date": date}
     except (OSError, subprocess.TimeoutExpired):
-        return {"commit": None, "dirty": None}
+        return {"commit": None, "dirty": None, "date": None}
 
 
 def environment() -> dict[str, Any]:

@@ -18,13 +18,17 @@ from .verdicts import percent
 
 def main(args: argparse.Namespace) -> int:
     """The regression gate: 0 nothing regressed, 1 something did, 2 unusable input."""
-    for p in [*args.current, *args.baseline]:
+    history_dir = getattr(args, "baseline_history", None)
+    for p in [*args.current, *(args.baseline or [history_dir])]:
         if not Path(p).exists():
             raise UsageError(f"{p}: no such file or folder")
     limit = verdicts.parse_limit(args.max_slowdown)
     confidence = verdicts.parse_confidence(args.confidence)
     ci.check_junit_path(args.junit)
-    current, baseline = load_pair(args.current, args.baseline)
+    if history_dir is not None:
+        current, baseline = load_history_pair(args.current, history_dir, args.window)
+    else:
+        current, baseline = load_pair(args.current, args.baseline)
     return run_gate(
         current, baseline, limit, confidence, args.allow_mismatch, args.format, args.metric,
         planned=planned(args.current), junit=args.junit,
@@ -89,6 +93,32 @@ def rounds_hint(v: verdicts.Verdict, sides: list[list[float]], limit: float, con
         f"{v.key}: workers of one side spread by {spread:.1%}; if the measured {-seen:+.1%} is "
         f"real, about {n} rounds would show it past -{limit:.0%} 4 times in 5 (--rounds {n})"
     )
+
+
+def load_history_pair(
+    current: list[Path], history_dir: Path, window: int
+) -> tuple[list[dict], list[dict]]:
+    """The current results, and for each of its cells the last ``window`` runs of that cell
+    on the same machine (hardware and versions) in a stored history: a window of runs, not
+    one, so that the gate knows this machine's run-to-run noise."""
+    from .history import last_runs
+
+    if window < 2:
+        raise UsageError(f"--window {window}: at least 2 runs (one run cannot show the noise)")
+    cur, bad = load_results(current, latest=False)
+    hist, bad_hist = load_results([history_dir], latest=False, runs_only=True)
+    if bad or bad_hist:
+        raise ResultError((bad + bad_hist)[0])
+    current_paths = {d.get("_path") for d in cur}
+    hist = [d for d in hist if d.get("_path") not in current_paths]  # not itself
+    baseline: list[dict] = []
+    seen = set()
+    for doc in cur:
+        for d in last_runs(hist, doc, window):
+            if d.get("_path") not in seen:
+                seen.add(d.get("_path"))
+                baseline.append(d)
+    return cur, baseline
 
 
 def load_pair(current: list[Path], baseline: list[Path]) -> tuple[list[dict], list[dict]]:
