@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import argparse
+import datetime
 import json
 import os
 import platform
@@ -33,12 +34,14 @@ def git_commit(cwd: Path | None = None) -> dict[str, Any]:
     try:
         # the commit, and its committer date: what orders a history (`harness history`)
         commit = subprocess.run(
-            ["git", "show", "-s", "--format=%H %cI", "HEAD"],
+            ["git", "show", "-s", "--no-show-signature", "--format=%H %ct", "HEAD"],
             cwd=cwd, capture_output=True, text=True, timeout=10,
         )  # fmt: skip
         if commit.returncode != 0 or len(commit.stdout.split()) != 2:
             return {"commit": None, "dirty": None, "date": None}
-        sha, date = commit.stdout.split()
+        sha, stamp = commit.stdout.split()
+        # in UTC: committers' own time zones would misorder a history compared as text
+        date = datetime.datetime.fromtimestamp(int(stamp), datetime.UTC).isoformat()
         dirty = subprocess.run(
             ["git", "status", "--porcelain", "--untracked-files=no"],
             cwd=cwd,

@@ -109,7 +109,10 @@ def cli_env(extra: dict | None = None) -> dict:
     """The environment of a harness process started by a test (the checkout importable)."""
     from harness.lifeline import child_env
 
-    return child_env(extra or {})
+    env = child_env(extra or {})
+    if "GITHUB_STEP_SUMMARY" not in (extra or {}):  # tests run inside Actions: not its summary
+        env.pop("GITHUB_STEP_SUMMARY", None)
+    return env
 
 
 def stub_env(**opts) -> dict:

@@ -47,6 +47,10 @@ def test_junit_xml_exact():
     ]
     text = ci.junit_xml(found, "harness check")
     assert text == GOLDEN
+    # a colour code in a reason would make the file unreadable to every JUnit consumer
+    colour = ci.junit_xml([Verdict("s/c--jax", "missing", why="\x1b[31mboom\x00")], "x")
+    assert "missing: ?[31mboom?" in colour
+    ET.fromstring(colour.split("\n", 1)[1])
     ET.fromstring(text.split("\n", 1)[1])  # well-formed
     refused = ET.fromstring(ci.junit_xml([], "harness ab", ["other machine"]).split("\n", 1)[1])
     (case,) = refused.iter("testcase")

@@ -97,6 +97,14 @@ def test_check_against_a_window_of_stored_runs(tmp_path):
                    "--window", "10", "--format", "md")  # fmt: skip
     assert proc.returncode == 1, proc.stderr
     assert "| sweep/bs32--jax | REGRESSED |" in proc.stdout
+    n = proc.stdout.splitlines()[2].split("|")[6].strip()  # values compared: current / baseline
+    assert n == "5/50"  # the last 10 runs of 5 repeats each
+    # stored in the history already, the run is never its own baseline
+    results.write_json_atomic(history / "now" / "sweep" / "bs32--jax.json", slow)
+    again = run_cli("check", str(history / "now"), "--baseline-history", str(history),
+                    "--window", "20", "--format", "md")  # fmt: skip
+    # all 16 stored runs, not 17
+    assert again.returncode == 1 and again.stdout.splitlines()[2].split("|")[6].strip() == "5/80"
     same = result("jax", noisy(5, seed=98, cv=0.01), run_id="same")
     results.write_json_atomic(tmp_path / "same" / "sweep" / "bs32--jax.json", same)
     proc = run_cli("check", str(tmp_path / "same"), "--baseline-history", str(history))
@@ -106,8 +114,24 @@ def test_check_against_a_window_of_stored_runs(tmp_path):
     other["environment"]["cpu_model"] = "Elsewhere"
     results.write_json_atomic(tmp_path / "else" / "sweep" / "bs32--jax.json", other)
     proc = run_cli("check", str(tmp_path / "else"), "--baseline-history", str(history))
-    assert proc.returncode == 2 and "no cell is present" in proc.stderr
+    assert proc.returncode == 2 and proc.stderr == (
+        f"harness: --baseline-history {history}: no ok run of these cells on this machine (the "
+        "same hardware and versions) is stored there\n"
+    )
     proc = run_cli(
         "check", str(tmp_path / "now"), "--baseline-history", str(history), "--window", "1"
     )
     assert proc.returncode == 2 and proc.stderr.startswith("harness: --window 1: at least 2")
+
+
+def test_results_record_the_commit_and_its_date_in_utc():
+    import datetime
+
+    from harness.environment import git_commit
+
+    git = git_commit()
+    if git["commit"] is None:  # not a checkout: nothing to order by, and it says so
+        assert git == {"commit": None, "dirty": None, "date": None}
+        return
+    assert len(git["commit"]) == 40
+    assert datetime.datetime.fromisoformat(git["date"]).utcoffset() == datetime.timedelta(0)

@@ -101,23 +101,33 @@ def load_history_pair(
     """The current results, and for each of its cells the last ``window`` runs of that cell
     on the same machine (hardware and versions) in a stored history: a window of runs, not
     one, so that the gate knows this machine's run-to-run noise."""
-    from .history import last_runs
+    from .history import last_runs, series
 
     if window < 2:
         raise UsageError(f"--window {window}: at least 2 runs (one run cannot show the noise)")
     cur, bad = load_results(current, latest=False)
+    if bad:
+        raise ResultError(bad[0])
     hist, bad_hist = load_results([history_dir], latest=False, runs_only=True)
-    if bad or bad_hist:
-        raise ResultError((bad + bad_hist)[0])
-    current_paths = {d.get("_path") for d in cur}
-    hist = [d for d in hist if d.get("_path") not in current_paths]  # not itself
+    for problem in bad_hist:  # one bad file must not stop every later gate
+        print(f"harness: warning: --baseline-history: {problem}; left out", file=sys.stderr)
+    # Never the current run itself (it may be stored in the history already).
+    runs = {verdicts.unit_id(d) for d in cur}
+    mine = {str(Path(d["_path"]).resolve()) for d in cur if d.get("_path")}
+    hist = [
+        d
+        for d in hist
+        if verdicts.unit_id(d) not in runs and str(Path(d.get("_path", "")).resolve()) not in mine
+    ]
+    by_cell = {(s.machine, s.key): s for s in series(hist)}
     baseline: list[dict] = []
-    seen = set()
     for doc in cur:
-        for d in last_runs(hist, doc, window):
-            if d.get("_path") not in seen:
-                seen.add(d.get("_path"))
-                baseline.append(d)
+        baseline.extend(d for d in last_runs(by_cell, doc, window) if d not in baseline)
+    if not baseline:
+        raise UsageError(
+            f"--baseline-history {history_dir}: no ok run of these cells on this machine (the "
+            "same hardware and versions) is stored there"
+        )
     return cur, baseline
 
 

@@ -9,6 +9,7 @@ cannot be judged (noisy, or not compared) is skipped with why; the others pass.
 from __future__ import annotations
 
 import os
+import re
 import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -29,6 +30,8 @@ def check_junit_path(path: Path | None) -> None:
     if Path(path).is_dir():
         raise UsageError(f"--junit {path}: a folder, not a file")
     make_dir(Path(path).parent, f"--junit {path}")
+    if Path(path).exists() and not os.access(path, os.W_OK):
+        raise UsageError(f"--junit {path}: not writable")
 
 
 def append_summary(markdown: str, environ=os.environ) -> None:
@@ -66,7 +69,7 @@ def junit_xml(found: list[Verdict], suite: str, refusals: list[str] = ()) -> str
     for v in sorted(found, key=lambda v: v.key):
         scenario, _, name = v.key.partition("/")
         case = ET.SubElement(node, "testcase", {"classname": scenario, "name": name})
-        message = f"{v.status}: {v.why}" if v.why else v.status
+        message = _xml_text(f"{v.status}: {v.why}" if v.why else v.status)
         if v.ratio is not None:
             message += f" (ratio {v.ratio:.3f})"
         if v.status in FAILING:
@@ -75,11 +78,16 @@ def junit_xml(found: list[Verdict], suite: str, refusals: list[str] = ()) -> str
             ET.SubElement(case, "skipped", {"message": message})
         else:
             ET.SubElement(case, "system-out").text = message
-    for refusal in refusals:
+    for refusal in map(_xml_text, refusals):
         case = ET.SubElement(node, "testcase", {"classname": "gate", "name": "comparable"})
         ET.SubElement(case, "error", {"message": refusal, "type": "refused"}).text = refusal
     ET.indent(root)
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
+
+
+def _xml_text(text: str) -> str:
+    """Text XML 1.0 can hold: control characters (a colour code in a reason) replaced."""
+    return re.sub(r"[\x00-\x08\x0b\x0c\x0e-\x1f]", "?", text)
 
 
 def write_junit(path: Path, found: list[Verdict], suite: str, refusals: list[str] = ()) -> None:

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import datetime
+import functools
 import hashlib
 import html
 import json
@@ -35,14 +37,14 @@ class Point:
     doc: dict = dataclasses.field(repr=False, compare=False)
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True)  # frozen, with a cached property: __dict__ holds it
 class Series:
     machine: str  # a short hash of the fingerprint
     machine_label: str
     key: str  # scenario/cell--backend
     points: tuple[Point, ...]
 
-    @property
+    @functools.cached_property
     def steps(self) -> list[step_detect.Step]:
         return step_detect.detect([p.median for p in self.points])
 
@@ -56,9 +58,21 @@ def machine_of(doc: dict[str, Any]) -> tuple[str, str]:
     return digest, f"{fp['cpu_model']} x{fp['cpu_count']}, {gpus}; keras {fp['keras']}, {versions}"
 
 
-def _when(doc: dict[str, Any]) -> tuple[str, str]:
+def _utc(text: str | None) -> datetime.datetime:
+    """An ISO date as an aware UTC datetime; the earliest one where it is missing or bad."""
+    try:
+        when = datetime.datetime.fromisoformat(text or "")
+    except ValueError:
+        return datetime.datetime.min.replace(tzinfo=datetime.UTC)
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=datetime.UTC)
+    return when.astimezone(datetime.UTC)
+
+
+def _when(doc: dict[str, Any]) -> tuple[datetime.datetime, datetime.datetime]:
+    """The commit's date (else the run's start), then the run's start: a series' order."""
     git = (doc.get("environment") or {}).get("git") or {}
-    return git.get("date") or doc.get("started") or "", doc.get("started") or ""
+    return _utc(git.get("date") or doc.get("started")), _utc(doc.get("started"))
 
 
 def series(docs: list[dict[str, Any]]) -> list[Series]:
@@ -80,7 +94,7 @@ def series(docs: list[dict[str, Any]]) -> list[Series]:
             points.append(
                 Point(
                     commit=(git.get("commit") or "unknown")[:10],
-                    date=_when(d)[0],
+                    date=_when(d)[0].isoformat() if _when(d)[0].year > 1 else "",
                     run_id=d.get("run_id") or "?",
                     median=sps["median"],
                     mad=sps.get("mad") or 0.0,
@@ -91,14 +105,13 @@ def series(docs: list[dict[str, Any]]) -> list[Series]:
     return out
 
 
-def last_runs(docs: list[dict[str, Any]], current: dict[str, Any], window: int) -> list[dict]:
-    """The results of the last ``window`` runs of ``current``'s cell on its machine."""
-    machine, _ = machine_of(current)
-    key = cell_key(current)
-    for s in series(docs):
-        if s.machine == machine and s.key == key:
-            return [p.doc for p in s.points[-window:]]
-    return []
+def last_runs(
+    by_cell: dict[tuple[str, str], Series], current: dict[str, Any], window: int
+) -> list[dict]:
+    """The results of the last ``window`` runs of ``current``'s cell on its machine, from
+    the series of a history by (machine, cell)."""
+    found = by_cell.get((machine_of(current)[0], cell_key(current)))
+    return [p.doc for p in found.points[-window:]] if found else []
 
 
 # --- rendering -------------------------------------------------------------------------------
