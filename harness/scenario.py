@@ -22,6 +22,9 @@ from .errors import UserError
 from .results import RESERVED_FOLDERS
 
 DATASETS = ("mnist", "digits", "synthetic")
+# Built-in models (harness/worker/model.py): the tutorial's classifier, and the classic Keras
+# MNIST convnet, where convolutions dominate.
+MODELS = ("mlp", "cnn")
 PIPELINES = ("numpy", "pydataset", "tf.data", "torch")
 PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
 # The optimizers a scenario may name, each with its class in keras.optimizers (the worker builds
@@ -87,6 +90,7 @@ class Cell:
 
     scenario: str
     id: str
+    model: str = "mlp"
     dataset: str = "synthetic"
     pipeline: str = "numpy"
     batch_size: int = 32
@@ -267,6 +271,11 @@ def _backends(value: Any, what: str) -> tuple[str, ...]:
 
 
 FIELDS: dict[str, tuple[_Check, str]] = {
+    "model": (
+        _choice(MODELS),
+        "mlp (the tutorial's Flatten -> Dense(128) -> Dense(10)) or cnn (the classic Keras MNIST "
+        "convnet: two Conv2D + MaxPooling, Dropout, Dense)",
+    ),
     "dataset": (_choice(DATASETS), "mnist (real; keras loader or data_path), digits, synthetic"),
     "pipeline": (_choice(PIPELINES), "numpy, pydataset, tf.data or torch (DataLoader)"),
     "batch_size": (_int(1), "samples per training step"),
@@ -601,6 +610,7 @@ def json_schema() -> dict[str, Any]:
     for key, (_, doc) in FIELDS.items():
         props[key] = {"description": doc}
     props["dataset"]["enum"] = list(DATASETS)
+    props["model"]["enum"] = list(MODELS)
     props["pipeline"]["enum"] = list(PIPELINES)
     props["precision"]["enum"] = list(PRECISIONS)
     props["device"].update(type="string", pattern=_DEVICE_RE.pattern)

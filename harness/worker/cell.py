@@ -376,7 +376,10 @@ class Worker:
             # of the model evaluated and saved: trained exactly `epochs_asked`
             "final_loss": (trained or histories[-1])["loss"][-1],
             "final_accuracy": (trained or histories[-1]).get("accuracy", [None])[-1],
+            "model": cell.model,
             "flops_per_sample": model_mod.train_flops_per_sample(model),
+            # layers the count leaves out: an efficiency figure from it is partial
+            "flops_uncounted": model_mod.uncounted_layers(model),
             "step_time_ms": timing.step_time_summary(chunks, chunk),
             "timing_method": timing.TIMING_METHOD.format(chunk=chunk)
             + (timing.SYNCED_NOTE if cell.step_delay_ms or cell.sync_every_step else ""),
@@ -417,7 +420,7 @@ class Worker:
         keras.backend.clear_session()
         keras.utils.set_random_seed(cell.seed)
         with self.parallel.scope():  # data parallel: replicas built and compiled in its scope
-            model = model_mod.build_model()
+            model = model_mod.build_model(cell.model)
             model_mod.compile_model(
                 model,
                 model_mod.make_optimizer(cell.optimizer.name, dict(cell.optimizer.kwargs)),
@@ -564,6 +567,7 @@ class Worker:
             "probe": peak,
             "probe_devices": devices,
             "fraction_of_probe": round(achieved / (devices * peak["flops_per_sec"]), 4),
+            "partial": bool(train.get("flops_uncounted")),  # some layers' FLOPs not counted
         }
         if self.cell.device == "cpu":  # numpy's BLAS is the reference a CPU user knows
             ref = probe.matmul_rate("numpy", batch, 784, 128, seconds=0.2)

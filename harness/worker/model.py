@@ -1,7 +1,11 @@
-"""The one model of the tutorial, written with ``keras`` only (no backend imports here).
+"""The built-in models, written with ``keras`` only (no backend imports here).
 
-Flatten(28x28x1) -> Dense(128, relu) -> Dense(10, softmax), sparse categorical cross-entropy,
-accuracy. Everything backend-specific lives in devices.py and data.py.
+- mlp, the tutorial's: Flatten(28x28x1) -> Dense(128, relu) -> Dense(10, softmax);
+- cnn, the classic Keras MNIST convnet: Conv2D(32, 3) -> MaxPooling -> Conv2D(64, 3) ->
+  MaxPooling -> Flatten -> Dropout(0.5) -> Dense(10, softmax).
+
+Both: sparse categorical cross-entropy, accuracy. Everything backend-specific lives in
+devices.py and data.py.
 """
 
 from __future__ import annotations
@@ -13,12 +17,28 @@ import keras
 from ..scenario import OPTIMIZERS
 
 
-def build_model() -> keras.Model:
-    """Builds the tutorial's classifier.
+def build_model(name: str = "mlp") -> keras.Model:
+    """Builds a built-in model by its scenario name (``scenario.MODELS``).
 
     The output layer is pinned to float32 so that a mixed-precision policy keeps a numerically
     sound softmax, as the Keras mixed-precision guide advises.
     """
+    if name == "cnn":
+        return keras.Sequential(
+            [
+                keras.Input(shape=(28, 28, 1)),
+                keras.layers.Conv2D(32, kernel_size=(3, 3), activation="relu"),
+                keras.layers.MaxPooling2D(pool_size=(2, 2)),
+                keras.layers.Conv2D(64, kernel_size=(3, 3), activation="relu"),
+                keras.layers.MaxPooling2D(pool_size=(2, 2)),
+                keras.layers.Flatten(),
+                keras.layers.Dropout(0.5),
+                keras.layers.Dense(10, activation="softmax", dtype="float32"),
+            ],
+            name="mnist_cnn",
+        )
+    if name != "mlp":
+        raise ValueError(f"unknown model {name!r}")
     return keras.Sequential(
         [
             keras.Input(shape=(28, 28, 1)),
@@ -59,15 +79,39 @@ def compile_model(
 
 
 def train_flops_per_sample(model: keras.Model) -> int:
-    """Floating-point operations of one training sample, counted from the built Dense layers.
+    """Floating-point operations of one training sample, counted from the built model's Dense
+    and Conv2D layers (see ``uncounted_layers`` for the rest).
 
-    A Dense layer of n_in x n_out costs 2*n_in*n_out in the forward pass (multiply + add) and
-    about twice that backward (gradients for inputs and weights): 3 x 2 x n_in x n_out in all.
-    Bias adds and activations are a rounding error at this size and are left out.
+    A Dense layer of n_in x n_out costs 2*n_in*n_out in the forward pass (multiply + add), a
+    Conv2D 2 * out_h * out_w * k_h * k_w * c_in * c_out; the backward pass about twice the
+    forward (gradients for inputs and weights): 3 x forward in all. Bias adds, activations,
+    pooling and dropout are a rounding error next to them and are left out.
     """
     total = 0
     for layer in model.layers:
         if isinstance(layer, keras.layers.Dense):
             kernel = layer.kernel
             total += 3 * 2 * int(kernel.shape[0]) * int(kernel.shape[1])
+        elif isinstance(layer, keras.layers.Conv2D) and layer.groups == 1:
+            k_h, k_w, c_in, c_out = (int(d) for d in layer.kernel.shape)
+            _, out_h, out_w, _ = layer.output.shape  # channels last, as built here
+            total += 3 * 2 * int(out_h) * int(out_w) * k_h * k_w * c_in * c_out
     return total
+
+
+# Layers without weights whose cost is negligible next to the counted ones.
+_FREE = ("Flatten", "Dropout", "MaxPooling2D", "AveragePooling2D", "Activation", "InputLayer")
+
+
+def uncounted_layers(model: keras.Model) -> list[str]:
+    """Layers whose FLOPs ``train_flops_per_sample`` does not count (an efficiency figure
+    from it is then partial), by class name."""
+    out = []
+    for layer in model.layers:
+        name = type(layer).__name__
+        counted = isinstance(layer, keras.layers.Dense) or (
+            isinstance(layer, keras.layers.Conv2D) and layer.groups == 1
+        )
+        if not counted and name not in _FREE:
+            out.append(name)
+    return sorted(set(out))
