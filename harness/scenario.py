@@ -25,6 +25,9 @@ DATASETS = ("mnist", "digits", "synthetic")
 # Built-in models (harness/worker/model.py): the tutorial's classifier, and the classic Keras
 # MNIST convnet, where convolutions dominate.
 MODELS = ("mlp", "cnn")
+# Or the user's own: "package.module:function", importable in the worker (installed, or found on
+# the scenario's python_path).
+_REF_RE = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
 PIPELINES = ("numpy", "pydataset", "tf.data", "torch")
 PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
 # The optimizers a scenario may name, each with its class in keras.optimizers (the worker builds
@@ -114,6 +117,9 @@ class Cell:
     threads: int | None = None
     tf32: bool | None = None
     jax_preallocate: bool = False
+    # Folders (absolute; a scenario gives them relative to its file) where the worker finds a
+    # model's import reference.
+    python_path: tuple[str, ...] = ()
     data_parallel: int = 1
     data_parallel_processes: int = 1
     backends: tuple[str, ...] = BACKENDS
@@ -122,6 +128,7 @@ class Cell:
         data = dataclasses.asdict(self)
         data["optimizer"] = self.optimizer.to_json()
         data["backends"] = list(self.backends)
+        data["python_path"] = list(self.python_path)
         return data
 
     @classmethod
@@ -131,6 +138,7 @@ class Cell:
         name = opt.pop("name")
         data["optimizer"] = Optimizer(name, tuple(sorted(opt.items())))
         data["backends"] = tuple(data.get("backends", BACKENDS))
+        data["python_path"] = tuple(data.get("python_path", ()))
         return cls(**data)
 
     def split_sizes(self) -> tuple[int | None, int | None]:
@@ -256,6 +264,16 @@ def _optimizer(value: Any, what: str) -> Optimizer:
     raise ValueError(f"must be an optimizer name or a table with a name, got {value!r}")
 
 
+def _model(value: Any, what: str) -> str:
+    if isinstance(value, str) and (value in MODELS or _REF_RE.match(value)):
+        return value
+    hint = _nearest(value, MODELS)
+    raise ValueError(
+        f"unknown model {value!r}{hint}; accepted: {', '.join(MODELS)}, or an import reference "
+        '"package.module:function"'
+    )
+
+
 def _backends(value: Any, what: str) -> tuple[str, ...]:
     if isinstance(value, str):
         value = [value]
@@ -272,9 +290,11 @@ def _backends(value: Any, what: str) -> tuple[str, ...]:
 
 FIELDS: dict[str, tuple[_Check, str]] = {
     "model": (
-        _choice(MODELS),
-        "mlp (the tutorial's Flatten -> Dense(128) -> Dense(10)) or cnn (the classic Keras MNIST "
-        "convnet: two Conv2D + MaxPooling, Dropout, Dense)",
+        _model,
+        "mlp (the tutorial's Flatten -> Dense(128) -> Dense(10)), cnn (the classic Keras MNIST "
+        'convnet: two Conv2D + MaxPooling, Dropout, Dense), or your own: "package.module:function"'
+        ", called with input_shape, num_classes and settings, returning an uncompiled "
+        "keras.Model (importable in the worker, or on the scenario's python_path)",
     ),
     "dataset": (_choice(DATASETS), "mnist (real; keras loader or data_path), digits, synthetic"),
     "pipeline": (_choice(PIPELINES), "numpy, pydataset, tf.data or torch (DataLoader)"),
@@ -357,7 +377,7 @@ _NOT_AXES = (
     "jax_preallocate",
 )
 MATRIX_FIELDS = tuple(k for k in FIELDS if k not in _NOT_AXES)
-TOP_LEVEL = ("name", "description", "defaults", "matrix")
+TOP_LEVEL = ("name", "description", "python_path", "defaults", "matrix")
 
 
 def _nearest(value: Any, choices: tuple[str, ...] | list[str]) -> str:
@@ -424,7 +444,7 @@ def load(path: str | Path) -> Scenario:
         raise ScenarioError(path, "description", "must be a string")
 
     defaults = _table(path, doc, "defaults")
-    resolved: dict[str, Any] = {}
+    resolved: dict[str, Any] = {"python_path": _python_path(path, doc.get("python_path", []))}
     for key, value in defaults.items():
         resolved[key] = _field(path, f"defaults.{key}", key, value, FIELDS)
 
@@ -504,6 +524,19 @@ def override(sc: Scenario, settings: list[str], where: str = "--set") -> Scenari
         _check_cell(Path(where), cell)
         cells.append(cell)
     return dataclasses.replace(sc, cells=tuple(cells))
+
+
+def _python_path(path: Path, value: Any) -> tuple[str, ...]:
+    """The scenario's python_path, each folder relative to the scenario file, made absolute."""
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ScenarioError(path, "python_path", 'must be a list of folders, e.g. ["."]')
+    out = []
+    for entry in value:
+        folder = (path.parent / entry).resolve()
+        if not folder.is_dir():
+            raise ScenarioError(path, "python_path", f"{entry!r}: no such folder ({folder})")
+        out.append(str(folder))
+    return tuple(out)
 
 
 def _table(path: Path, doc: dict[str, Any], key: str) -> dict[str, Any]:
@@ -610,7 +643,10 @@ def json_schema() -> dict[str, Any]:
     for key, (_, doc) in FIELDS.items():
         props[key] = {"description": doc}
     props["dataset"]["enum"] = list(DATASETS)
-    props["model"]["enum"] = list(MODELS)
+    props["model"]["anyOf"] = [
+        {"enum": list(MODELS)},
+        {"type": "string", "pattern": _REF_RE.pattern},
+    ]
     props["pipeline"]["enum"] = list(PIPELINES)
     props["precision"]["enum"] = list(PRECISIONS)
     props["device"].update(type="string", pattern=_DEVICE_RE.pattern)
@@ -657,6 +693,12 @@ def json_schema() -> dict[str, Any]:
         "properties": {
             "name": {"type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9_.-]*$"},
             "description": {"type": "string"},
+            "python_path": {
+                "type": "array",
+                "items": {"type": "string"},
+                "description": "folders (relative to the scenario file) where model import "
+                "references are found",
+            },
             "defaults": {"type": "object", "additionalProperties": False, "properties": props},
             "matrix": {"type": "object", "additionalProperties": False, "properties": matrix_props},
         },

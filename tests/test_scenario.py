@@ -61,7 +61,7 @@ def test_defaults_without_matrix_give_one_cell(tmp_path):
     [
         (
             "nmae = 'x'",
-            "s.toml: key 'nmae': unknown key (did you mean 'name'?); accepted: name, description, defaults, matrix",
+            "s.toml: key 'nmae': unknown key (did you mean 'name'?); accepted: name, description, python_path, defaults, matrix",
         ),
         (
             "[defaults]\nbatch_sise = 3",

@@ -60,6 +60,8 @@ def rows(docs: list[dict]) -> list[dict[str, Any]]:
                 reload_ok=all(v.get("predictions_match") for v in save.values()) if save else None,
                 train_samples=d["data"]["train_samples"],
                 efficiency=(d.get("efficiency") or {}).get("fraction_of_probe"),
+                # some layers' FLOPs not counted (the user's own model): a lower bound
+                efficiency_partial=bool((d.get("efficiency") or {}).get("partial")),
                 peak_cpu=_peak(d, "cpu"),
                 peak_gpu=_peak(d, "gpu_sm"),
             )

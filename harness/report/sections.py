@@ -168,7 +168,8 @@ def _detail_row(doc: dict, r: dict[str, Any]) -> Row:
         r["cell"], backend, "ok", f"{data} (n={r['train_samples']})",
         _throughput(r), f"{r['relative']:.2f}x", f"{r['ms_per_step']:.3f}", step_time(doc),
         _number(r["warmup_seconds"], "{:.2f}", ""), _number(r["test_accuracy"], "{:.3f}"),
-        _reload(r["reload_ok"]), _number(r["efficiency"], "{:.0%}", ""),
+        _reload(r["reload_ok"]),
+        _number(r["efficiency"], "{:.0%}", "") + (" (partial)" if r["efficiency_partial"] else ""),
         f"{_number(r['peak_cpu'], '{:.0f}%')} / {_number(r['peak_gpu'], '{:.0f}%')}",
     )  # fmt: skip
 

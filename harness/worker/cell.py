@@ -420,7 +420,7 @@ class Worker:
         keras.backend.clear_session()
         keras.utils.set_random_seed(cell.seed)
         with self.parallel.scope():  # data parallel: replicas built and compiled in its scope
-            model = model_mod.build_model(cell.model)
+            model = model_mod.build_model(cell.model, cell.python_path, self.task["cell"])
             model_mod.compile_model(
                 model,
                 model_mod.make_optimizer(cell.optimizer.name, dict(cell.optimizer.kwargs)),
@@ -617,9 +617,23 @@ class Worker:
             self._note_warnings(f"save .{fmt}", caught)
             self.phase("reload", format=fmt)
             start = time.perf_counter()
-            with warnings.catch_warnings(record=True) as caught:
-                warnings.simplefilter("always")
-                loaded = keras.saving.load_model(path)
+            try:
+                with warnings.catch_warnings(record=True) as caught:
+                    warnings.simplefilter("always")
+                    loaded = keras.saving.load_model(path)
+            except Exception as exc:
+                # Keras' own reason (a custom layer not registered with
+                # keras.saving.register_keras_serializable, say): a finding, not a crash
+                out[fmt] = {
+                    "path": str(path),
+                    "bytes": path.stat().st_size,
+                    "save_seconds": round(save_s, 6),
+                    "load_error": one_line(exc, typed=True, limit=400),
+                    "predictions_match": False,
+                }
+                self.result["save"] = out
+                self.save()
+                continue
             load_s = time.perf_counter() - start
             self._note_warnings(f"load .{fmt}", caught)
             probs = np.asarray(

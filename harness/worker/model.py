@@ -10,19 +10,33 @@ devices.py and data.py.
 
 from __future__ import annotations
 
+import importlib
+import sys
 from typing import Any
 
 import keras
 
 from ..scenario import OPTIMIZERS
 
+INPUT_SHAPE = (28, 28, 1)
+NUM_CLASSES = 10
 
-def build_model(name: str = "mlp") -> keras.Model:
-    """Builds a built-in model by its scenario name (``scenario.MODELS``).
+
+class ModelRefError(RuntimeError):
+    """A model import reference that does not give a usable model: one line, with why."""
+
+
+def build_model(
+    name: str = "mlp", python_path: tuple[str, ...] = (), settings: dict | None = None
+) -> keras.Model:
+    """Builds a built-in model by its scenario name (``scenario.MODELS``), or the user's own
+    from an import reference ``package.module:function``.
 
     The output layer is pinned to float32 so that a mixed-precision policy keeps a numerically
     sound softmax, as the Keras mixed-precision guide advises.
     """
+    if ":" in name:
+        return _imported(name, python_path, settings or {})
     if name == "cnn":
         return keras.Sequential(
             [
@@ -48,6 +62,50 @@ def build_model(name: str = "mlp") -> keras.Model:
         ],
         name="mnist_mlp",
     )
+
+
+def _imported(ref: str, python_path: tuple[str, ...], settings: dict) -> keras.Model:
+    """Calls the user's ``function(input_shape=, num_classes=, settings=)`` and checks that it
+    returns a keras.Model whose output matches the labels.
+
+    Raises:
+        ModelRefError: the module or function is missing, the function fails, or what it
+            returns is no usable model.
+    """
+    for folder in reversed(python_path):
+        if folder not in sys.path:
+            sys.path.insert(0, folder)
+    module_name, _, function = ref.partition(":")
+    try:
+        module = importlib.import_module(module_name)
+    except Exception as exc:
+        raise ModelRefError(f"model {ref}: cannot import {module_name}: {_why(exc)}") from None
+    build = getattr(module, function, None)
+    if not callable(build):
+        raise ModelRefError(f"model {ref}: {module_name} has no function {function}")
+    try:
+        model = build(input_shape=INPUT_SHAPE, num_classes=NUM_CLASSES, settings=settings)
+    except Exception as exc:
+        raise ModelRefError(f"model {ref}: {function} raised {_why(exc)}") from None
+    if not isinstance(model, keras.Model):
+        raise ModelRefError(
+            f"model {ref}: {function} returned {type(model).__name__}, not a keras.Model"
+        )
+    try:
+        out = tuple(model.compute_output_shape((1, *INPUT_SHAPE)))
+    except Exception as exc:
+        raise ModelRefError(f"model {ref}: cannot tell its output shape: {_why(exc)}") from None
+    if out[-1:] != (NUM_CLASSES,):
+        raise ModelRefError(
+            f"model {ref}: its output shape {out} does not match the labels: "
+            f"{NUM_CLASSES} classes, one probability each (softmax)"
+        )
+    return model
+
+
+def _why(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    return f"{type(exc).__name__}: {text[:300]}" if text else type(exc).__name__
 
 
 def make_optimizer(name: str, kwargs: dict[str, Any] | None = None) -> keras.optimizers.Optimizer:
