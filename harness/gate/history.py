@@ -89,12 +89,13 @@ def series(docs: list[dict[str, Any]]) -> list[Series]:
     for (machine, key), ds in sorted(found.items()):
         points = []
         for d in sorted(ds, key=_when):
+            committed = _when(d)[0]
             sps = d["train"]["samples_per_sec"]
             git = (d.get("environment") or {}).get("git") or {}
             points.append(
                 Point(
                     commit=(git.get("commit") or "unknown")[:10],
-                    date=_when(d)[0].isoformat() if _when(d)[0].year > 1 else "",
+                    date=committed.isoformat() if committed.year > 1 else "",
                     run_id=d.get("run_id") or "?",
                     median=sps["median"],
                     mad=sps.get("mad") or 0.0,

@@ -9,6 +9,7 @@ import html
 from typing import Any
 
 from ..backends import NAMES, rank
+from ..orchestrate.shard import MAX_SHARDS
 from ..results import REFERENCE_SAMPLES, TOLERANCE
 from .rows import hardware, rows
 from .table import HTML, RIGHT, Cell, Column, Row, Table, row
@@ -272,7 +273,7 @@ def shards(docs: list[dict]) -> list[str]:
     else:
         lines = [f"Shards {', '.join(sorted(found))}, all on the same hardware ({kinds.pop()})."]
     totals = {k.partition("/")[2] for k in found}
-    for total in sorted(t for t in totals if t.isdigit() and int(t) <= 1000):
+    for total in sorted(t for t in totals if t.isdigit() and int(t) <= MAX_SHARDS):
         missing = [f"{i}/{total}" for i in range(1, int(total) + 1) if f"{i}/{total}" not in found]
         if missing:
             lines.append(
