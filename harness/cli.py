@@ -218,8 +218,17 @@ def build_parser() -> argparse.ArgumentParser:
                    help="also load under BACKEND with this interpreter (another environment's; "
                    "repeatable; a path not there yet is noted and skipped)")  # fmt: skip
 
-    p = command("validate", "harness.cli:validate", "check scenario files without running them")
+    p = command(
+        "validate",
+        "harness.cli:validate",
+        "check scenario files without running them (import references: in a quick worker)",
+    )
     p.add_argument("scenarios", nargs="+", type=Path)
+    p.add_argument(
+        "--backend",
+        choices=NAMES,
+        help="check import references under this backend (default: jax where installed)",
+    )
 
     p = command("schema", "harness.cli:schema", "print the JSON Schema of scenario files")
     p.add_argument("--out", type=Path)
@@ -237,7 +246,18 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def validate(args: argparse.Namespace) -> int:
-    for sc in scenario.load_all(args.scenarios):
+    scenarios = scenario.load_all(args.scenarios)
+    if any(sc.refs for sc in scenarios):
+        from .backends import installed_backends
+        from .orchestrate import refcheck
+
+        backends = [args.backend] if args.backend else installed_backends()
+        if backends:
+            refcheck.check(scenarios, refcheck.quickest(backends))
+        else:
+            print("note: import references not checked: no Keras backend installed here",
+                  file=sys.stderr)  # fmt: skip
+    for sc in scenarios:
         print(f"{sc.path}: ok, {len(sc.cells)} cell(s): " + ", ".join(c.id for c in sc.cells))
     return 0
 

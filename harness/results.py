@@ -235,6 +235,11 @@ def reference_paths(model_path: str | Path) -> Path:
     return Path(str(model_path).removesuffix(".keras") + ".probs.npy")
 
 
+def reference_inputs(model_path: str | Path) -> Path:
+    """Where the inputs of those predictions lie, as the model sees them (beside it)."""
+    return Path(str(model_path).removesuffix(".keras") + ".inputs.npy")
+
+
 def load_portability(paths: list[Path]) -> list[dict]:
     """Portability checks under the given folders (newest per model and target).
 

@@ -22,6 +22,8 @@ from .errors import UserError
 from .results import RESERVED_FOLDERS
 
 DATASETS = ("mnist", "digits", "synthetic")
+# Or the user's own, "package.module:function", called in the worker with the cell's settings
+# and returning train and test arrays, or a keras.utils.PyDataset / tf.data.Dataset of each.
 # Built-in models (harness/worker/model.py): the tutorial's classifier, and the classic Keras
 # MNIST convnet, where convolutions dominate.
 MODELS = ("mlp", "cnn")
@@ -44,6 +46,27 @@ OPTIMIZERS = {
     "ftrl": "Ftrl",
     "lion": "Lion",
 }
+# Classification losses by Keras name, each with its class in keras.losses; a table adds its
+# constructor's arguments, e.g. { name = "sparse_categorical_crossentropy", from_logits = true }.
+LOSSES = {
+    "sparse_categorical_crossentropy": "SparseCategoricalCrossentropy",
+    "categorical_crossentropy": "CategoricalCrossentropy",
+    "categorical_focal_crossentropy": "CategoricalFocalCrossentropy",
+    "categorical_hinge": "CategoricalHinge",
+    "kl_divergence": "KLDivergence",
+}
+# Metrics by the names keras.metrics.get resolves (model.compile takes them as they are).
+METRICS = (
+    "accuracy",
+    "sparse_categorical_accuracy",
+    "categorical_accuracy",
+    "sparse_top_k_categorical_accuracy",
+    "top_k_categorical_accuracy",
+    "sparse_categorical_crossentropy",
+    "categorical_crossentropy",
+    "kl_divergence",
+    "auc",
+)
 _DEVICE_RE = re.compile(r"^(cpu|gpu|gpu:\d+)$")
 
 # Samples per split of the real datasets, so an impossible batch size is caught before running.
@@ -63,8 +86,8 @@ class ScenarioError(UserError):
 
 
 @dataclasses.dataclass(frozen=True)
-class Optimizer:
-    """An optimizer by Keras name, with keyword arguments for its constructor."""
+class Named:
+    """An optimizer or a loss by Keras name, with keyword arguments for its constructor."""
 
     name: str
     kwargs: tuple[tuple[str, Any], ...] = ()
@@ -72,12 +95,19 @@ class Optimizer:
     def to_json(self) -> dict[str, Any]:
         return {"name": self.name, **dict(self.kwargs)}
 
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Named:
+        data = dict(data)
+        name = data.pop("name")
+        return cls(name, tuple(sorted(data.items())))
+
     @property
     def label(self) -> str:
         parts = [self.name] + [f"{_ABBREV.get(k, k)}{_short(v)}" for k, v in self.kwargs]
         return "-".join(parts)
 
 
+Optimizer = Named
 _ABBREV = {"learning_rate": "lr"}
 
 
@@ -97,7 +127,9 @@ class Cell:
     dataset: str = "synthetic"
     pipeline: str = "numpy"
     batch_size: int = 32
-    optimizer: Optimizer = Optimizer("adam")
+    optimizer: Named = Named("adam")
+    loss: Named = Named("sparse_categorical_crossentropy")
+    metrics: tuple[str, ...] = ("accuracy",)
     device: str = "cpu"
     epochs: int = 1
     repeats: int = 3
@@ -127,6 +159,8 @@ class Cell:
     def to_json(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
         data["optimizer"] = self.optimizer.to_json()
+        data["loss"] = self.loss.to_json()
+        data["metrics"] = list(self.metrics)
         data["backends"] = list(self.backends)
         data["python_path"] = list(self.python_path)
         return data
@@ -134,15 +168,19 @@ class Cell:
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Cell:
         data = dict(data)
-        opt = dict(data.pop("optimizer"))
-        name = opt.pop("name")
-        data["optimizer"] = Optimizer(name, tuple(sorted(opt.items())))
+        data["optimizer"] = Named.from_json(data["optimizer"])
+        if "loss" in data:  # results from before the key have the default
+            data["loss"] = Named.from_json(data["loss"])
+        if "metrics" in data:
+            data["metrics"] = tuple(data["metrics"])
         data["backends"] = tuple(data.get("backends", BACKENDS))
         data["python_path"] = tuple(data.get("python_path", ()))
         return cls(**data)
 
     def split_sizes(self) -> tuple[int | None, int | None]:
         """Training and test samples this cell will use, where known without loading data."""
+        if is_ref(self.dataset):  # the user's function decides
+            return None, None
         if self.dataset == "synthetic":
             full = SYNTHETIC_DEFAULT_SIZES
         else:
@@ -164,6 +202,13 @@ class Scenario:
     description: str
     path: str
     cells: tuple[Cell, ...]
+    # Where each import reference was given: (key, field, value), e.g.
+    # ("matrix.model[0]", "model", "my_models:build"), so a bad one can be named.
+    refs: tuple[tuple[str, str, str], ...] = ()
+
+    def where(self, field: str, value: str) -> str:
+        """The key that gave ``field = value`` (its first place), for a one-line error."""
+        return next((k for k, f, v in self.refs if (f, v) == (field, value)), field)
 
     def cells_for(self, backend: str) -> list[Cell]:
         return [c for c in self.cells if backend in c.backends]
@@ -243,31 +288,74 @@ def _bool(value: Any, what: str) -> bool:
     raise ValueError(f"must be true or false, got {value!r}")
 
 
-def _optimizer(value: Any, what: str) -> Optimizer:
+def _named(choices: dict[str, str], what: str, example: str) -> _Check:
+    """A Keras name from ``choices``, or a table of it with its constructor's arguments."""
+    names = tuple(choices)
+
+    def check(value: Any, _: str) -> Named:
+        if isinstance(value, str):
+            return Named(_choice(names)(value, what))
+        if isinstance(value, dict):
+            if "name" not in value:
+                raise ValueError(f'a{"n" if what[0] in "aeiou" else ""} {what} table needs a '
+                                 f'"name", e.g. {example}')  # fmt: skip
+            name = _choice(names)(value["name"], what)
+            kwargs = {}
+            for key, arg in value.items():
+                if key == "name":
+                    continue
+                if not isinstance(arg, bool | int | float | str):
+                    raise ValueError(f"{what} argument {key!r} must be a number, bool or string")
+                kwargs[key] = arg
+            return Named(name, tuple(sorted(kwargs.items())))
+        raise ValueError(f"must be a{'n' if what[0] in 'aeiou' else ''} {what} name or a table "
+                         f"with a name, got {value!r}")  # fmt: skip
+
+    return check
+
+
+_optimizer = _named(OPTIMIZERS, "optimizer", '{ name = "sgd", momentum = 0.9 }')
+_loss = _named(LOSSES, "loss", '{ name = "sparse_categorical_crossentropy", from_logits = true }')
+
+
+def _metrics(value: Any, what: str) -> tuple[str, ...]:
     if isinstance(value, str):
-        _choice(tuple(OPTIMIZERS))(value, "optimizer")
-        return Optimizer(value)
-    if isinstance(value, dict):
-        if "name" not in value:
-            raise ValueError(
-                'an optimizer table needs a "name", e.g. { name = "sgd", momentum = 0.9 }'
-            )
-        name = _choice(tuple(OPTIMIZERS))(value["name"], "optimizer")
-        kwargs = {}
-        for key, arg in value.items():
-            if key == "name":
-                continue
-            if not isinstance(arg, bool | int | float | str):
-                raise ValueError(f"optimizer argument {key!r} must be a number, bool or string")
-            kwargs[key] = arg
-        return Optimizer(name, tuple(sorted(kwargs.items())))
-    raise ValueError(f"must be an optimizer name or a table with a name, got {value!r}")
+        value = [value]
+    if not isinstance(value, list):
+        raise ValueError(f'must be a list of metric names, e.g. ["accuracy"], got {value!r}')
+    for item in value:
+        _choice(METRICS)(item, "metric")
+    return tuple(dict.fromkeys(value))
+
+
+def is_ref(value: str) -> bool:
+    """An import reference "package.module:function" (a built-in name has no colon)."""
+    return bool(_REF_RE.match(value))
+
+
+def _ref_hint(value: Any, choices: tuple[str, ...]) -> str:
+    """A close built-in name, or the import reference a dotted name was likely meant as."""
+    if isinstance(value, str) and "." in value and ":" not in value:
+        module, _, function = value.rpartition(".")
+        if _REF_RE.match(f"{module}:{function}"):
+            return f' (did you mean "{module}:{function}"?)'
+    return _nearest(value, choices)
+
+
+def _dataset(value: Any, what: str) -> str:
+    if isinstance(value, str) and (value in DATASETS or _REF_RE.match(value)):
+        return value
+    hint = _ref_hint(value, DATASETS)
+    raise ValueError(
+        f"unknown dataset {value!r}{hint}; accepted: {', '.join(DATASETS)}, or an import "
+        'reference "package.module:function"'
+    )
 
 
 def _model(value: Any, what: str) -> str:
     if isinstance(value, str) and (value in MODELS or _REF_RE.match(value)):
         return value
-    hint = _nearest(value, MODELS)
+    hint = _ref_hint(value, MODELS)
     raise ValueError(
         f"unknown model {value!r}{hint}; accepted: {', '.join(MODELS)}, or an import reference "
         '"package.module:function"'
@@ -296,10 +384,24 @@ FIELDS: dict[str, tuple[_Check, str]] = {
         ", called with input_shape, num_classes and settings, returning an uncompiled "
         "keras.Model (importable in the worker, or on the scenario's python_path)",
     ),
-    "dataset": (_choice(DATASETS), "mnist (real; keras loader or data_path), digits, synthetic"),
+    "dataset": (
+        _dataset,
+        "mnist (real; keras loader or data_path), digits, synthetic, or your own: "
+        '"package.module:function", called with settings (the cell\'s), returning '
+        "((x_train, y_train), (x_test, y_test)) arrays, or (train, test) as "
+        "keras.utils.PyDataset or tf.data.Dataset batches of (x, y) (importable in the worker, "
+        "or on the scenario's python_path)",
+    ),
     "pipeline": (_choice(PIPELINES), "numpy, pydataset, tf.data or torch (DataLoader)"),
     "batch_size": (_int(1), "samples per training step"),
     "optimizer": (_optimizer, 'Keras optimizer name, or { name = "sgd", learning_rate = 0.01 }'),
+    "loss": (
+        _loss,
+        "Keras classification loss name (sparse_categorical_crossentropy, the default; "
+        "categorical_* for one-hot labels), or a table with its arguments, e.g. "
+        '{ name = "sparse_categorical_crossentropy", from_logits = true }',
+    ),
+    "metrics": (_metrics, 'Keras metric names compiled into the model (default ["accuracy"])'),
     "device": (_device, "cpu, gpu or gpu:N"),
     "epochs": (_int(1), "measured training epochs per repeat"),
     "repeats": (_int(1), "independent measured fits (fresh model each)"),
@@ -377,6 +479,8 @@ _NOT_AXES = (
     "jax_preallocate",
 )
 MATRIX_FIELDS = tuple(k for k in FIELDS if k not in _NOT_AXES)
+# The keys that take an import reference "package.module:function".
+REF_FIELDS = ("model", "dataset")
 TOP_LEVEL = ("name", "description", "python_path", "defaults", "matrix")
 
 
@@ -445,8 +549,11 @@ def load(path: str | Path) -> Scenario:
 
     defaults = _table(path, doc, "defaults")
     resolved: dict[str, Any] = {"python_path": _python_path(path, doc.get("python_path", []))}
+    refs: list[tuple[str, str, str]] = []
     for key, value in defaults.items():
         resolved[key] = _field(path, f"defaults.{key}", key, value, FIELDS)
+        if key in REF_FIELDS and is_ref(resolved[key]):
+            refs.append((f"defaults.{key}", key, resolved[key]))
 
     matrix = _table(path, doc, "matrix")
     axes: list[tuple[str, list[Any]]] = []
@@ -464,6 +571,8 @@ def load(path: str | Path) -> Scenario:
         checked = [
             _field(path, f"matrix.{key}[{i}]", key, v, matrix_fields) for i, v in enumerate(values)
         ]
+        if key in REF_FIELDS:
+            refs += [(f"matrix.{key}[{i}]", key, v) for i, v in enumerate(checked) if is_ref(v)]
         axes.append((key, checked))
 
     cells = []
@@ -482,7 +591,9 @@ def load(path: str | Path) -> Scenario:
         cell = Cell(scenario=name, id=cell_id, **fields)
         _check_cell(path, cell)
         cells.append(cell)
-    return Scenario(name=name, description=description, path=str(path), cells=tuple(cells))
+    return Scenario(
+        name=name, description=description, path=str(path), cells=tuple(cells), refs=tuple(refs)
+    )
 
 
 def load_all(paths: list[Path]) -> list[Scenario]:
@@ -518,12 +629,14 @@ def override(sc: Scenario, settings: list[str], where: str = "--set") -> Scenari
         changes[key] = _field(Path(where), key, key, value, FIELDS)
     if not changes:
         return sc
+    refs = [r for r in sc.refs if r[1] not in changes]
+    refs += [(where, k, v) for k, v in changes.items() if k in REF_FIELDS and is_ref(v)]
     cells = []
     for cell in sc.cells:
         cell = dataclasses.replace(cell, **changes)
         _check_cell(Path(where), cell)
         cells.append(cell)
-    return dataclasses.replace(sc, cells=tuple(cells))
+    return dataclasses.replace(sc, cells=tuple(cells), refs=tuple(refs))
 
 
 def _python_path(path: Path, value: Any) -> tuple[str, ...]:
@@ -610,6 +723,8 @@ def parallel_problems(cell: Cell, train: int | None, test: int | None) -> list[t
 _LABELS: dict[str, Callable[[Any], str]] = {
     "batch_size": lambda v: f"bs{v}",
     "optimizer": lambda v: v.label,
+    "loss": lambda v: v.label,
+    "metrics": lambda v: "+".join(v) or "no-metrics",
     "device": lambda v: v.replace(":", ""),
     "pipeline": lambda v: v.replace(".", ""),
     "epochs": lambda v: f"e{v}",
@@ -642,11 +757,10 @@ def json_schema() -> dict[str, Any]:
     props: dict[str, Any] = {}
     for key, (_, doc) in FIELDS.items():
         props[key] = {"description": doc}
-    props["dataset"]["enum"] = list(DATASETS)
-    props["model"]["anyOf"] = [
-        {"enum": list(MODELS)},
-        {"type": "string", "pattern": _REF_RE.pattern},
-    ]
+    ref = {"type": "string", "pattern": _REF_RE.pattern}
+    props["dataset"]["anyOf"] = [{"enum": list(DATASETS)}, ref]
+    props["model"]["anyOf"] = [{"enum": list(MODELS)}, ref]
+    props["metrics"].update(type="array", items={"enum": list(METRICS)})
     props["pipeline"]["enum"] = list(PIPELINES)
     props["precision"]["enum"] = list(PRECISIONS)
     props["device"].update(type="string", pattern=_DEVICE_RE.pattern)
@@ -673,15 +787,16 @@ def json_schema() -> dict[str, Any]:
     props["tf32"]["type"] = "boolean"
     props["threads"].update(type="integer", minimum=1)
     props["jit_compile"]["anyOf"] = [{"type": "boolean"}, {"const": "auto"}]
-    props["optimizer"]["anyOf"] = [
-        {"enum": list(OPTIMIZERS)},
-        {
-            "type": "object",
-            "required": ["name"],
-            "properties": {"name": {"enum": list(OPTIMIZERS)}},
-            "additionalProperties": {"type": ["number", "boolean", "string"]},
-        },
-    ]
+    for key, names in (("optimizer", OPTIMIZERS), ("loss", LOSSES)):
+        props[key]["anyOf"] = [
+            {"enum": list(names)},
+            {
+                "type": "object",
+                "required": ["name"],
+                "properties": {"name": {"enum": list(names)}},
+                "additionalProperties": {"type": ["number", "boolean", "string"]},
+            },
+        ]
     backend_names = sorted(BACKEND_ALIASES)
     props["backends"].update(type="array", items={"enum": backend_names}, minItems=1)
     matrix_props = {k: {"type": "array", "minItems": 1, "items": props[k]} for k in MATRIX_FIELDS}
@@ -696,8 +811,8 @@ def json_schema() -> dict[str, Any]:
             "python_path": {
                 "type": "array",
                 "items": {"type": "string"},
-                "description": "folders (relative to the scenario file) where model import "
-                "references are found",
+                "description": "folders (relative to the scenario file) where model and "
+                "dataset import references are found",
             },
             "defaults": {"type": "object", "additionalProperties": False, "properties": props},
             "matrix": {"type": "object", "additionalProperties": False, "properties": matrix_props},

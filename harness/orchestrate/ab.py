@@ -31,6 +31,7 @@ from ..gate.check import load_pair, run_gate
 from ..gate.verdicts import parse_confidence, parse_limit
 from ..results import CALIBRATION, write_json_atomic
 from ..scenario import Scenario
+from . import refcheck
 from .manifest import check_resume, plan_record, read_manifest, run_dir_for
 from .runner import Job, Runner
 
@@ -129,6 +130,8 @@ def main(args: argparse.Namespace) -> int:
         ],
     }
     backends = resolve_backends(args.backend)
+    for side, scenarios in sides.items():  # each side's references, in its own interpreter
+        refcheck.check(scenarios, refcheck.quickest(backends), python=pythons[side])
     run_dir = run_dir_for(args, backends, prefix="ab-", what="A/B run folder", manifest="ab.json")
     jobs = plan(run_dir.name, sides, pythons, backends, args.rounds, run_dir.absolute())
     if not jobs:

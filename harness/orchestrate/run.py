@@ -12,7 +12,7 @@ from ..environment import environment
 from ..errors import UsageError
 from ..report.markdown import render_markdown
 from ..results import load_results, make_dir, write_json_atomic, write_text
-from . import runner, shard
+from . import refcheck, runner, shard
 from .manifest import check_resume, plan_record, read_manifest, run_dir_for
 
 
@@ -62,6 +62,8 @@ def main(args: argparse.Namespace) -> int:
             return 0
     if args.coordinator is not None:
         check_address(args.coordinator, jobs)
+    # The user's model and dataset functions, tried once before anything is written
+    refcheck.check(scenarios, refcheck.quickest(backends), [j.cell for j in jobs])
     if args.report and Path(args.report).is_dir():
         raise UsageError(f"--report {args.report}: a folder, not a file")
     if args.resume and (Path(args.resume) / "run.json").is_file():

@@ -27,9 +27,9 @@ from .. import lifeline, results
 from ..backends import backend_versions
 from ..errors import one_line
 from ..gate import stats
-from ..scenario import Cell, parallel_problems
+from ..scenario import Cell, is_ref, parallel_problems
 from . import data as data_mod
-from . import devices, parallel, timing
+from . import devices, parallel, timing, userdata
 
 # A cell never measures more epochs than this to reach its min_time (its time limit still
 # applies): a broken clock must not make a repeat run for ever.
@@ -64,6 +64,7 @@ class Worker:
             self.result["shard"] = task["shard"]
         self.sampler = None
         self.parallel: parallel.Single = parallel.Single()
+        self.ds: data_mod.Dataset | None = None
 
     # --- bookkeeping -----------------------------------------------------------------------
 
@@ -192,26 +193,24 @@ class Worker:
         unsupported = data_mod.pipeline_available(cell.pipeline)
         if unsupported:
             raise CellOutcome("unsupported", unsupported)
-        try:
-            ds = data_mod.load_dataset(
-                cell.dataset,
-                seed=cell.seed,
-                train_samples=cell.train_samples,
-                test_samples=cell.test_samples,
-                data_path=cell.data_path,
-            )
-        except data_mod.DataUnavailable as exc:
-            raise CellOutcome("skipped", str(exc)) from None
+        ds = self._load_data()
         self.result["data"] = {**ds.describe(), "pipeline": cell.pipeline}
         self.save()  # from here on, a worker that dies leaves what it knew
-        if cell.batch_size > len(ds.x_train):
+        if ds.train_object is not None and userdata.FORMS.get(cell.pipeline) != ds.form:
+            raise CellOutcome(
+                "unsupported",
+                f"dataset {cell.dataset} gives a {ds.form}, its own pipeline: it runs with "
+                f'pipeline = "{_pipeline_of(ds.form)}", not {cell.pipeline}',
+            )
+        if cell.batch_size > ds.n_train:
             raise CellOutcome(
                 "skipped",
-                f"batch_size {cell.batch_size} exceeds {len(ds.x_train)} training samples",
+                f"batch_size {cell.batch_size} exceeds {ds.n_train} training samples",
             )
-        problems = parallel_problems(cell, len(ds.x_train), len(ds.x_test))
+        problems = parallel_problems(cell, ds.n_train, len(ds.x_test))
         if problems:
             raise CellOutcome("unsupported", "; ".join(f"{k}: {m}" for k, m in problems))
+        self.ds = ds
 
         if cell.precision != "float32":
             keras.mixed_precision.set_global_policy(cell.precision)
@@ -240,20 +239,41 @@ class Worker:
         self.save()
         self.result["save"] = self._save_reload(keras, ds, model)
 
+    def _load_data(self) -> data_mod.Dataset:
+        """The cell's dataset: a built-in one (skipped where it cannot be had here), or the
+        user's own from its import reference."""
+        cell = self.cell
+        if is_ref(cell.dataset):
+            return userdata.load(
+                cell.dataset,
+                cell.python_path,
+                self.task["cell"],
+                batch_size=cell.batch_size,
+                train_samples=cell.train_samples,
+                test_samples=cell.test_samples,
+            )
+        try:
+            return data_mod.load_dataset(
+                cell.dataset,
+                seed=cell.seed,
+                train_samples=cell.train_samples,
+                test_samples=cell.test_samples,
+                data_path=cell.data_path,
+            )
+        except data_mod.DataUnavailable as exc:
+            raise CellOutcome("skipped", str(exc)) from None
+
     # --- phases --------------------------------------------------------------------------------
 
     def _train(self, keras, ds) -> dict[str, Any]:
         from . import model as model_mod
 
         cell = self.cell
-        n_train = len(ds.x_train)
-        rem = n_train % cell.batch_size
-        # Warm-up covers tracing/compilation of both batch shapes the measured fit will see
-        # (full batches and the last, partial one), so no retrace lands in the steady state.
-        n_warm = min(n_train, cell.warmup_steps * cell.batch_size + rem) if cell.warmup_steps else 0
+        n_train = ds.n_train
+        n_warm = self._warmup_samples(ds)
         compile_s, fit_s, epoch_s, histories, chunks, typical = [], [], [], [], [], []
         chunk = timing.DEFAULT_CHUNK
-        steps = math.ceil(n_train / cell.batch_size)
+        steps = len(ds.train_batches or ()) or math.ceil(n_train / cell.batch_size)
         shared = self._shared_epochs()
         epochs, calibration = shared or cell.epochs, []
         # `harness ab`'s calibrating worker stops once it has chosen: its fit is no value
@@ -271,14 +291,14 @@ class Worker:
                     self.result["backend_settings"] = {"error": one_line(exc, typed=True)}
             if n_warm:
                 self.phase("warmup", repeat=repeat + 1, of=cell.repeats)
-                warm = self._feed(ds.x_train[:n_warm], ds.y_train[:n_warm], shuffle=True)
+                warm = self._train_feed(ds, warmup=True)
                 _, secs = timing.timed(
                     lambda m=model, w=warm: self._fit(m, w, epochs=1, verbose=0),
                     lambda m=model: timing.sync(m),
                 )
                 compile_s.append(secs)
             self.phase("fit", repeat=repeat + 1, of=cell.repeats)
-            feed = self._feed(ds.x_train, ds.y_train, shuffle=True)
+            feed = self._train_feed(ds)
             timer = timing.make_epoch_timer()
             callbacks = [timer]
             if cell.step_delay_ms or cell.sync_every_step:
@@ -337,8 +357,7 @@ class Worker:
             # and loaded elsewhere is the model of exactly `epochs`, as under every backend.
             self.phase("train")  # untimed: the model of exactly `epochs`
             model = self._compiled_model(keras, model_mod)
-            hist = self._fit(model, self._feed(ds.x_train, ds.y_train, shuffle=True),
-                             epochs=cell.epochs, verbose=0)  # fmt: skip
+            hist = self._fit(model, self._train_feed(ds), epochs=cell.epochs, verbose=0)
             trained = {k: [float(x) for x in v] for k, v in hist.history.items()}
         self.model = model
         samples = n_train * epochs
@@ -420,10 +439,18 @@ class Worker:
         keras.backend.clear_session()
         keras.utils.set_random_seed(cell.seed)
         with self.parallel.scope():  # data parallel: replicas built and compiled in its scope
-            model = model_mod.build_model(cell.model, cell.python_path, self.task["cell"])
+            model = model_mod.build_model(
+                cell.model,
+                cell.python_path,
+                self.task["cell"],
+                input_shape=self.ds.input_shape,
+                num_classes=self.ds.num_classes,
+            )
             model_mod.compile_model(
                 model,
                 model_mod.make_optimizer(cell.optimizer.name, dict(cell.optimizer.kwargs)),
+                loss=model_mod.make_loss(cell.loss.name, dict(cell.loss.kwargs)),
+                metrics=cell.metrics,
                 jit_compile=cell.jit_compile,
                 steps_per_execution=cell.steps_per_execution,
             )
@@ -455,6 +482,29 @@ class Worker:
                 raise CellOutcome("unsupported", one_line(exc)) from None
             raise
 
+    def _train_feed(self, ds: data_mod.Dataset, *, warmup: bool = False) -> data_mod.Feed:
+        """What fit trains on: the pipeline over the training arrays (the warm-up: over its
+        first warmup_steps batches and the last, partial one), or the user's own dataset
+        object."""
+        if ds.train_object is not None:
+            if warmup:
+                return data_mod.Feed(userdata.warmup_feed(ds, self.cell.warmup_steps)[0])
+            return data_mod.Feed(ds.train_object, steps=len(ds.train_batches))
+        n = self._warmup_samples(ds) if warmup else ds.n_train
+        return self._feed(ds.x_train[:n], ds.y_train[:n], shuffle=True)
+
+    def _warmup_samples(self, ds: data_mod.Dataset) -> int:
+        """Samples of the warm-up fit. It covers tracing/compilation of both batch shapes the
+        measured fit will see (full batches and the last, partial one), so no retrace lands
+        in the steady state."""
+        cell = self.cell
+        if not cell.warmup_steps:
+            return 0
+        if ds.train_object is not None:
+            return userdata.warmup_feed(ds, cell.warmup_steps)[1]
+        rem = ds.n_train % cell.batch_size
+        return min(ds.n_train, cell.warmup_steps * cell.batch_size + rem)
+
     def _feed(self, x, y, *, shuffle):
         """The pipeline over ``x``/``y``; in a multi-process cell, over this process's equal
         share of them, in batches of its share of the global batch."""
@@ -472,6 +522,7 @@ class Worker:
             shuffle=shuffle,
             seed=self.cell.seed,
             threads=self.cell.threads,
+            prepare=not self.ds.ready,
         )
 
     def _start_parallel(self) -> None:
@@ -542,7 +593,8 @@ class Worker:
         )
         return {
             "loss": float(out["loss"]),
-            "accuracy": float(out["accuracy"]),
+            "accuracy": float(out["accuracy"]) if "accuracy" in out else None,
+            "metrics": {k: float(v) for k, v in out.items() if k != "loss"},
             "seconds": round(secs, 6),
             "samples_per_sec": round(len(ds.x_test) / secs, 2),
         }
@@ -580,10 +632,11 @@ class Worker:
         probs, secs = self._predict_timed(model, ds.x_test)
         classes = np.argmax(probs, axis=-1)
         self._probs = probs
+        truth = ds.y_test if ds.y_test.ndim == 1 else np.argmax(ds.y_test, axis=-1)
         return {
             "seconds": round(secs, 6),
             "samples_per_sec": round(len(ds.x_test) / secs, 2),
-            "argmax_accuracy": float(np.mean(classes == ds.y_test)),
+            "argmax_accuracy": float(np.mean(classes == truth)),
             "output_shape": list(probs.shape),
         }
 
@@ -603,9 +656,15 @@ class Worker:
         # Scenario in the name: two scenarios may have a cell of the same id.
         stem = f"{self.task['scenario']['name']}--{self.out.stem}"
         # Reference predictions let another backend check it loads this model faithfully.
-        from ..results import REFERENCE_SAMPLES, reference_paths
+        from ..results import REFERENCE_SAMPLES, reference_inputs, reference_paths
 
         np.save(reference_paths(folder / f"{stem}.keras"), self._probs[:REFERENCE_SAMPLES])
+        # ... and the inputs they came from, as the model sees them (the user's dataset
+        # function need not run again there)
+        x = ds.x_test[:REFERENCE_SAMPLES]
+        np.save(
+            reference_inputs(folder / f"{stem}.keras"), x if ds.ready else data_mod.preprocess(x)
+        )
         for fmt in ("keras", "h5"):
             path = folder / f"{stem}.{fmt}"
             self.phase("save", format=fmt)
@@ -651,6 +710,10 @@ class Worker:
             self.result["save"] = out
             self.save()
         return out
+
+
+def _pipeline_of(form: str) -> str:
+    return next(k for k, v in userdata.FORMS.items() if v == form)
 
 
 def _eval_kwargs(feed) -> dict[str, Any]:

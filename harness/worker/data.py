@@ -1,9 +1,10 @@
 """Datasets and input pipelines.
 
-Datasets come back as raw uint8 images (N, 28, 28) and int labels, the way keras' MNIST loader
-gives them; every pipeline does the tutorial's preprocessing (scale to [0, 1], reshape to
-28x28x1) in its own way. Which data and which pipeline ran is always recorded: nothing is
-substituted silently.
+The built-in datasets come back as raw uint8 images (N, 28, 28) and int labels, the way keras'
+MNIST loader gives them; every pipeline does the tutorial's preprocessing (uint8 scaled to
+[0, 1], a channel axis added to grayscale images) in its own way, and passes other arrays (the
+user's floats) as they are. Which data and which pipeline ran is always recorded: nothing is
+substituted silently. The user's own datasets are in userdata.py.
 """
 
 from __future__ import annotations
@@ -36,19 +37,47 @@ class PipelineUnsupported(RuntimeError):
 class Dataset:
     name: str
     source: str
-    x_train: np.ndarray
-    y_train: np.ndarray
+    x_train: np.ndarray | None
+    y_train: np.ndarray | None
     x_test: np.ndarray
     y_test: np.ndarray
+    num_classes: int = 10
+    # The user's own keras.utils.PyDataset or tf.data.Dataset of training batches (then
+    # x_train and y_train are None), with the sizes of its batches, counted once.
+    train_object: Any = None
+    train_batches: list[int] | None = None
+    train_last: tuple[np.ndarray, np.ndarray] | None = None  # its last batch, for the warm-up
+    # Arrays fed as they are, never preprocessed (the user's test batches, gathered)
+    ready: bool = False
+    form: str = "arrays"  # what the dataset gave: arrays, keras.utils.PyDataset, tf.data.Dataset
+
+    @property
+    def n_train(self) -> int:
+        if self.train_batches is not None:
+            return sum(self.train_batches)
+        return len(self.x_train)
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        """One sample's shape as the model sees it (after preprocessing)."""
+        if self.ready:
+            return tuple(int(d) for d in self.x_test.shape[1:])
+        return tuple(int(d) for d in preprocess(self.x_test[:1]).shape[1:])
 
     def describe(self) -> dict[str, Any]:
         return {
             "dataset": self.name,
             "source": self.source,
-            "train_samples": int(len(self.x_train)),
+            "form": self.form,
+            "train_samples": int(self.n_train),
             "test_samples": int(len(self.x_test)),
-            "image_shape": list(self.x_train.shape[1:]),
-        }
+            "image_shape": list(self.input_shape),
+            "num_classes": self.num_classes,
+            "labels": "one-hot" if self.y_test.ndim == 2 else "class ids",
+            "preprocessing": "none: the dataset's own batches" if self.ready else
+            "uint8 scaled to [0, 1] float32, channel axis on grayscale images; other "
+            "arrays as given",
+        }  # fmt: skip
 
 
 def load_dataset(
@@ -210,8 +239,13 @@ def synthetic(n_train: int, n_test: int, *, seed: int = 0) -> Dataset:
 
 
 def preprocess(images: np.ndarray) -> np.ndarray:
-    """The tutorial's preprocessing: scale uint8 to [0, 1] float32, reshape to 28x28x1."""
-    return (images.astype(np.float32) / 255.0).reshape(-1, 28, 28, 1)
+    """The tutorial's preprocessing: uint8 scaled to [0, 1] float32, and grayscale images
+    (N, H, W) given their channel axis (N, H, W, 1). Other arrays (floats, token ids) are the
+    user's, fed as they are."""
+    if images.dtype != np.uint8:
+        return images
+    out = images.astype(np.float32) / 255.0
+    return out[..., None] if out.ndim == 3 else out
 
 
 @dataclasses.dataclass
@@ -241,6 +275,7 @@ def make_feed(
     shuffle: bool,
     seed: int,
     threads: int | None = None,
+    prepare: bool = True,
 ) -> Feed:
     """Builds an input pipeline of the given kind over raw uint8 images.
 
@@ -253,6 +288,7 @@ def make_feed(
         seed: seeds the shuffle, so two runs see the same order.
         threads: the scenario's thread count: tf.data's own pool gets as many (its default
             is TensorFlow's pool, one thread per core, whatever the backend was told).
+        prepare: apply ``preprocess``; False: the arrays are fed as they are.
 
     Raises:
         PipelineUnsupported: the pipeline's package is not installed.
@@ -261,21 +297,27 @@ def make_feed(
     if reason:
         raise PipelineUnsupported(reason)
     steps = math.ceil(len(images) / batch_size)
+    prep = preprocess if prepare else _as_given
     if kind == "numpy":
         kwargs: dict[str, Any] = {"batch_size": batch_size}
         if labels is not None:
             kwargs["shuffle"] = shuffle
-        return Feed(preprocess(images), labels, kwargs, steps)
+        return Feed(prep(images), labels, kwargs, steps)
     if kind == "pydataset":
-        return Feed(_pydataset(images, labels, batch_size, shuffle, seed), steps=steps)
+        return Feed(_pydataset(images, labels, batch_size, shuffle, seed, prep), steps=steps)
     if kind == "tf.data":
-        return Feed(_tf_data(images, labels, batch_size, shuffle, seed, threads), steps=steps)
+        feed = _tf_data(images, labels, batch_size, shuffle, seed, threads, prepare)
+        return Feed(feed, steps=steps)
     if kind == "torch":
-        return Feed(_torch_loader(images, labels, batch_size, shuffle, seed), steps=steps)
+        return Feed(_torch_loader(images, labels, batch_size, shuffle, seed, prep), steps=steps)
     raise ValueError(f"unknown pipeline {kind!r}")
 
 
-def _pydataset(images, labels, batch_size, shuffle, seed):
+def _as_given(images: np.ndarray) -> np.ndarray:
+    return images
+
+
+def _pydataset(images, labels, batch_size, shuffle, seed, prep=preprocess):
     import keras
 
     class MnistSequence(keras.utils.PyDataset):
@@ -291,7 +333,7 @@ def _pydataset(images, labels, batch_size, shuffle, seed):
 
         def __getitem__(self, index):
             idx = self.order[index * batch_size : (index + 1) * batch_size]
-            x = preprocess(images[idx])
+            x = prep(images[idx])
             return x if labels is None else (x, labels[idx])
 
         def on_epoch_end(self):
@@ -301,16 +343,19 @@ def _pydataset(images, labels, batch_size, shuffle, seed):
     return MnistSequence()
 
 
-def _tf_data(images, labels, batch_size, shuffle, seed, threads=None):
+def _tf_data(images, labels, batch_size, shuffle, seed, threads=None, prepare=True):
     """The tutorial's pipeline: from_tensor_slices -> map -> shuffle -> batch -> prefetch."""
     import tensorflow as tf
 
-    def scale(image, label=None):
-        image = tf.reshape(tf.cast(image, tf.float32) / 255.0, (28, 28, 1))
+    def scale(image, label=None):  # preprocess(), one sample at a time
+        image = tf.cast(image, tf.float32) / 255.0
+        if image.shape.rank == 2:
+            image = image[..., None]
         return image if label is None else (image, label)
 
     ds = tf.data.Dataset.from_tensor_slices(images if labels is None else (images, labels))
-    ds = ds.map(scale, num_parallel_calls=tf.data.AUTOTUNE)
+    if prepare and images.dtype == np.uint8:
+        ds = ds.map(scale, num_parallel_calls=tf.data.AUTOTUNE)
     if shuffle:
         ds = ds.shuffle(len(images), seed=seed, reshuffle_each_iteration=True)
     ds = ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
@@ -326,7 +371,7 @@ def tf_data_threads(dataset) -> int | None:
     return dataset.options().threading.private_threadpool_size or None
 
 
-def _torch_loader(images, labels, batch_size, shuffle, seed):
+def _torch_loader(images, labels, batch_size, shuffle, seed, prep=preprocess):
     import torch
     from torch.utils.data import DataLoader, Dataset
 
@@ -335,10 +380,12 @@ def _torch_loader(images, labels, batch_size, shuffle, seed):
             return len(images)
 
         def __getitem__(self, i):
-            x = preprocess(images[i : i + 1])[0]
+            x = prep(images[i : i + 1])[0]
             # Without labels, a sample is (x,), not a bare x: Keras 3.15 under JAX unpacks a
             # bare batch tensor from a DataLoader as a tuple of samples and fails in predict.
-            return (x,) if labels is None else (x, np.int64(labels[i]))
+            if labels is None:
+                return (x,)
+            return x, (labels[i] if labels.ndim > 1 else np.int64(labels[i]))
 
     generator = torch.Generator()
     generator.manual_seed(seed)

@@ -4,19 +4,19 @@
 - cnn, the classic Keras MNIST convnet: Conv2D(32, 3) -> MaxPooling -> Conv2D(64, 3) ->
   MaxPooling -> Flatten -> Dropout(0.5) -> Dense(10, softmax).
 
-Both: sparse categorical cross-entropy, accuracy. Everything backend-specific lives in
+Compiled with the scenario's loss and metrics (sparse categorical cross-entropy and accuracy
+by default). Everything backend-specific lives in
 devices.py and data.py.
 """
 
 from __future__ import annotations
 
-import importlib
-import sys
 from typing import Any
 
 import keras
 
-from ..scenario import OPTIMIZERS
+from ..scenario import LOSSES, OPTIMIZERS
+from .imports import import_ref, why
 
 INPUT_SHAPE = (28, 28, 1)
 NUM_CLASSES = 10
@@ -27,27 +27,34 @@ class ModelRefError(RuntimeError):
 
 
 def build_model(
-    name: str = "mlp", python_path: tuple[str, ...] = (), settings: dict | None = None
+    name: str = "mlp",
+    python_path: tuple[str, ...] = (),
+    settings: dict | None = None,
+    *,
+    input_shape: tuple[int, ...] = INPUT_SHAPE,
+    num_classes: int = NUM_CLASSES,
 ) -> keras.Model:
     """Builds a built-in model by its scenario name (``scenario.MODELS``), or the user's own
-    from an import reference ``package.module:function``.
+    from an import reference ``package.module:function``, for samples of ``input_shape`` and
+    ``num_classes`` labels (the dataset's).
 
     The output layer is pinned to float32 so that a mixed-precision policy keeps a numerically
     sound softmax, as the Keras mixed-precision guide advises.
     """
     if ":" in name:
-        return _imported(name, python_path, settings or {})
+        return _imported(name, python_path, settings or {}, input_shape, num_classes)
+    out = keras.layers.Dense(num_classes, activation="softmax", dtype="float32")
     if name == "cnn":
         return keras.Sequential(
             [
-                keras.Input(shape=(28, 28, 1)),
+                keras.Input(shape=input_shape),
                 keras.layers.Conv2D(32, kernel_size=(3, 3), activation="relu"),
                 keras.layers.MaxPooling2D(pool_size=(2, 2)),
                 keras.layers.Conv2D(64, kernel_size=(3, 3), activation="relu"),
                 keras.layers.MaxPooling2D(pool_size=(2, 2)),
                 keras.layers.Flatten(),
                 keras.layers.Dropout(0.5),
-                keras.layers.Dense(10, activation="softmax", dtype="float32"),
+                out,
             ],
             name="mnist_cnn",
         )
@@ -55,16 +62,22 @@ def build_model(
         raise ValueError(f"unknown model {name!r}")
     return keras.Sequential(
         [
-            keras.Input(shape=(28, 28, 1)),
+            keras.Input(shape=input_shape),
             keras.layers.Flatten(),
             keras.layers.Dense(128, activation="relu"),
-            keras.layers.Dense(10, activation="softmax", dtype="float32"),
+            out,
         ],
         name="mnist_mlp",
     )
 
 
-def _imported(ref: str, python_path: tuple[str, ...], settings: dict) -> keras.Model:
+def _imported(
+    ref: str,
+    python_path: tuple[str, ...],
+    settings: dict,
+    input_shape: tuple[int, ...],
+    num_classes: int,
+) -> keras.Model:
     """Calls the user's ``function(input_shape=, num_classes=, settings=)`` and checks that it
     returns a keras.Model whose output matches the labels.
 
@@ -72,40 +85,29 @@ def _imported(ref: str, python_path: tuple[str, ...], settings: dict) -> keras.M
         ModelRefError: the module or function is missing, the function fails, or what it
             returns is no usable model.
     """
-    for folder in reversed(python_path):
-        if folder not in sys.path:
-            sys.path.insert(0, folder)
-    module_name, _, function = ref.partition(":")
+    build = import_ref(ref, python_path, "model", ModelRefError)
+    function = ref.partition(":")[2]
     try:
-        module = importlib.import_module(module_name)
+        model = build(input_shape=tuple(input_shape), num_classes=num_classes, settings=settings)
     except Exception as exc:
-        raise ModelRefError(f"model {ref}: cannot import {module_name}: {_why(exc)}") from None
-    build = getattr(module, function, None)
-    if not callable(build):
-        raise ModelRefError(f"model {ref}: {module_name} has no function {function}")
-    try:
-        model = build(input_shape=INPUT_SHAPE, num_classes=NUM_CLASSES, settings=settings)
-    except Exception as exc:
-        raise ModelRefError(f"model {ref}: {function} raised {_why(exc)}") from None
+        raise ModelRefError(f"model {ref}: {function} raised {why(exc)}") from None
     if not isinstance(model, keras.Model):
         raise ModelRefError(
             f"model {ref}: {function} returned {type(model).__name__}, not a keras.Model"
         )
     try:
-        out = tuple(model.compute_output_shape((1, *INPUT_SHAPE)))
+        out = tuple(model.compute_output_shape((1, *input_shape)))
     except Exception as exc:
-        raise ModelRefError(f"model {ref}: cannot tell its output shape: {_why(exc)}") from None
-    if out[-1:] != (NUM_CLASSES,):
+        raise ModelRefError(
+            f"model {ref}: cannot tell its output shape for inputs of shape {tuple(input_shape)}"
+            f": {why(exc)}"
+        ) from None
+    if out[-1:] != (num_classes,):
         raise ModelRefError(
             f"model {ref}: its output shape {out} does not match the labels: "
-            f"{NUM_CLASSES} classes, one probability each (softmax)"
+            f"{num_classes} classes, one probability each (softmax)"
         )
     return model
-
-
-def _why(exc: BaseException) -> str:
-    text = " ".join(str(exc).split())
-    return f"{type(exc).__name__}: {text[:300]}" if text else type(exc).__name__
 
 
 def make_optimizer(name: str, kwargs: dict[str, Any] | None = None) -> keras.optimizers.Optimizer:
@@ -119,17 +121,24 @@ def make_optimizer(name: str, kwargs: dict[str, Any] | None = None) -> keras.opt
     return cls(**(kwargs or {}))
 
 
+def make_loss(name: str, kwargs: dict[str, Any] | None = None) -> keras.losses.Loss:
+    """Builds a Keras loss from its scenario name (``scenario.LOSSES``) and arguments."""
+    return getattr(keras.losses, LOSSES[name])(**(kwargs or {}))
+
+
 def compile_model(
     model: keras.Model,
     optimizer: keras.optimizers.Optimizer,
     *,
+    loss: keras.losses.Loss | str = "sparse_categorical_crossentropy",
+    metrics: tuple[str, ...] = ("accuracy",),
     jit_compile: str | bool = "auto",
     steps_per_execution: int = 1,
 ) -> keras.Model:
     model.compile(
         optimizer=optimizer,
-        loss="sparse_categorical_crossentropy",
-        metrics=["accuracy"],
+        loss=loss,
+        metrics=list(metrics),
         jit_compile=jit_compile,
         steps_per_execution=steps_per_execution,
     )
@@ -137,39 +146,152 @@ def compile_model(
 
 
 def train_flops_per_sample(model: keras.Model) -> int:
-    """Floating-point operations of one training sample, counted from the built model's Dense
-    and Conv2D layers (see ``uncounted_layers`` for the rest).
+    """Floating-point operations of one training sample, counted from the built model's layers
+    that dominate common models (see ``_forward_flops``; ``uncounted_layers`` lists the rest).
 
-    A Dense layer of n_in x n_out costs 2*n_in*n_out in the forward pass (multiply + add), a
-    Conv2D 2 * out_h * out_w * k_h * k_w * c_in * c_out; the backward pass about twice the
-    forward (gradients for inputs and weights): 3 x forward in all. Bias adds, activations,
-    pooling and dropout are a rounding error next to them and are left out.
+    A multiply-add is 2 FLOPs; the backward pass costs about twice the forward (gradients for
+    inputs and weights): 3 x forward in all. Bias adds, activations, normalization, pooling and
+    dropout are a rounding error next to them and are left out.
     """
-    total = 0
-    for layer in model.layers:
-        if isinstance(layer, keras.layers.Dense):
-            kernel = layer.kernel
-            total += 3 * 2 * int(kernel.shape[0]) * int(kernel.shape[1])
-        elif isinstance(layer, keras.layers.Conv2D) and layer.groups == 1:
-            k_h, k_w, c_in, c_out = (int(d) for d in layer.kernel.shape)
-            _, out_h, out_w, _ = layer.output.shape  # channels last, as built here
-            total += 3 * 2 * int(out_h) * int(out_w) * k_h * k_w * c_in * c_out
-    return total
-
-
-# Layers without weights whose cost is negligible next to the counted ones.
-_FREE = ("Flatten", "Dropout", "MaxPooling2D", "AveragePooling2D", "Activation", "InputLayer")
+    return 3 * sum(f for f in (_forward_flops(layer) for layer in _leaves(model)) if f is not None)
 
 
 def uncounted_layers(model: keras.Model) -> list[str]:
     """Layers whose FLOPs ``train_flops_per_sample`` does not count (an efficiency figure
     from it is then partial), by class name."""
-    out = []
+    out = set()
+    for layer in _leaves(model):
+        if _forward_flops(layer) is None and type(layer).__name__ not in _FREE:
+            out.add(type(layer).__name__)
+    return sorted(out)
+
+
+# Layers whose cost is negligible next to the counted ones (elementwise, reshaping, pooling,
+# normalization) or none (a lookup).
+# fmt: off
+_FREE = frozenset({
+    "Flatten", "Dropout", "SpatialDropout1D", "SpatialDropout2D", "SpatialDropout3D", "GaussianNoise",
+    "GaussianDropout", "AlphaDropout", "Activation", "ReLU", "LeakyReLU", "PReLU", "ELU",
+    "Softmax", "InputLayer", "Reshape", "Permute", "RepeatVector", "Cropping1D", "Cropping2D",
+    "Cropping3D", "ZeroPadding1D", "ZeroPadding2D", "ZeroPadding3D", "UpSampling1D", "UpSampling2D",
+    "UpSampling3D", "MaxPooling1D", "MaxPooling2D", "MaxPooling3D", "AveragePooling1D",
+    "AveragePooling2D", "AveragePooling3D", "GlobalMaxPooling1D", "GlobalMaxPooling2D",
+    "GlobalMaxPooling3D", "GlobalAveragePooling1D", "GlobalAveragePooling2D", "GlobalAveragePooling3D",
+    "BatchNormalization", "LayerNormalization", "GroupNormalization", "UnitNormalization",
+    "RMSNormalization", "Rescaling", "Normalization", "Embedding", "Add", "Subtract", "Multiply",
+    "Average", "Maximum", "Minimum", "Concatenate", "Identity",
+})
+# fmt: on
+
+
+def _leaves(model: keras.Model):
+    """The model's layers, with nested models opened up."""
     for layer in model.layers:
-        name = type(layer).__name__
-        counted = isinstance(layer, keras.layers.Dense) or (
-            isinstance(layer, keras.layers.Conv2D) and layer.groups == 1
-        )
-        if not counted and name not in _FREE:
-            out.append(name)
-    return sorted(set(out))
+        if isinstance(layer, keras.Model):
+            yield from _leaves(layer)
+        else:
+            yield layer
+
+
+def _kinds(layer) -> set[str]:
+    """The class names of the layer's classes (keras' base classes live in keras.src, which
+    the harness does not import; a subclass of a counted layer counts as it)."""
+    return {cls.__name__ for cls in type(layer).__mro__}
+
+
+def _prod(dims) -> int:
+    out = 1
+    for d in dims:
+        out *= int(d)
+    return out
+
+
+def _forward_flops(layer) -> int | None:
+    """Forward FLOPs of one sample through ``layer``, summed over the places it is called;
+    None where the harness cannot count it (never a guess)."""
+    try:
+        nodes = [
+            ([tuple(t.shape)[1:] for t in n.input_tensors],
+             [tuple(t.shape)[1:] for t in n.output_tensors])
+            for n in layer._inbound_nodes
+        ]  # fmt: skip
+        if not nodes:
+            return None
+        total = 0
+        for ins, outs in nodes:
+            flops = _node_flops(layer, _kinds(layer), ins, outs[0])
+            if flops is None:
+                return None
+            total += flops
+        return total
+    except Exception:  # a layer that does not look as expected is uncounted, not guessed
+        return None
+
+
+def _spatial(layer, shape: tuple[int, ...]) -> tuple[int, ...]:
+    """A conv layer's spatial dimensions of one sample's ``shape`` (no channel axis)."""
+    return (
+        shape[1:]
+        if getattr(layer, "data_format", "channels_last") == "channels_first"
+        else (shape[:-1])
+    )
+
+
+def _node_flops(layer, kinds: set[str], ins: list[tuple], out: tuple) -> int | None:
+    if any(None in s for s in ins):
+        return None  # a dimension unknown until run time (a variable sequence length)
+    if "EinsumDense" in kinds:  # from its input: its output shape may be left open
+        return _einsum_flops(layer, ins[0])
+    if None in out:
+        return None
+    if "Dense" in kinds:  # applied along the last axis of every position of the sample
+        n_in, n_out = (int(d) for d in layer.kernel.shape)
+        return 2 * n_in * n_out * _prod(out[:-1])
+    if "BaseSeparableConv" in kinds:
+        dw, pw = layer.depthwise_kernel.shape, layer.pointwise_kernel.shape
+        return 2 * _prod(_spatial(layer, out)) * (_prod(dw) + _prod(pw))
+    if "BaseConvTranspose" in kinds:  # every input position scatters through the kernel
+        return 2 * _prod(_spatial(layer, ins[0])) * _prod(layer.kernel.shape)
+    if "BaseDepthwiseConv" in kinds or "BaseConv" in kinds:
+        # kernel (*k, c_in / groups, c_out), or (*k, c_in, multiplier): per output position
+        return 2 * _prod(_spatial(layer, out)) * _prod(layer.kernel.shape)
+    if "MultiHeadAttention" in kinds:
+        return _attention_flops(layer, ins)
+    for name, gates in (("LSTM", 4), ("GRU", 3), ("SimpleRNN", 1)):
+        if name in kinds:
+            steps, n_in = ins[0][-2], ins[0][-1]
+            units = int(layer.cell.units)
+            return 2 * gates * (n_in + units) * units * steps
+    return None
+
+
+def _einsum_flops(layer, sample_in: tuple) -> int | None:
+    """2 x the product of every dimension the equation names (the batch's as 1)."""
+    inputs, _, _ = layer.equation.partition("->")
+    x_sub, _, k_sub = inputs.partition(",")
+    if "." in layer.equation or len(x_sub) != len(sample_in) + 1:
+        return None
+    sizes = dict(zip(x_sub, (1, *sample_in), strict=True))
+    sizes.update(zip(k_sub, (int(d) for d in layer.kernel.shape), strict=True))
+    return 2 * _prod(sizes.values())
+
+
+def _attention_flops(layer, ins: list[tuple]) -> int | None:
+    """Query, key and value projections, scores, the weighted sum, and the output projection
+    (keras' MultiHeadAttention over one sequence axis)."""
+    query, value = ins[0], ins[1]
+    key = ins[2] if len(ins) > 2 else value
+    if len(query) != 2:  # attention over several axes: not counted
+        return None
+    (t_q, d_q), (t_v, d_v), (t_k, d_k) = query, value, key
+    heads, key_dim = layer.num_heads, layer.key_dim
+    value_dim = layer.value_dim or key_dim
+    d_out = int(layer._output_dense.kernel.shape[-1])
+    return 2 * (
+        t_q * d_q * heads * key_dim
+        + t_k * d_k * heads * key_dim
+        + t_v * d_v * heads * value_dim
+        + t_q * t_k * heads * key_dim
+        + t_q * t_v * heads * value_dim
+        + t_q * heads * value_dim * d_out
+    )

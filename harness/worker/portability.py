@@ -14,7 +14,7 @@ from typing import Any
 
 from .. import results
 from ..errors import one_line
-from ..results import TOLERANCE, reference_paths
+from ..results import TOLERANCE, reference_inputs, reference_paths
 
 
 def check_one(task: dict[str, Any]) -> dict[str, Any]:
@@ -22,20 +22,28 @@ def check_one(task: dict[str, Any]) -> dict[str, Any]:
     import keras
     import numpy as np
 
-    from ..scenario import Cell
+    from ..scenario import Cell, is_ref
     from .data import load_dataset, preprocess
+    from .imports import import_ref
 
     doc = results.read_result(Path(task["result"]))
     cell = Cell.from_json(doc["cell"])
     reference = np.load(reference_paths(task["model"]))
-    ds = load_dataset(
-        cell.dataset,
-        seed=cell.seed,
-        train_samples=cell.train_samples,
-        test_samples=cell.test_samples,
-        data_path=cell.data_path,
-    )
-    x = preprocess(ds.x_test[: len(reference)])
+    if is_ref(cell.model):
+        # its module registers the custom layers that loading the model needs
+        import_ref(cell.model, cell.python_path, "model", RuntimeError)
+    inputs = reference_inputs(task["model"])
+    if inputs.exists():  # what the saving backend predicted from
+        x = np.load(inputs, allow_pickle=False)
+    else:  # saved before the inputs were kept: the built-in dataset again
+        ds = load_dataset(
+            cell.dataset,
+            seed=cell.seed,
+            train_samples=cell.train_samples,
+            test_samples=cell.test_samples,
+            data_path=cell.data_path,
+        )
+        x = preprocess(ds.x_test[: len(reference)])
     try:
         model = keras.saving.load_model(task["model"])
     except Exception as exc:
