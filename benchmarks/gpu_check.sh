@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Every GPU check of issues #3, #10 and #13 in one prepared run, for a session lent a GPU machine.
+# Every GPU check of issues #3, #10, #13 and #15 in one prepared run, for a session lent a GPU machine.
 #
 # The device machine has its own jax and torch (not our pins: the results record the versions
 # they really ran) and no keras, which travels as wheels. Once, here, in the repo root:
@@ -7,7 +7,7 @@
 #   python3 -m pip download --no-deps --only-binary=:all: --python-version 3.12 \
 #     --implementation cp --platform manylinux_2_28_x86_64 --platform manylinux_2_27_x86_64 \
 #     --platform manylinux_2_17_x86_64 -d .whl keras==3.15.1 namex optree h5py psutil nvidia-ml-py \
-#     scipy pytest pluggy iniconfig packaging
+#     scipy scikit-learn joblib threadpoolctl pytest pluggy iniconfig packaging
 # Then the device run, with carry [".whl"] and timeout_s about 540:
 #   python3 -m pip install -q --no-index --no-deps --target /tmp/site .whl/*.whl &&
 #   export PYTHONPATH=/tmp/site:$PWD; bash benchmarks/gpu_check.sh
@@ -19,7 +19,8 @@
 # memory with preallocation off and on, and the backend-free tests on a machine with a driver;
 # then issue 13 (appended to issue10.txt, the file limit): the data-parallel scenario on the GPU
 # (one GPU: dp2 must say it sees one), the same scenario and a two-process jax cell on the
-# machine's CPU cores (simulated devices).
+# machine's CPU cores (simulated devices); then issue 15 (appended too): mlp against cnn and
+# the user's own model and data (examples/own_model) on the GPU, under jax and torch.
 set -u
 OUT=${OUT:-/tmp/gpu-check}
 RESULTS=/tmp/gpu-results
@@ -85,6 +86,20 @@ PY
   timeout 120 python3 -m harness run scenarios/multi-process.toml --backend jax --out "$T/dp-gpu" \
     2>&1 | tail -n 3
   python3 -m harness compare "$T/dp-gpu" 2>&1 | grep -B2 -A12 "^Scaling across devices"
+} >> "$OUT/issue10.txt" 2>&1
+
+{
+  echo "== issue 15: mlp vs cnn, and the user's own model and data, on the GPU"
+  sed 's/^\[defaults\]$/[defaults]\ndevice = "gpu"/; s/^name = .*/name = "mlp-vs-cnn-gpu"/' \
+    scenarios/models.toml > "$T/models-gpu.toml"
+  sed 's/^\[defaults\]$/[defaults]\ndevice = "gpu"/; s/^name = .*/name = "own-model-gpu"/;
+       s|^python_path = .*|python_path = ["'"$PWD"'/examples/own_model"]|' \
+    examples/own_model/own-model.toml > "$T/own-gpu.toml"
+  for backend in jax torch; do
+    timeout 150 python3 -m harness run "$T/models-gpu.toml" "$T/own-gpu.toml" \
+      --backend "$backend" --out "$T/m-gpu" 2>&1 | tail -n 3
+  done
+  python3 -m harness compare "$T/m-gpu" 2>&1 | grep -A8 "^| cell | jax"
 } >> "$OUT/issue10.txt" 2>&1
 
 tar czf "$OUT/results.tgz" --exclude=models -C "$(dirname "$RESULTS")" "$(basename "$RESULTS")"
