@@ -141,9 +141,12 @@ def device_env(
     if backend == "jax":
         # Set either way: a value inherited from the runner must not override the cell's.
         env["XLA_PYTHON_CLIENT_PREALLOCATE"] = "true" if jax_preallocate else "false"
-    if backend == "tensorflow":
+    if backend == "tensorflow" or kind == "gpu":
         # TensorFlow grabs all GPU memory by default; growth keeps the memory column honest.
+        # In a GPU cell of any backend: tf.data (the tutorial's pipeline, or a user's dataset)
+        # starts TensorFlow's GPU runtime beside jax or torch too.
         env["TF_FORCE_GPU_ALLOW_GROWTH"] = "true"
+    if backend == "tensorflow":
         env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     return env
 

@@ -47,7 +47,7 @@ OPTIMIZERS = {
     "lion": "Lion",
 }
 # Classification losses by Keras name, each with its class in keras.losses; a table adds its
-# constructor's arguments, e.g. { name = "sparse_categorical_crossentropy", from_logits = true }.
+# constructor's arguments, e.g. { name = "categorical_crossentropy", label_smoothing = 0.1 }.
 LOSSES = {
     "sparse_categorical_crossentropy": "SparseCategoricalCrossentropy",
     "categorical_crossentropy": "CategoricalCrossentropy",
@@ -67,6 +67,15 @@ METRICS = (
     "kl_divergence",
     "auc",
 )
+# The labels each loss and metric takes: class ids (the built-in datasets' labels) or one-hot
+# rows; the rest ("accuracy") take either. Keras trains on the wrong kind without a word for
+# some of them (categorical_accuracy over class ids), or fails in fit.
+FOR_CLASS_IDS = {
+    "sparse_categorical_crossentropy",
+    "sparse_categorical_accuracy",
+    "sparse_top_k_categorical_accuracy",
+}
+FOR_ONE_HOT = (set(LOSSES) | set(METRICS)) - FOR_CLASS_IDS - {"accuracy"}
 _DEVICE_RE = re.compile(r"^(cpu|gpu|gpu:\d+)$")
 
 # Samples per split of the real datasets, so an impossible batch size is caught before running.
@@ -315,7 +324,7 @@ def _named(choices: dict[str, str], what: str, example: str) -> _Check:
 
 
 _optimizer = _named(OPTIMIZERS, "optimizer", '{ name = "sgd", momentum = 0.9 }')
-_loss = _named(LOSSES, "loss", '{ name = "sparse_categorical_crossentropy", from_logits = true }')
+_loss = _named(LOSSES, "loss", '{ name = "categorical_crossentropy", label_smoothing = 0.1 }')
 
 
 def _metrics(value: Any, what: str) -> tuple[str, ...]:
@@ -399,7 +408,8 @@ FIELDS: dict[str, tuple[_Check, str]] = {
         _loss,
         "Keras classification loss name (sparse_categorical_crossentropy, the default; "
         "categorical_* for one-hot labels), or a table with its arguments, e.g. "
-        '{ name = "sparse_categorical_crossentropy", from_logits = true }',
+        '{ name = "categorical_crossentropy", label_smoothing = 0.1 }; the loss and metrics must '
+        "take the dataset's labels (the built-in datasets give class ids)",
     ),
     "metrics": (_metrics, 'Keras metric names compiled into the model (default ["accuracy"])'),
     "device": (_device, "cpu, gpu or gpu:N"),
@@ -686,9 +696,35 @@ def _check_cell(path: Path, cell: Cell) -> None:
         raise ScenarioError(path, "data_path", 'only applies to dataset = "mnist"')
     if cell.dataset == "synthetic" and (cell.train_samples or 0) > 10_000_000:
         raise ScenarioError(path, "train_samples", "at most 10,000,000 synthetic samples")
-    for problem in parallel_problems(cell, train, test):
-        key, message = problem
+    labels = None if is_ref(cell.dataset) else "class ids"  # the user's: known once loaded
+    for key, message in parallel_problems(cell, train, test) + label_problems(cell, labels):
         raise ScenarioError(path, key, f"{message} (cell {cell.id})")
+
+
+def label_problems(cell: Cell, labels: str | None) -> list[tuple[str, str]]:
+    """Why the cell's loss or metrics cannot take its dataset's labels ("class ids" or
+    "one-hot"; None: not known yet), as (key, message) pairs; the worker asks again once the
+    data is loaded."""
+    wrong = {"class ids": FOR_ONE_HOT, "one-hot": FOR_CLASS_IDS}.get(labels, set())
+    out = []
+    if cell.loss.name in wrong:
+        fix = "sparse_categorical_crossentropy" if labels == "class ids" else (
+            "categorical_crossentropy"
+        )  # fmt: skip
+        out.append(("loss", f"{cell.loss.name} takes {_other(labels)} labels; dataset "
+                            f"{cell.dataset} gives {labels}: use {fix}"))  # fmt: skip
+    for name in cell.metrics:
+        if name in wrong:
+            out.append(("metrics", f"{name} takes {_other(labels)} labels; dataset "
+                                   f"{cell.dataset} gives {labels}"))  # fmt: skip
+    if dict(cell.loss.kwargs).get("from_logits") and not is_ref(cell.model):
+        out.append(("loss", f"from_logits: model {cell.model} ends in a softmax already (for "
+                            "a model of your own that outputs logits)"))  # fmt: skip
+    return out
+
+
+def _other(labels: str) -> str:
+    return "one-hot" if labels == "class ids" else "class ids"
 
 
 def parallel_problems(cell: Cell, train: int | None, test: int | None) -> list[tuple[str, str]]:

@@ -27,6 +27,8 @@ def test_gpu_n_selects_within_the_runners_gpus(visible, device, entry):
         "KERAS_BACKEND": "torch",
         "CUDA_DEVICE_ORDER": "PCI_BUS_ID",
         "CUDA_VISIBLE_DEVICES": entry,
+        # tf.data (the tutorial's pipeline, a user's dataset) must not take the GPU's memory
+        "TF_FORCE_GPU_ALLOW_GROWTH": "true",
     }
 
 
@@ -91,6 +93,7 @@ def test_jax_preallocation_is_off_unless_the_cell_turns_it_on():
         "CUDA_DEVICE_ORDER": "PCI_BUS_ID",
         "CUDA_VISIBLE_DEVICES": "0",
         "XLA_PYTHON_CLIENT_PREALLOCATE": "false",
+        "TF_FORCE_GPU_ALLOW_GROWTH": "true",
     }
     on = device_env("gpu", "jax", visible=None, jax_preallocate=True)
     assert on["XLA_PYTHON_CLIENT_PREALLOCATE"] == "true"

@@ -164,7 +164,8 @@ def test_resume_refuses_edited_scenarios(tmp_path, cells):
     # A setting the harness learnt after the run started reads as its default there.
     manifest = json.loads((run_dir / "run.json").read_text())
     for settings in manifest["settings"].values():
-        del settings["jax_preallocate"]
+        for key in ("jax_preallocate", "loss", "metrics", "python_path"):
+            del settings[key]
     (run_dir / "run.json").write_text(json.dumps(manifest))
     assert run(cells, out, "--resume", str(run_dir)).returncode == 0
     before = sorted(p.name for p in run_dir.rglob("*"))

@@ -3,6 +3,7 @@ and the quick check of import references before any cell runs."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import subprocess
 import sys
@@ -32,22 +33,24 @@ def test_loss_and_metrics_are_validated_keys_with_todays_defaults(tmp_path):
     sc = scenario.load(
         _write(
             tmp_path,
-            '[defaults]\nmetrics = ["accuracy", "sparse_top_k_categorical_accuracy"]\n[matrix]\n'
-            'loss = ["sparse_categorical_crossentropy", { name = '
-            '"sparse_categorical_crossentropy", from_logits = true }]\n',
+            '[defaults]\ndataset = "mine:data"\nmetrics = ["accuracy", "top_k_categorical_accuracy"]'
+            '\n[matrix]\nloss = ["categorical_crossentropy", { name = "categorical_crossentropy", '
+            "label_smoothing = 0.1 }]\n",
         )
     )
     assert [c.id for c in sc.cells] == [
-        "sparse_categorical_crossentropy",
-        "sparse_categorical_crossentropy-from_logitson",
+        "categorical_crossentropy",
+        "categorical_crossentropy-label_smoothing0.1",
     ]
-    assert sc.cells[1].loss.kwargs == (("from_logits", True),)
-    assert sc.cells[1].metrics == ("accuracy", "sparse_top_k_categorical_accuracy")
+    assert sc.cells[1].loss.kwargs == (("label_smoothing", 0.1),)
+    assert sc.cells[1].metrics == ("accuracy", "top_k_categorical_accuracy")
     for cell in sc.cells:  # what a result holds, read back
         assert scenario.Cell.from_json(json.loads(json.dumps(cell.to_json()))) == cell
     older = sc.cells[0].to_json()  # a result from before the keys: today's defaults
     del older["loss"], older["metrics"]
-    assert scenario.Cell.from_json(older) == scenario.Cell(scenario="s", id=sc.cells[0].id)
+    assert scenario.Cell.from_json(older) == dataclasses.replace(
+        sc.cells[0], loss=scenario.Named("sparse_categorical_crossentropy"), metrics=("accuracy",)
+    )
     for text, key, message in (
         ('loss = "mse"', "defaults.loss", "unknown loss 'mse'; accepted: "
          "sparse_categorical_crossentropy, categorical_crossentropy"),
@@ -112,8 +115,33 @@ def wrong_batches(settings):
     return Batches(16), Batches(16)
 
 def tiny(settings):
+    settings["batch_size"] = 1  # a copy: the cell's own settings stay as they are
     x = np.zeros((64, 4, 4), "float32")
     return (x, np.arange(64) % 3), (x[:8], np.arange(8) % 3)
+
+def column(settings):  # class ids as (N, 1), as keras' cifar10 loader gives them
+    x = np.zeros((64, 4, 4), "float32")
+    print("loading...", end="")  # the user's own output must not garble the answer
+    return (x, (np.arange(64) % 5)[:, None]), (x[:8], (np.arange(8) % 5)[:, None])
+
+def one_class(settings):
+    x = np.zeros((8, 4, 4), "float32")
+    return (x, np.zeros(8, "int64")), (x, np.zeros(8, "int64"))
+
+def scalar(settings):
+    x = np.zeros((8, 4, 4), "float32")
+    return (x, np.int64(3)), (x, np.zeros(8, "int64"))
+
+def mixed(settings):
+    x = np.zeros((8, 4, 4), "float32")
+    return (x, np.eye(2)[np.arange(8) % 2]), (x, np.arange(8) % 2)
+
+class Broken(Batches):
+    def __getitem__(self, i):
+        raise IndexError("batch 0 is on a disk that is not mounted")
+
+def broken(settings):
+    return Broken(8), Broken(8)
 """
 
 CHECKS = [  # (model, dataset): what the quick check answers
@@ -139,6 +167,15 @@ CHECKS = [  # (model, dataset): what the quick check answers
      "settings['batch_size']"),
     ("cnn", "bad_models:tiny", "model", "model cnn cannot take samples of shape (4, 4) from "
      "dataset bad_models:tiny: "),
+    ("mlp", "bad_models:one_class", "dataset", "dataset bad_models:one_class: its labels name "
+     "1 class(es); a classifier needs 2 to 100,000"),
+    ("mlp", "bad_models:scalar", "dataset", "dataset bad_models:scalar: train has 8 samples "
+     "but no labels"),
+    ("mlp", "bad_models:mixed", "dataset", "dataset bad_models:mixed: class ids in one split, "
+     "one-hot labels in the other"),
+    ("mlp", "bad_models:broken", "dataset", "dataset bad_models:broken: IndexError: batch 0 "
+     "is on a disk that is not mounted"),
+    ("mods:build", "digits", "model", "model mods:build: mods has no function build"),
 ]  # fmt: skip
 
 
@@ -146,12 +183,24 @@ def test_the_quick_check_answers_for_every_kind_of_bad_reference(once, tmp_path)
     """One check worker, every task: the messages a user sees, word for word."""
     (tmp_path / "bad_models.py").write_text(BAD)
 
-    def task(model: str, dataset: str) -> dict:
+    # another scenario's module of the same name, in its own folder, checked by the same worker
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "mods.py").write_text("def build(input_shape, num_classes, settings):"
+                                                "\n    return 1\n")  # fmt: skip
+    (tmp_path / "mods.py").write_text("# no build here\n")
+
+    def task(model: str, dataset: str, folder=tmp_path, **settings) -> dict:
         cell = scenario.Cell("s", "c", model=model, dataset=dataset, batch_size=8,
-                             python_path=(str(tmp_path),))  # fmt: skip
+                             python_path=(str(folder),), **settings)  # fmt: skip
         return {"cell": cell.to_json()}
 
-    tasks = [task(m, d) for m, d, _, _ in CHECKS] + [task("mlp", "bad_models:tiny")]
+    loss = scenario.Named("categorical_crossentropy")
+    tasks = [task("mods:build", "digits", tmp_path / "other")]  # imported first
+    tasks += [task(m, d) for m, d, _, _ in CHECKS] + [
+        task("mlp", "bad_models:tiny"),
+        task("mlp", "bad_models:column"),
+        task("mlp", "bad_models:tiny", loss=loss),  # one-hot loss, class ids
+    ]
     (tmp_path / "tasks.json").write_text(json.dumps(tasks))
     proc = subprocess.run(
         [sys.executable, "-m", "harness.worker.refcheck", str(tmp_path / "tasks.json")],
@@ -160,13 +209,19 @@ def test_the_quick_check_answers_for_every_kind_of_bad_reference(once, tmp_path)
         text=True,
         timeout=300,
     )
-    answers = [json.loads(line) for line in proc.stdout.splitlines()]
+    answers = [json.loads(line) for line in proc.stdout.splitlines() if line.strip()]
     assert len(answers) == len(tasks), proc.stderr[-2000:]
-    for (_, _, field, message), answer in zip(CHECKS, answers, strict=False):
+    assert answers[0]["field"] == "model" and "returned int" in answers[0]["error"]
+    for (_, _, field, message), answer in zip(CHECKS, answers[1:], strict=False):
         assert answer["field"] == field and answer["error"].startswith(message), answer
+    tiny, column, loss = answers[-3:]
     # the 3 classes of 4x4 float samples, fed as they are: the model is built for them
-    assert answers[-1] == {"index": len(CHECKS), "ok": True, "input_shape": [4, 4],
-                           "num_classes": 3}  # fmt: skip
+    assert tiny == {"index": len(CHECKS) + 1, "ok": True, "input_shape": [4, 4],
+                    "num_classes": 3}  # fmt: skip
+    assert column["ok"] and column["num_classes"] == 5  # (N, 1) class ids
+    assert loss == {"index": len(tasks) - 1, "field": "loss", "error":
+                    "categorical_crossentropy takes one-hot labels; dataset bad_models:tiny "
+                    "gives class ids: use sparse_categorical_crossentropy"}  # fmt: skip
 
 
 def test_a_bad_reference_stops_the_run_before_anything_is_written(once, tmp_path):
@@ -207,7 +262,7 @@ def test_the_users_own_pydataset_trains_and_other_pipelines_are_unsupported(once
     ok, other = docs["pydataset"], docs["numpy"]
     assert ok["status"] == "ok", ok.get("reason")
     assert ok["data"]["form"] == "keras.utils.PyDataset"
-    assert (ok["data"]["train_samples"], ok["data"]["image_shape"]) == (1347, [8, 8, 1])
+    assert (ok["data"]["train_samples"], ok["data"]["input_shape"]) == (1347, [8, 8, 1])
     # 11 batches of 128 (the last 67): the warm-up fits the first and the last
     assert ok["train"]["steps_per_epoch"] == 11
     assert ok["train"]["warmup"]["samples"] == 128 + 1347 % 128
@@ -229,6 +284,7 @@ def test_the_users_own_tf_data_dataset_trains_under_tensorflow(backend, tmp_path
     (tmp_path / "tfd.py").write_text(
         "import numpy as np\nimport tensorflow as tf\n"
         "def load(settings):\n"
+        "    settings['id'] = 'someone-else'  # a copy: the recorded cell stays as it is\n"
         "    rng = np.random.default_rng(settings['seed'])\n"
         "    x = rng.random((300, 6), dtype=np.float32)\n"
         "    y = np.eye(4, dtype=np.float32)[rng.integers(0, 4, 300)]\n"
@@ -246,9 +302,9 @@ def test_the_users_own_tf_data_dataset_trains_under_tensorflow(backend, tmp_path
     proc = run_cli("run", str(sc), "--backend", backend, "--out", str(tmp_path / "r"))
     assert proc.returncode == 0, proc.stderr[-3000:]
     (d,) = results.load_results([tmp_path / "r"])[0]
-    assert d["status"] == "ok", d.get("reason")
+    assert (d["status"], d["cell"]["id"]) == ("ok", "default"), d.get("reason")
     assert d["data"]["form"] == "tf.data.Dataset" and d["data"]["labels"] == "one-hot"
-    assert (d["data"]["image_shape"], d["data"]["num_classes"]) == ([6], 4)
+    assert (d["data"]["input_shape"], d["data"]["num_classes"]) == ([6], 4)
     assert d["train"]["warmup"]["samples"] == 64 + 200 % 64
     assert d["train"]["flops_per_sample"] == 3 * 2 * (6 * 128 + 128 * 4)
     assert d["save"]["keras"]["predictions_match"]

@@ -131,7 +131,7 @@ def main(args: argparse.Namespace) -> int:
     }
     backends = resolve_backends(args.backend)
     for side, scenarios in sides.items():  # each side's references, in its own interpreter
-        refcheck.check(scenarios, refcheck.quickest(backends), python=pythons[side])
+        refcheck.check(scenarios, backends, python=pythons[side])
     run_dir = run_dir_for(args, backends, prefix="ab-", what="A/B run folder", manifest="ab.json")
     jobs = plan(run_dir.name, sides, pythons, backends, args.rounds, run_dir.absolute())
     if not jobs:

@@ -5,7 +5,6 @@ checks that let ``--resume`` finish it without mixing in another experiment.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 from pathlib import Path
 
@@ -89,11 +88,10 @@ def check_resume(started: dict, run_dir: Path, backends: list[str], jobs: list[J
         raise UsageError(f"--resume: {run_dir} plans other cells ({listed}); {again}")
     # A setting added to the harness after the run started reads as its default there, or as
     # the run ran it (BEFORE) where the default came with a change of behaviour.
-    defaults = {
-        f.name: f.default
-        for f in dataclasses.fields(scenario.Cell)
-        if f.default is not dataclasses.MISSING and f.name not in ("optimizer", "backends")
-    }
+    # In run.json's own form (a loss as a table, tuples as lists), as every cell holds them.
+    defaults = json.loads(json.dumps(scenario.Cell(scenario="", id="").to_json()))
+    for always in ("scenario", "id", "optimizer", "backends"):  # in every manifest
+        del defaults[always]
     defaults.update(BEFORE)
     for key, settings in (then if isinstance(then, dict) else {}).items():
         was = {**defaults, **settings}

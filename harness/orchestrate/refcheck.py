@@ -41,18 +41,24 @@ def tasks(
 
 def check(
     scenarios: list[Scenario],
-    backend: str,
+    backends: list[str],
     cells: list[Cell] | None = None,
     python: str | None = None,
 ) -> int:
-    """Runs the quick check under ``backend`` on the CPU; returns how many were checked.
+    """Runs the quick check on the CPU, each reference under one of the backends its cells
+    run under (jax where it is one: it imports fastest); returns how many were checked.
 
     Raises:
         ScenarioError: the first bad reference, naming its file and key.
     """
-    todo = tasks(scenarios, cells)
-    if not todo:
-        return 0
+    groups: dict[str, list[tuple[Scenario, Cell]]] = {}
+    for sc, cell in tasks(scenarios, cells):
+        mine = [b for b in backends if b in cell.backends] or backends
+        groups.setdefault("jax" if "jax" in mine else mine[0], []).append((sc, cell))
+    return sum(_check(todo, backend, python) for backend, todo in groups.items())
+
+
+def _check(todo: list[tuple[Scenario, Cell]], backend: str, python: str | None) -> int:
     print(
         f"checking the import references of {len(todo)} model/dataset pair(s) under {backend} "
         "before any cell runs",
@@ -60,52 +66,59 @@ def check(
     )
     with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
         json.dump([{"cell": cell.to_json()} for _, cell in todo], f)
+    cut_short = None
     try:
-        env = child_env(dev.device_env("cpu", backend))
         try:
             proc = subprocess.run(
                 [python or sys.executable, "-m", "harness.worker.refcheck", f.name],
-                env=env,
+                env=child_env(dev.device_env("cpu", backend)),
                 capture_output=True,
                 text=True,
                 timeout=TIMEOUT,
             )
-        except subprocess.TimeoutExpired:
-            _warn(f"it took more than {TIMEOUT:.0f} s")
-            return 0
+            stdout, stderr = proc.stdout, proc.stderr
+            if proc.returncode:
+                cut_short = f"its worker exited with code {proc.returncode}"
+        except subprocess.TimeoutExpired as exc:  # what it answered so far still counts
+            stdout, stderr = _text(exc.stdout), _text(exc.stderr)
+            cut_short = f"it took more than {TIMEOUT:.0f} s"
     finally:
         Path(f.name).unlink(missing_ok=True)
     answers = {}
-    for line in proc.stdout.splitlines():  # the user's own code may print too
+    for line in stdout.splitlines():
         try:
             answer = json.loads(line)
         except ValueError:
             continue
         if isinstance(answer, dict) and answer.get("index") in range(len(todo)):
             answers[answer["index"]] = answer
+    unchecked = []
     for index, (sc, cell) in enumerate(todo):
-        answer = answers.get(index)
-        if answer is None:
-            tail = " ".join(proc.stderr.strip().splitlines()[-1:])[:300]
-            _warn(f"its worker exited with code {proc.returncode} ({tail or 'no output'})")
-            return 0
-        if "crashed" in answer:
-            _warn(answer["crashed"])
-            return 0
+        answer = answers.get(index, {})
         if "error" in answer:
             field = answer["field"]
             raise ScenarioError(sc.path, sc.where(field, getattr(cell, field)), answer["error"])
-    return len(todo)
+        if "crashed" in answer:
+            unchecked.append(f"{cell.scenario}/{cell.id}: {answer['crashed']}")
+        elif not answer.get("ok"):
+            unchecked.append(f"{cell.scenario}/{cell.id}")
+    if unchecked:
+        tail = " ".join(stderr.strip().splitlines()[-1:])[:300]
+        why = cut_short or "no answer"
+        _warn(f"{why}{f' ({tail})' if tail and cut_short else ''}; not checked: "
+              + "; ".join(unchecked))  # fmt: skip
+    return len(todo) - len(unchecked)
 
 
-def quickest(backends: list[str]) -> str:
-    """The backend the check runs under: jax where it is one of them (it imports fastest)."""
-    return "jax" if "jax" in backends else backends[0]
+def _text(data: bytes | str | None) -> str:
+    if isinstance(data, bytes):
+        return data.decode("utf-8", "replace")
+    return data or ""
 
 
 def _warn(why: str) -> None:
     print(
-        f"warning: the quick check of import references could not finish ({why}); each cell "
-        "checks its own",
+        f"warning: the quick check of import references could not finish ({why}); those "
+        "cells check their own",
         file=sys.stderr,
     )

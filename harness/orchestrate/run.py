@@ -63,7 +63,7 @@ def main(args: argparse.Namespace) -> int:
     if args.coordinator is not None:
         check_address(args.coordinator, jobs)
     # The user's model and dataset functions, tried once before anything is written
-    refcheck.check(scenarios, refcheck.quickest(backends), [j.cell for j in jobs])
+    refcheck.check(scenarios, backends, [j.cell for j in jobs])
     if args.report and Path(args.report).is_dir():
         raise UsageError(f"--report {args.report}: a folder, not a file")
     if args.resume and (Path(args.resume) / "run.json").is_file():

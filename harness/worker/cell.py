@@ -27,7 +27,7 @@ from .. import lifeline, results
 from ..backends import backend_versions
 from ..errors import one_line
 from ..gate import stats
-from ..scenario import Cell, is_ref, parallel_problems
+from ..scenario import Cell, is_ref, label_problems, parallel_problems
 from . import data as data_mod
 from . import devices, parallel, timing, userdata
 
@@ -210,6 +210,9 @@ class Worker:
         problems = parallel_problems(cell, ds.n_train, len(ds.x_test))
         if problems:
             raise CellOutcome("unsupported", "; ".join(f"{k}: {m}" for k, m in problems))
+        problems = label_problems(cell, ds.labels)
+        if problems:  # a scenario mistake Keras would train on, or fail in fit with
+            raise ValueError("; ".join(f"{k}: {m}" for k, m in problems))
         self.ds = ds
 
         if cell.precision != "float32":
@@ -605,6 +608,11 @@ class Worker:
 
         self.phase("probe")
         train = self.result["train"]
+        if not train["flops_per_sample"]:
+            raise ValueError(
+                "no layer's FLOPs could be counted (a subclassed model has no graph to read; "
+                f"uncounted: {', '.join(train['flops_uncounted'])}): no efficiency figure"
+            )
         achieved = train["flops_per_sample"] * train["samples_per_sec"]["median"]
         # Data parallel on N GPUs: each multiplies its share of the batch, and N of them can
         # reach N times what one does. Simulated CPU devices share the one CPU: its probe at

@@ -64,6 +64,11 @@ class Dataset:
             return tuple(int(d) for d in self.x_test.shape[1:])
         return tuple(int(d) for d in preprocess(self.x_test[:1]).shape[1:])
 
+    @property
+    def labels(self) -> str:
+        """ "class ids" or "one-hot"."""
+        return "one-hot" if self.y_test.ndim == 2 else "class ids"
+
     def describe(self) -> dict[str, Any]:
         return {
             "dataset": self.name,
@@ -71,12 +76,15 @@ class Dataset:
             "form": self.form,
             "train_samples": int(self.n_train),
             "test_samples": int(len(self.x_test)),
-            "image_shape": list(self.input_shape),
+            "image_shape": list(self.x_test.shape[1:]),  # one sample, as the dataset gives it
+            "input_shape": list(self.input_shape),  # as the model sees it
             "num_classes": self.num_classes,
-            "labels": "one-hot" if self.y_test.ndim == 2 else "class ids",
-            "preprocessing": "none: the dataset's own batches" if self.ready else
-            "uint8 scaled to [0, 1] float32, channel axis on grayscale images; other "
-            "arrays as given",
+            "labels": self.labels,
+            "preprocessing": "none: the dataset's own batches" if self.ready else (
+                "none: not uint8, fed as given" if self.x_test.dtype != np.uint8 else
+                "uint8 scaled to [0, 1] float32" + (
+                    ", a channel axis added" if self.x_test.ndim == 3 else "")
+            ),
         }  # fmt: skip
 
 

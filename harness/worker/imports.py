@@ -8,6 +8,9 @@ from collections.abc import Callable
 
 from ..errors import one_line
 
+# The python_path each top-level module of the user's was imported with.
+_IMPORTED_WITH: dict[str, tuple[str, ...]] = {}
+
 
 def import_ref(
     ref: str, python_path: tuple[str, ...], what: str, error: type[Exception]
@@ -23,14 +26,23 @@ def import_ref(
     Raises:
         error: the module cannot be imported, or has no such function (one line, with why).
     """
-    for folder in reversed(python_path):
-        if folder not in sys.path:
-            sys.path.insert(0, folder)
+    for folder in reversed(python_path):  # first, before any other scenario's
+        if folder in sys.path:
+            sys.path.remove(folder)
+        sys.path.insert(0, folder)
     module_name, _, function = ref.partition(":")
+    top = module_name.partition(".")[0]
+    if _IMPORTED_WITH.get(top, python_path) != python_path:
+        # One process checks several scenarios' references: another's module of the same name
+        # must not stand in for this one's.
+        for name in [n for n in sys.modules if n == top or n.startswith(top + ".")]:
+            del sys.modules[name]
+        importlib.invalidate_caches()
     try:
         module = importlib.import_module(module_name)
     except Exception as exc:
         raise error(f"{what} {ref}: cannot import {module_name}: {why(exc)}") from None
+    _IMPORTED_WITH[top] = python_path
     found = getattr(module, function, None)
     if not callable(found):
         raise error(f"{what} {ref}: {module_name} has no function {function}")

@@ -11,6 +11,7 @@ devices.py and data.py.
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 import keras
@@ -87,8 +88,12 @@ def _imported(
     """
     build = import_ref(ref, python_path, "model", ModelRefError)
     function = ref.partition(":")[2]
-    try:
-        model = build(input_shape=tuple(input_shape), num_classes=num_classes, settings=settings)
+    try:  # a copy of the settings: what the function does to it must not change the record
+        model = build(
+            input_shape=tuple(input_shape),
+            num_classes=num_classes,
+            settings=copy.deepcopy(settings),
+        )
     except Exception as exc:
         raise ModelRefError(f"model {ref}: {function} raised {why(exc)}") from None
     if not isinstance(model, keras.Model):
@@ -147,23 +152,19 @@ def compile_model(
 
 def train_flops_per_sample(model: keras.Model) -> int:
     """Floating-point operations of one training sample, counted from the built model's layers
-    that dominate common models (see ``_forward_flops``; ``uncounted_layers`` lists the rest).
+    that dominate common models (see ``_node_flops``; ``uncounted_layers`` lists the rest).
 
     A multiply-add is 2 FLOPs; the backward pass costs about twice the forward (gradients for
     inputs and weights): 3 x forward in all. Bias adds, activations, normalization, pooling and
     dropout are a rounding error next to them and are left out.
     """
-    return 3 * sum(f for f in (_forward_flops(layer) for layer in _leaves(model)) if f is not None)
+    return 3 * _count(model)[0]
 
 
 def uncounted_layers(model: keras.Model) -> list[str]:
     """Layers whose FLOPs ``train_flops_per_sample`` does not count (an efficiency figure
     from it is then partial), by class name."""
-    out = set()
-    for layer in _leaves(model):
-        if _forward_flops(layer) is None and type(layer).__name__ not in _FREE:
-            out.add(type(layer).__name__)
-    return sorted(out)
+    return sorted(_count(model)[1])
 
 
 # Layers whose cost is negligible next to the counted ones (elementwise, reshaping, pooling,
@@ -184,13 +185,34 @@ _FREE = frozenset({
 # fmt: on
 
 
-def _leaves(model: keras.Model):
-    """The model's layers, with nested models opened up."""
-    for layer in model.layers:
-        if isinstance(layer, keras.Model):
-            yield from _leaves(layer)
-        else:
-            yield layer
+def _count(model: keras.Model) -> tuple[int, set[str]]:
+    """Forward FLOPs of one sample and the layers left uncounted, walking the model's graph:
+    every call of a layer in it once (a shared layer as often as it is called, a nested model
+    opened up at each call), nothing called outside it."""
+    graph = getattr(model, "_functional", None) or model  # a Sequential's is inside
+    by_depth = getattr(graph, "_nodes_by_depth", None)
+    if not by_depth:  # a subclassed model: no graph of its calls to read
+        names = {type(layer).__name__ for layer in model.layers} - _FREE
+        return 0, names or {type(model).__name__}
+    total, uncounted = 0, set()
+    for nodes in by_depth.values():
+        for node in nodes:
+            op = node.operation
+            name = type(op).__name__
+            if isinstance(op, keras.Model):
+                flops, missed = _count(op)
+                total += flops
+                uncounted |= missed
+                continue
+            try:
+                flops = _node_flops(op, _kinds(op), node)
+            except Exception:  # a layer that does not look as expected: uncounted, not guessed
+                flops = None
+            if flops is not None:
+                total += flops
+            elif name not in _FREE:
+                uncounted.add(name)
+    return total, uncounted
 
 
 def _kinds(layer) -> set[str]:
@@ -206,28 +228,6 @@ def _prod(dims) -> int:
     return out
 
 
-def _forward_flops(layer) -> int | None:
-    """Forward FLOPs of one sample through ``layer``, summed over the places it is called;
-    None where the harness cannot count it (never a guess)."""
-    try:
-        nodes = [
-            ([tuple(t.shape)[1:] for t in n.input_tensors],
-             [tuple(t.shape)[1:] for t in n.output_tensors])
-            for n in layer._inbound_nodes
-        ]  # fmt: skip
-        if not nodes:
-            return None
-        total = 0
-        for ins, outs in nodes:
-            flops = _node_flops(layer, _kinds(layer), ins, outs[0])
-            if flops is None:
-                return None
-            total += flops
-        return total
-    except Exception:  # a layer that does not look as expected is uncounted, not guessed
-        return None
-
-
 def _spatial(layer, shape: tuple[int, ...]) -> tuple[int, ...]:
     """A conv layer's spatial dimensions of one sample's ``shape`` (no channel axis)."""
     return (
@@ -237,7 +237,11 @@ def _spatial(layer, shape: tuple[int, ...]) -> tuple[int, ...]:
     )
 
 
-def _node_flops(layer, kinds: set[str], ins: list[tuple], out: tuple) -> int | None:
+def _node_flops(layer, kinds: set[str], node) -> int | None:
+    """Forward FLOPs of one sample through one call of ``layer``; None where the harness
+    cannot count it (never a guess)."""
+    ins = [tuple(t.shape)[1:] for t in node.input_tensors]
+    out = tuple(node.output_tensors[0].shape)[1:]
     if any(None in s for s in ins):
         return None  # a dimension unknown until run time (a variable sequence length)
     if "EinsumDense" in kinds:  # from its input: its output shape may be left open
@@ -255,8 +259,11 @@ def _node_flops(layer, kinds: set[str], ins: list[tuple], out: tuple) -> int | N
     if "BaseDepthwiseConv" in kinds or "BaseConv" in kinds:
         # kernel (*k, c_in / groups, c_out), or (*k, c_in, multiplier): per output position
         return 2 * _prod(_spatial(layer, out)) * _prod(layer.kernel.shape)
-    if "MultiHeadAttention" in kinds:
-        return _attention_flops(layer, ins)
+    if "MultiHeadAttention" in kinds:  # query, value and key by argument, not the masks
+        args, kwargs = node.arguments.args, node.arguments.kwargs
+        query, value = (tuple(t.shape)[1:] for t in args[:2])
+        key = args[2] if len(args) > 2 else kwargs.get("key")
+        return _attention_flops(layer, query, value, value if key is None else key.shape[1:])
     for name, gates in (("LSTM", 4), ("GRU", 3), ("SimpleRNN", 1)):
         if name in kinds:
             steps, n_in = ins[0][-2], ins[0][-1]
@@ -276,12 +283,11 @@ def _einsum_flops(layer, sample_in: tuple) -> int | None:
     return 2 * _prod(sizes.values())
 
 
-def _attention_flops(layer, ins: list[tuple]) -> int | None:
+def _attention_flops(layer, query: tuple, value: tuple, key: tuple) -> int | None:
     """Query, key and value projections, scores, the weighted sum, and the output projection
     (keras' MultiHeadAttention over one sequence axis)."""
-    query, value = ins[0], ins[1]
-    key = ins[2] if len(ins) > 2 else value
-    if len(query) != 2:  # attention over several axes: not counted
+    key = tuple(key)
+    if len(query) != 2 or len(value) != 2 or len(key) != 2:  # several axes: not counted
         return None
     (t_q, d_q), (t_v, d_v), (t_k, d_k) = query, value, key
     heads, key_dim = layer.num_heads, layer.key_dim

@@ -9,6 +9,7 @@ reference is ``{"index": I, "field": "model" | "dataset", "error": "..."}``; a g
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 from pathlib import Path
@@ -18,7 +19,7 @@ from ..errors import one_line
 
 
 def check_one(task: dict[str, Any]) -> dict[str, Any]:
-    from ..scenario import Cell, is_ref
+    from ..scenario import Cell, is_ref, label_problems
     from . import model as model_mod
     from . import userdata
 
@@ -37,6 +38,8 @@ def check_one(task: dict[str, Any]) -> dict[str, Any]:
         except userdata.DataRefError as exc:
             return {"field": "dataset", "error": str(exc)}
         input_shape, num_classes = ds.input_shape, ds.num_classes
+        for key, message in label_problems(cell, ds.labels):
+            return {"field": key, "error": message}
     try:
         model_mod.build_model(
             cell.model,
@@ -60,9 +63,11 @@ if __name__ == "__main__":
     from ..lifeline import tie_to_parent
 
     tie_to_parent()  # the check dies with the harness that started it
+    answers = sys.stdout
     for index, task in enumerate(json.loads(Path(sys.argv[1]).read_text())):
         try:
-            answer = check_one(task)
+            with contextlib.redirect_stdout(sys.stderr):  # what the user's code prints
+                answer = check_one(task)
         except Exception as exc:  # the check's own failure is not the reference's
             answer = {"crashed": one_line(exc, typed=True, limit=300)}
-        print(json.dumps({"index": index, **answer}), flush=True)
+        print("\n" + json.dumps({"index": index, **answer}), file=answers, flush=True)

@@ -17,6 +17,7 @@ Labels are class ids (N,) or one-hot (N, classes); the number of classes comes f
 
 from __future__ import annotations
 
+import copy
 import sys
 from typing import Any
 
@@ -30,6 +31,11 @@ EXPECTED = (
     "((x_train, y_train), (x_test, y_test)) arrays, or (train, test) as keras.utils.PyDataset "
     "or tf.data.Dataset batches of (x, y)"
 )
+
+
+# A dataset object yielding more training samples than this, with no train_samples, is taken
+# for an endless one (a tf.data pipeline of unknown cardinality) rather than counted for ever.
+MAX_SAMPLES = 100_000_000
 
 
 class DataRefError(RuntimeError):
@@ -53,8 +59,8 @@ def load(
     """
     function = import_ref(ref, python_path, "dataset", DataRefError)
     name = ref.partition(":")[2]
-    try:
-        got = function(settings=settings)
+    try:  # a copy: what the function does to it must not change the recorded cell
+        got = function(settings=copy.deepcopy(settings))
     except Exception as exc:
         raise DataRefError(f"dataset {ref}: {name} raised {why(exc)}") from None
     module = sys.modules.get(getattr(function, "__module__", None) or "")
@@ -62,14 +68,20 @@ def load(
     if not isinstance(got, tuple | list) or len(got) != 2:
         raise DataRefError(f"dataset {ref}: {name} returned {_kind(got)}; expected {EXPECTED}")
     train, test = got
-    if _form(train) and _form(test):
-        ds = _from_objects(ref, train, test, batch_size, train_samples)
-    elif all(isinstance(s, tuple | list) and len(s) == 2 for s in (train, test)):
-        ds = _from_arrays(ref, train, test, train_samples, test_samples)
-    else:
-        raise DataRefError(
-            f"dataset {ref}: {name} returned ({_kind(train)}, {_kind(test)}); expected {EXPECTED}"
-        )
+    try:
+        if _form(train) and _form(test):
+            ds = _from_objects(ref, train, test, batch_size, train_samples, test_samples)
+        elif all(isinstance(s, tuple | list) and len(s) == 2 for s in (train, test)):
+            ds = _from_arrays(ref, train, test, train_samples)
+        else:
+            raise DataRefError(
+                f"dataset {ref}: {name} returned ({_kind(train)}, {_kind(test)}); expected "
+                f"{EXPECTED}"
+            )
+    except DataRefError:
+        raise
+    except Exception as exc:  # the user's batches (or what they hold) failing in a check
+        raise DataRefError(f"dataset {ref}: {why(exc)}") from None
     if test_samples is not None:
         ds.x_test, ds.y_test = ds.x_test[:test_samples], ds.y_test[:test_samples]
     ds.source = source
@@ -94,55 +106,96 @@ def _form(value: Any) -> str | None:
     return None
 
 
-def _labels(ref: str, split: str, y: np.ndarray, n: int) -> None:
-    if len(y) != n:
-        raise DataRefError(f"dataset {ref}: {split} has {n} samples but {len(y)} labels")
-    if y.ndim == 1 and not np.issubdtype(y.dtype, np.integer):
-        raise DataRefError(
-            f"dataset {ref}: {split} labels are {y.dtype}, not class ids (integers) or one-hot"
-        )
-    if y.ndim not in (1, 2) or (y.ndim == 1 and y.size and y.min() < 0):
-        raise DataRefError(
-            f"dataset {ref}: {split} labels of shape {y.shape} are not class ids (N,) from 0, "
-            "or one-hot (N, classes)"
-        )
+# A model's last layer has one unit per class: more than this is a label mistake, not a model.
+MAX_CLASSES = 100_000
 
 
-def _num_classes(ref: str, ys: list[np.ndarray]) -> int:
-    if ys[0].ndim == 2:
+def _labels(ref: str, split: str, y: np.ndarray, n: int) -> str:
+    """Checks one split's labels; returns their form: "class ids" ((N,) or (N, 1) integers
+    from 0) or "one-hot" ((N, classes) rows of probabilities summing to 1)."""
+    if y.ndim == 0 or len(y) != n:
+        raise DataRefError(
+            f"dataset {ref}: {split} has {n} samples but {len(y) if y.ndim else 'no'} labels"
+        )
+    if y.ndim == 1 or (y.ndim == 2 and y.shape[1] == 1):  # (N, 1): keras' cifar10 loader
+        if not np.issubdtype(y.dtype, np.integer):
+            raise DataRefError(
+                f"dataset {ref}: {split} labels are {y.dtype}, not class ids (integers) or one-hot"
+            )
+        if y.size and y.min() < 0:
+            raise DataRefError(f"dataset {ref}: {split} labels hold a negative class id")
+        return "class ids"
+    if y.ndim == 2:
+        rows = y.astype(np.float64)
+        if not (np.all(np.isfinite(rows)) and rows.min() >= 0 and rows.max() <= 1) or not (
+            np.allclose(rows.sum(axis=1), 1.0, atol=1e-3)
+        ):
+            raise DataRefError(
+                f"dataset {ref}: {split} labels of shape {y.shape} are not one-hot (rows of "
+                "values from 0 to 1 summing to 1)"
+            )
+        return "one-hot"
+    raise DataRefError(
+        f"dataset {ref}: {split} labels of shape {y.shape} are not class ids (N,) from 0, "
+        "or one-hot (N, classes)"
+    )
+
+
+def _num_classes(ref: str, ys: list[np.ndarray], forms: set[str]) -> int:
+    """The classes the labels name (ids: the largest + 1; one-hot: the width), at least 2."""
+    if len(forms) > 1:
+        raise DataRefError(f"dataset {ref}: class ids in one split, one-hot labels in the other")
+    if forms == {"one-hot"}:
         widths = {int(y.shape[1]) for y in ys}
         if len(widths) > 1:
             raise DataRefError(f"dataset {ref}: one-hot labels of widths {sorted(widths)}")
-        return widths.pop()
-    if any(y.ndim != 1 for y in ys):
-        raise DataRefError(f"dataset {ref}: class ids in one split, one-hot labels in the other")
-    return int(max(int(y.max()) for y in ys if y.size)) + 1
+        count = widths.pop()
+    else:
+        count = max(int(y.max()) for y in ys if y.size) + 1
+    if count < 2 or count > MAX_CLASSES:
+        raise DataRefError(
+            f"dataset {ref}: its labels name {count} class(es); a classifier needs 2 to "
+            f"{MAX_CLASSES:,}"
+        )
+    return count
 
 
-def _from_arrays(ref, train, test, train_samples, test_samples) -> Dataset:
+def _ids_flat(y: np.ndarray) -> np.ndarray:
+    """Class ids (N, 1), as keras' cifar10 loader gives them, as (N,)."""
+    return y[:, 0] if y.ndim == 2 and y.shape[1] == 1 else y
+
+
+def _samples(ref: str, split: str, x: np.ndarray) -> None:
+    """One split's (or batch's) samples: numbers, with at least one axis per sample."""
+    if x.ndim < 2 or not len(x):
+        raise DataRefError(
+            f"dataset {ref}: {split} x has shape {x.shape}; expected (samples, ...) with at "
+            "least one sample"
+        )
+    if not (np.issubdtype(x.dtype, np.number) or x.dtype == np.bool_):
+        raise DataRefError(f"dataset {ref}: {split} x holds {x.dtype}, not numbers")
+
+
+def _from_arrays(ref, train, test, train_samples) -> Dataset:
     try:
         (x_train, y_train), (x_test, y_test) = (
             (np.asarray(x), np.asarray(y)) for x, y in (train, test)
         )
     except Exception as exc:
         raise DataRefError(f"dataset {ref}: its splits are not arrays: {why(exc)}") from None
-    if train_samples is not None:
-        x_train, y_train = x_train[:train_samples], y_train[:train_samples]
+    forms = set()
     for split, x, y in (("train", x_train, y_train), ("test", x_test, y_test)):
-        if x.ndim < 2 or not len(x):
-            raise DataRefError(
-                f"dataset {ref}: {split} x has shape {x.shape}; expected (samples, ...) with "
-                "at least one sample"
-            )
-        if not (np.issubdtype(x.dtype, np.number) or x.dtype == np.bool_):
-            raise DataRefError(f"dataset {ref}: {split} x holds {x.dtype}, not numbers")
-        _labels(ref, split, y, len(x))
+        _samples(ref, split, x)
+        forms.add(_labels(ref, split, y, len(x)))  # before any cut: x and y must pair up
     if x_train.shape[1:] != x_test.shape[1:]:
         raise DataRefError(
             f"dataset {ref}: train samples of shape {x_train.shape[1:]}, test samples of "
             f"shape {x_test.shape[1:]}"
         )
-    num_classes = _num_classes(ref, [y_train, y_test])
+    if train_samples is not None:
+        x_train, y_train = x_train[:train_samples], y_train[:train_samples]
+    y_train, y_test = _ids_flat(y_train), _ids_flat(y_test)
+    num_classes = _num_classes(ref, [y_train, y_test], forms)
     return Dataset(ref, "", x_train, y_train, x_test, y_test, num_classes=num_classes)
 
 
@@ -175,20 +228,28 @@ def _batches(ref: str, split: str, obj: Any, form: str):
         yield np.asarray(item[0]), np.asarray(item[1])
 
 
-def _from_objects(ref, train, test, batch_size, train_samples) -> Dataset:
+def _from_objects(ref, train, test, batch_size, train_samples, test_samples) -> Dataset:
     form = _form(train)
     if _form(test) != form:
         raise DataRefError(
             f"dataset {ref}: train is a {FORMS[form]}, test a {FORMS[_form(test)]}: "
             "give both as one kind"
         )
-    sizes, shapes, train_ys, last = [], set(), [], None
+    sizes, shapes, train_ys, forms, last = [], set(), [], set(), None
     for x, y in _batches(ref, "train", train, form):
-        _labels(ref, "train", y, len(x))
+        _samples(ref, f"train batch {len(sizes)}", x)
+        forms.add(_labels(ref, "train", y, len(x)))
         sizes.append(len(x))
         shapes.add(x.shape[1:])
         train_ys.append(y)
         last = (x, y)
+        if sum(sizes) > (train_samples or MAX_SAMPLES):  # an endless one too
+            raise DataRefError(
+                f"dataset {ref}: more than {train_samples or MAX_SAMPLES:,} training samples "
+                + ("" if train_samples else "(an endless dataset?) ")
+                + "; honour settings['train_samples'] (a dataset object cannot be cut here "
+                "without changing its pipeline)"
+            )
     if not sizes:
         raise DataRefError(f"dataset {ref}: the train dataset has no batches")
     wrong = next((i for i, n in enumerate(sizes[:-1]) if n != batch_size), None)
@@ -198,23 +259,27 @@ def _from_objects(ref, train, test, batch_size, train_samples) -> Dataset:
             f"dataset {ref}: train batch {i} holds {sizes[i]} samples, not batch_size "
             f"{batch_size}: build the batches with settings['batch_size']"
         )
-    if train_samples is not None and sum(sizes) > train_samples:
-        raise DataRefError(
-            f"dataset {ref}: {sum(sizes)} training samples, more than train_samples "
-            f"{train_samples}: honour settings['train_samples'] (a dataset object cannot be cut "
-            "here without changing its pipeline)"
-        )
-    test_batches = list(_batches(ref, "test", test, form))
+    test_batches, gathered = [], 0
+    for x, y in _batches(ref, "test", test, form):
+        test_batches.append((x, y))
+        gathered += len(x)
+        if test_samples is not None and gathered >= test_samples:
+            break  # the test split is gathered into arrays, and cut as arrays are
+        if gathered > MAX_SAMPLES:
+            raise DataRefError(
+                f"dataset {ref}: more than {MAX_SAMPLES:,} test samples (an endless dataset?)"
+            )
     if not test_batches:
         raise DataRefError(f"dataset {ref}: the test dataset has no batches")
-    for x, y in test_batches:
-        _labels(ref, "test", y, len(x))
+    for i, (x, y) in enumerate(test_batches):
+        _samples(ref, f"test batch {i}", x)
+        forms.add(_labels(ref, "test", y, len(x)))
         shapes.add(x.shape[1:])
     if len(shapes) > 1:
         raise DataRefError(f"dataset {ref}: samples of several shapes {sorted(shapes)}")
     x_test = np.concatenate([x for x, _ in test_batches])
-    y_test = np.concatenate([y for _, y in test_batches])
-    num_classes = _num_classes(ref, [np.concatenate(train_ys), y_test])
+    y_test = _ids_flat(np.concatenate([y for _, y in test_batches]))
+    num_classes = _num_classes(ref, [_ids_flat(np.concatenate(train_ys)), y_test], forms)
     return Dataset(
         ref,
         "",
