@@ -351,24 +351,22 @@ def _ref_hint(value: Any, choices: tuple[str, ...]) -> str:
     return _nearest(value, choices)
 
 
-def _dataset(value: Any, what: str) -> str:
-    if isinstance(value, str) and (value in DATASETS or _REF_RE.match(value)):
-        return value
-    hint = _ref_hint(value, DATASETS)
-    raise ValueError(
-        f"unknown dataset {value!r}{hint}; accepted: {', '.join(DATASETS)}, or an import "
-        'reference "package.module:function"'
-    )
+def _built_in_or_ref(choices: tuple[str, ...], what: str) -> _Check:
+    """A built-in name from ``choices``, or an import reference "package.module:function"."""
+
+    def check(value: Any, _: str) -> str:
+        if isinstance(value, str) and (value in choices or _REF_RE.match(value)):
+            return value
+        raise ValueError(
+            f"unknown {what} {value!r}{_ref_hint(value, choices)}; accepted: "
+            f'{", ".join(choices)}, or an import reference "package.module:function"'
+        )
+
+    return check
 
 
-def _model(value: Any, what: str) -> str:
-    if isinstance(value, str) and (value in MODELS or _REF_RE.match(value)):
-        return value
-    hint = _ref_hint(value, MODELS)
-    raise ValueError(
-        f"unknown model {value!r}{hint}; accepted: {', '.join(MODELS)}, or an import reference "
-        '"package.module:function"'
-    )
+_dataset = _built_in_or_ref(DATASETS, "dataset")
+_model = _built_in_or_ref(MODELS, "model")
 
 
 def _backends(value: Any, what: str) -> tuple[str, ...]:
