@@ -18,8 +18,9 @@ DETAILS_NOTE = (
     "Throughput is steady-state training (warm-up fitted and timed apart), median over "
     "repeats with its median absolute deviation; 'noisy' marks a coefficient of variation "
     "above 10%. 'matmul peak': achieved training FLOP/s as a share of what the backend's own "
-    "matmul reaches at the model's shape on the same device. CPU / GPU peak: system CPU "
-    "and GPU SM utilization during the measured fits."
+    "matmul reaches at the shape of the tutorial model's first layer (batch x 784 x 128, "
+    "for every model; '(partial)': some layers' FLOPs not counted) on the same device. "
+    "CPU / GPU peak: system CPU and GPU SM utilization during the measured fits."
 )
 
 DETAILS_COLUMNS = (
