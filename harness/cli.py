@@ -247,9 +247,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def validate(args: argparse.Namespace) -> int:
     scenarios = scenario.load_all(args.scenarios)
-    if any(sc.refs for sc in scenarios):
+    from .orchestrate import refcheck
+
+    if refcheck.tasks(scenarios):
         from .backends import installed_backends
-        from .orchestrate import refcheck
 
         backends = [args.backend] if args.backend else installed_backends()
         if backends:

@@ -211,13 +211,13 @@ class Scenario:
     description: str
     path: str
     cells: tuple[Cell, ...]
-    # Where each import reference was given: (key, field, value), e.g.
-    # ("matrix.model[0]", "model", "my_models:build"), so a bad one can be named.
-    refs: tuple[tuple[str, str, str], ...] = ()
+    # Where each value of the keys the quick check judges was given: (key, field, value),
+    # e.g. ("matrix.model[0]", "model", "my_models:build"), so a bad one can be named.
+    sources: tuple[tuple[str, str, Any], ...] = ()
 
-    def where(self, field: str, value: str) -> str:
+    def where(self, field: str, value: Any) -> str:
         """The key that gave ``field = value`` (its first place), for a one-line error."""
-        return next((k for k, f, v in self.refs if (f, v) == (field, value)), field)
+        return next((k for k, f, v in self.sources if (f, v) == (field, value)), field)
 
     def cells_for(self, backend: str) -> list[Cell]:
         return [c for c in self.cells if backend in c.backends]
@@ -405,7 +405,8 @@ FIELDS: dict[str, tuple[_Check, str]] = {
     "loss": (
         _loss,
         "Keras classification loss name (sparse_categorical_crossentropy, the default; "
-        "categorical_* for one-hot labels), or a table with its arguments, e.g. "
+        "categorical_*, kl_divergence and categorical_hinge take one-hot labels), or a table "
+        "with its arguments, e.g. "
         '{ name = "categorical_crossentropy", label_smoothing = 0.1 }; the loss and metrics must '
         "take the dataset's labels (the built-in datasets give class ids)",
     ),
@@ -489,6 +490,8 @@ _NOT_AXES = (
 MATRIX_FIELDS = tuple(k for k in FIELDS if k not in _NOT_AXES)
 # The keys that take an import reference "package.module:function".
 REF_FIELDS = ("model", "dataset")
+# The keys whose values the quick check of import references judges (scenario.where).
+TRACKED = (*REF_FIELDS, "loss", "metrics")
 TOP_LEVEL = ("name", "description", "python_path", "defaults", "matrix")
 
 
@@ -557,11 +560,11 @@ def load(path: str | Path) -> Scenario:
 
     defaults = _table(path, doc, "defaults")
     resolved: dict[str, Any] = {"python_path": _python_path(path, doc.get("python_path", []))}
-    refs: list[tuple[str, str, str]] = []
+    sources: list[tuple[str, str, Any]] = []
     for key, value in defaults.items():
         resolved[key] = _field(path, f"defaults.{key}", key, value, FIELDS)
-        if key in REF_FIELDS and is_ref(resolved[key]):
-            refs.append((f"defaults.{key}", key, resolved[key]))
+        if key in TRACKED:
+            sources.append((f"defaults.{key}", key, resolved[key]))
 
     matrix = _table(path, doc, "matrix")
     axes: list[tuple[str, list[Any]]] = []
@@ -579,8 +582,8 @@ def load(path: str | Path) -> Scenario:
         checked = [
             _field(path, f"matrix.{key}[{i}]", key, v, matrix_fields) for i, v in enumerate(values)
         ]
-        if key in REF_FIELDS:
-            refs += [(f"matrix.{key}[{i}]", key, v) for i, v in enumerate(checked) if is_ref(v)]
+        if key in TRACKED:
+            sources += [(f"matrix.{key}[{i}]", key, v) for i, v in enumerate(checked)]
         axes.append((key, checked))
 
     cells = []
@@ -600,7 +603,11 @@ def load(path: str | Path) -> Scenario:
         _check_cell(path, cell)
         cells.append(cell)
     return Scenario(
-        name=name, description=description, path=str(path), cells=tuple(cells), refs=tuple(refs)
+        name=name,
+        description=description,
+        path=str(path),
+        cells=tuple(cells),
+        sources=tuple(sources),
     )
 
 
@@ -637,14 +644,14 @@ def override(sc: Scenario, settings: list[str], where: str = "--set") -> Scenari
         changes[key] = _field(Path(where), key, key, value, FIELDS)
     if not changes:
         return sc
-    refs = [r for r in sc.refs if r[1] not in changes]
-    refs += [(where, k, v) for k, v in changes.items() if k in REF_FIELDS and is_ref(v)]
+    sources = [r for r in sc.sources if r[1] not in changes]
+    sources += [(where, k, v) for k, v in changes.items() if k in TRACKED]
     cells = []
     for cell in sc.cells:
         cell = dataclasses.replace(cell, **changes)
         _check_cell(Path(where), cell)
         cells.append(cell)
-    return dataclasses.replace(sc, cells=tuple(cells), refs=tuple(refs))
+    return dataclasses.replace(sc, cells=tuple(cells), sources=tuple(sources))
 
 
 def _python_path(path: Path, value: Any) -> tuple[str, ...]:

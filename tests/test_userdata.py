@@ -142,6 +142,21 @@ class Broken(Batches):
 
 def broken(settings):
     return Broken(8), Broken(8)
+
+class Sub(keras.Model):  # subclassed: no graph, no compute_output_shape of its own
+    def __init__(self, num_classes):
+        super().__init__()
+        self.flat = keras.layers.Flatten()
+        self.out = keras.layers.Dense(num_classes, activation="softmax")
+    def call(self, x):
+        return self.out(self.flat(x))
+
+def sub(input_shape, num_classes, settings):
+    return Sub(num_classes)
+
+def exits(settings):
+    import sys
+    sys.exit("no data file")
 """
 
 CHECKS = [  # (model, dataset): what the quick check answers
@@ -171,11 +186,13 @@ CHECKS = [  # (model, dataset): what the quick check answers
      "1 class(es); a classifier needs 2 to 100,000"),
     ("mlp", "bad_models:scalar", "dataset", "dataset bad_models:scalar: train has 8 samples "
      "but no labels"),
-    ("mlp", "bad_models:mixed", "dataset", "dataset bad_models:mixed: class ids in one split, "
-     "one-hot labels in the other"),
+    ("mlp", "bad_models:mixed", "dataset", "dataset bad_models:mixed: class ids in some labels, "
+     "one-hot rows in others"),
     ("mlp", "bad_models:broken", "dataset", "dataset bad_models:broken: IndexError: batch 0 "
      "is on a disk that is not mounted"),
     ("mods:build", "digits", "model", "model mods:build: mods has no function build"),
+    ("mlp", "bad_models:exits", "dataset", "dataset bad_models:exits: exits raised SystemExit: "
+     "no data file"),
 ]  # fmt: skip
 
 
@@ -197,9 +214,11 @@ def test_the_quick_check_answers_for_every_kind_of_bad_reference(once, tmp_path)
     loss = scenario.Named("categorical_crossentropy")
     tasks = [task("mods:build", "digits", tmp_path / "other")]  # imported first
     tasks += [task(m, d) for m, d, _, _ in CHECKS] + [
+        task("bad_models:sub", "digits"),
         task("mlp", "bad_models:tiny"),
         task("mlp", "bad_models:column"),
         task("mlp", "bad_models:tiny", loss=loss),  # one-hot loss, class ids
+        task("mlp", "digits", loss=scenario.Named(loss.name, (("label_smoothin", 0.1),))),
     ]
     (tmp_path / "tasks.json").write_text(json.dumps(tasks))
     proc = subprocess.run(
@@ -214,14 +233,18 @@ def test_the_quick_check_answers_for_every_kind_of_bad_reference(once, tmp_path)
     assert answers[0]["field"] == "model" and "returned int" in answers[0]["error"]
     for (_, _, field, message), answer in zip(CHECKS, answers[1:], strict=False):
         assert answer["field"] == field and answer["error"].startswith(message), answer
-    tiny, column, loss = answers[-3:]
+    sub, tiny, column, loss, typo = answers[-5:]
+    assert sub["ok"], sub  # a subclassed model is built and checked too
     # the 3 classes of 4x4 float samples, fed as they are: the model is built for them
-    assert tiny == {"index": len(CHECKS) + 1, "ok": True, "input_shape": [4, 4],
+    assert tiny == {"index": len(CHECKS) + 2, "ok": True, "input_shape": [4, 4],
                     "num_classes": 3}  # fmt: skip
     assert column["ok"] and column["num_classes"] == 5  # (N, 1) class ids
-    assert loss == {"index": len(tasks) - 1, "field": "loss", "error":
+    assert loss == {"index": len(tasks) - 2, "field": "loss", "error":
                     "categorical_crossentropy takes one-hot labels; dataset bad_models:tiny "
                     "gives class ids: use sparse_categorical_crossentropy"}  # fmt: skip
+    assert typo["field"] == "loss" and typo["error"].startswith(
+        "loss categorical_crossentropy-label_smoothin0.1: TypeError: "
+    ), typo
 
 
 def test_a_bad_reference_stops_the_run_before_anything_is_written(once, tmp_path):
@@ -308,3 +331,56 @@ def test_the_users_own_tf_data_dataset_trains_under_tensorflow(backend, tmp_path
     assert d["train"]["warmup"]["samples"] == 64 + 200 % 64
     assert d["train"]["flops_per_sample"] == 3 * 2 * (6 * 128 + 128 * 4)
     assert d["save"]["keras"]["predictions_match"]
+
+
+def test_the_quick_check_names_what_it_could_not_check(tmp_path, monkeypatch, capsys):
+    """A worker that crashed on one reference, printed junk, or timed out: the references it
+    answered still count, the others are named, and the run goes on (they check their own)."""
+    from harness.orchestrate import refcheck
+
+    sc = scenario.load(
+        _write(tmp_path, '[matrix]\nmodel = ["a:one", "a:two", "a:three"]\n', "three.toml")
+    )
+    replies = {}
+    monkeypatch.setattr(refcheck, "run_module", lambda *a, **k: replies["now"])
+    replies["now"] = ([{"index": 0, "ok": True}, {"index": 1, "crashed": "MemoryError"}], None)
+    assert refcheck.check([sc], ["jax"]) == 1
+    err = capsys.readouterr().err
+    assert "could not finish (the check crashed on some; not checked: three/a_two: " in err
+    assert "MemoryError; three/a_three)" in err
+    # a timeout keeps what was answered before it: a bad reference still stops the run
+    bad = {"index": 1, "field": "model", "error": "model a:two: a has no function two"}
+    replies["now"] = ([{"index": 0, "ok": True}, bad], "timed out after 600 s")
+    with pytest.raises(ScenarioError) as err:
+        refcheck.check([sc], ["jax"])
+    assert str(err.value) == (
+        f"{sc.path}: key 'matrix.model[1]': model a:two: a has no function two"
+    )
+    replies["now"] = ([], "cannot start /no/python: No such file or directory")
+    assert refcheck.check([sc], ["jax"]) == 0
+    assert "(cannot start /no/python" in capsys.readouterr().err
+
+
+WARMUP_SCRIPT = """
+import json, sys
+sys.path.insert(0, sys.argv[1])
+from harness.worker import userdata
+ds = userdata.load("my_data:digits_batches", (), {"seed": 0, "batch_size": 128}, batch_size=128)
+feed, samples = userdata.warmup_feed(ds, 1)
+print(json.dumps({"batches": ds.train_batches, "warm": [len(feed[i][0]) for i in range(len(feed))],
+                  "samples": samples, "y_test": list(ds.y_test.shape)}))
+"""
+
+
+def test_the_warm_up_of_a_dataset_object_fits_its_first_and_last_batches(once):
+    proc = subprocess.run(
+        [sys.executable, "-c", WARMUP_SCRIPT, str(EXAMPLE)],
+        env=cli_env({"KERAS_BACKEND": once, "JAX_PLATFORMS": "cpu"}),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    got = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert got == {"batches": [128] * 10 + [67], "warm": [128, 67], "samples": 195,
+                   "y_test": [450]}  # fmt: skip

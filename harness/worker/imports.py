@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 import sys
 from collections.abc import Callable
+from pathlib import Path
 
 from ..errors import one_line
 
@@ -26,27 +27,41 @@ def import_ref(
     Raises:
         error: the module cannot be imported, or has no such function (one line, with why).
     """
-    for folder in reversed(python_path):  # first, before any other scenario's
+    module_name, _, function = ref.partition(":")
+    top = module_name.partition(".")[0]
+    before = _IMPORTED_WITH.get(top, python_path)
+    if before != python_path:
+        # One process loads several scenarios' models (portability): another scenario's
+        # module of the same name, from its folders, must not stand in for this one's.
+        for folder in before:
+            if folder in sys.path and folder not in python_path:
+                sys.path.remove(folder)
+        for name in [n for n in sys.modules if n == top or n.startswith(top + ".")]:
+            if _under(getattr(sys.modules[name], "__file__", None), before):
+                del sys.modules[name]
+        importlib.invalidate_caches()
+    for folder in reversed(python_path):  # first, before any other folder
         if folder in sys.path:
             sys.path.remove(folder)
         sys.path.insert(0, folder)
-    module_name, _, function = ref.partition(":")
-    top = module_name.partition(".")[0]
-    if _IMPORTED_WITH.get(top, python_path) != python_path:
-        # One process checks several scenarios' references: another's module of the same name
-        # must not stand in for this one's.
-        for name in [n for n in sys.modules if n == top or n.startswith(top + ".")]:
-            del sys.modules[name]
-        importlib.invalidate_caches()
+    _IMPORTED_WITH[top] = python_path  # a half-imported package too
     try:
         module = importlib.import_module(module_name)
-    except Exception as exc:
+    except (Exception, SystemExit) as exc:
         raise error(f"{what} {ref}: cannot import {module_name}: {why(exc)}") from None
-    _IMPORTED_WITH[top] = python_path
     found = getattr(module, function, None)
     if not callable(found):
         raise error(f"{what} {ref}: {module_name} has no function {function}")
     return found
+
+
+def _under(file: str | None, folders: tuple[str, ...]) -> bool:
+    """Whether a module's file lies in one of the folders (never the harness's own modules,
+    keras' or an installed package's)."""
+    if not file:
+        return False
+    path = Path(file).resolve()
+    return any(path.is_relative_to(Path(folder).resolve()) for folder in folders)
 
 
 def why(exc: BaseException) -> str:

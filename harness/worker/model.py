@@ -94,14 +94,14 @@ def _imported(
             num_classes=num_classes,
             settings=copy.deepcopy(settings),
         )
-    except Exception as exc:
+    except (Exception, SystemExit) as exc:
         raise ModelRefError(f"model {ref}: {function} raised {why(exc)}") from None
     if not isinstance(model, keras.Model):
         raise ModelRefError(
             f"model {ref}: {function} returned {type(model).__name__}, not a keras.Model"
         )
-    try:
-        out = tuple(model.compute_output_shape((1, *input_shape)))
+    try:  # a symbolic call: a subclassed model has no compute_output_shape of its own
+        out = tuple(model.compute_output_spec(keras.KerasTensor((1, *input_shape))).shape)
     except Exception as exc:
         raise ModelRefError(
             f"model {ref}: cannot tell its output shape for inputs of shape {tuple(input_shape)}"
@@ -261,8 +261,9 @@ def _node_flops(layer, kinds: set[str], node) -> int | None:
         return 2 * _prod(_spatial(layer, out)) * _prod(layer.kernel.shape)
     if "MultiHeadAttention" in kinds:  # query, value and key by argument, not the masks
         args, kwargs = node.arguments.args, node.arguments.kwargs
-        query, value = (tuple(t.shape)[1:] for t in args[:2])
-        key = args[2] if len(args) > 2 else kwargs.get("key")
+        named = [*args[:3], *(kwargs.get(k) for k in ("query", "value", "key")[len(args) :])]
+        query, value = (tuple(t.shape)[1:] for t in named[:2])
+        key = named[2]
         return _attention_flops(layer, query, value, value if key is None else key.shape[1:])
     for name, gates in (("LSTM", 4), ("GRU", 3), ("SimpleRNN", 1)):
         if name in kinds:

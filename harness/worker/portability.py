@@ -6,6 +6,7 @@ saved under another backend, predict, and compare with the saving backend's pred
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
@@ -100,10 +101,12 @@ if (
     print(json.dumps({"ready": True}), flush=True)
     for index, task in enumerate(json.loads(Path(sys.argv[1]).read_text())):
         try:
-            answer = check_one(task)
-        except Exception as exc:  # one bad model must not hide the others' answers
+            with contextlib.redirect_stdout(sys.stderr):  # what a user's model module prints
+                answer = check_one(task)
+        except (Exception, SystemExit) as exc:  # one bad model must not hide the others' answers
             answer = {
                 "status": "failed",
                 "reason": one_line(exc, typed=True, limit=300),
             }
-        print(json.dumps({"index": index, **answer, "target_versions": versions}), flush=True)
+        answer = {"index": index, **answer, "target_versions": versions}
+        print("\n" + json.dumps(answer), flush=True)

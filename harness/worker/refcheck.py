@@ -17,6 +17,9 @@ from typing import Any
 
 from ..errors import one_line
 
+# Datasets loaded so far in this worker: cells that differ in loss or model share one load.
+_LOADED: dict[tuple, Any] = {}
+
 
 def check_one(task: dict[str, Any]) -> dict[str, Any]:
     from ..scenario import Cell, is_ref, label_problems
@@ -26,20 +29,30 @@ def check_one(task: dict[str, Any]) -> dict[str, Any]:
     cell = Cell.from_json(task["cell"])
     input_shape, num_classes = model_mod.INPUT_SHAPE, model_mod.NUM_CLASSES
     if is_ref(cell.dataset):
-        try:
-            ds = userdata.load(
-                cell.dataset,
-                cell.python_path,
-                task["cell"],
-                batch_size=cell.batch_size,
-                train_samples=cell.train_samples,
-                test_samples=cell.test_samples,
-            )
-        except userdata.DataRefError as exc:
-            return {"field": "dataset", "error": str(exc)}
+        key = (cell.dataset, cell.python_path, cell.batch_size, cell.train_samples,
+               cell.test_samples)  # fmt: skip
+        if key not in _LOADED:
+            try:
+                _LOADED[key] = userdata.load(
+                    cell.dataset,
+                    cell.python_path,
+                    task["cell"],
+                    batch_size=cell.batch_size,
+                    train_samples=cell.train_samples,
+                    test_samples=cell.test_samples,
+                )
+            except userdata.DataRefError as exc:
+                _LOADED[key] = exc
+        ds = _LOADED[key]
+        if isinstance(ds, Exception):
+            return {"field": "dataset", "error": str(ds)}
         input_shape, num_classes = ds.input_shape, ds.num_classes
-        for key, message in label_problems(cell, ds.labels):
-            return {"field": key, "error": message}
+        for field, message in label_problems(cell, ds.labels):
+            return {"field": field, "error": message}
+    try:  # its arguments, as compile will take them
+        model_mod.make_loss(cell.loss.name, dict(cell.loss.kwargs))
+    except Exception as exc:
+        return {"field": "loss", "error": f"loss {cell.loss.label}: {one_line(exc, typed=True)}"}
     try:
         model_mod.build_model(
             cell.model,
@@ -68,6 +81,6 @@ if __name__ == "__main__":
         try:
             with contextlib.redirect_stdout(sys.stderr):  # what the user's code prints
                 answer = check_one(task)
-        except Exception as exc:  # the check's own failure is not the reference's
+        except (Exception, SystemExit) as exc:  # the check's own failure is not the reference's
             answer = {"crashed": one_line(exc, typed=True, limit=300)}
         print("\n" + json.dumps({"index": index, **answer}), file=answers, flush=True)

@@ -61,7 +61,7 @@ def load(
     name = ref.partition(":")[2]
     try:  # a copy: what the function does to it must not change the recorded cell
         got = function(settings=copy.deepcopy(settings))
-    except Exception as exc:
+    except (Exception, SystemExit) as exc:  # sys.exit("no data") too: a message, not an end
         raise DataRefError(f"dataset {ref}: {name} raised {why(exc)}") from None
     module = sys.modules.get(getattr(function, "__module__", None) or "")
     source = f"{ref} ({getattr(module, '__file__', None) or 'no file'})"
@@ -141,10 +141,14 @@ def _labels(ref: str, split: str, y: np.ndarray, n: int) -> str:
     )
 
 
+def _one_kind(ref: str, forms: set[str]) -> None:
+    if len(forms) > 1:
+        raise DataRefError(f"dataset {ref}: class ids in some labels, one-hot rows in others")
+
+
 def _num_classes(ref: str, ys: list[np.ndarray], forms: set[str]) -> int:
     """The classes the labels name (ids: the largest + 1; one-hot: the width), at least 2."""
-    if len(forms) > 1:
-        raise DataRefError(f"dataset {ref}: class ids in one split, one-hot labels in the other")
+    _one_kind(ref, forms)
     if forms == {"one-hot"}:
         widths = {int(y.shape[1]) for y in ys}
         if len(widths) > 1:
@@ -192,10 +196,10 @@ def _from_arrays(ref, train, test, train_samples) -> Dataset:
             f"dataset {ref}: train samples of shape {x_train.shape[1:]}, test samples of "
             f"shape {x_test.shape[1:]}"
         )
+    y_train, y_test = _ids_flat(y_train), _ids_flat(y_test)
+    num_classes = _num_classes(ref, [y_train, y_test], forms)  # of every label, before a cut
     if train_samples is not None:
         x_train, y_train = x_train[:train_samples], y_train[:train_samples]
-    y_train, y_test = _ids_flat(y_train), _ids_flat(y_test)
-    num_classes = _num_classes(ref, [y_train, y_test], forms)
     return Dataset(ref, "", x_train, y_train, x_test, y_test, num_classes=num_classes)
 
 
@@ -235,15 +239,17 @@ def _from_objects(ref, train, test, batch_size, train_samples, test_samples) -> 
             f"dataset {ref}: train is a {FORMS[form]}, test a {FORMS[_form(test)]}: "
             "give both as one kind"
         )
-    sizes, shapes, train_ys, forms, last = [], set(), [], set(), None
+    sizes, shapes, train_ys, forms, last, total = [], set(), [], set(), None, 0
     for x, y in _batches(ref, "train", train, form):
         _samples(ref, f"train batch {len(sizes)}", x)
         forms.add(_labels(ref, "train", y, len(x)))
+        _one_kind(ref, forms)
         sizes.append(len(x))
+        total += len(x)
         shapes.add(x.shape[1:])
-        train_ys.append(y)
+        train_ys.append(_ids_flat(y))
         last = (x, y)
-        if sum(sizes) > (train_samples or MAX_SAMPLES):  # an endless one too
+        if total > (train_samples or MAX_SAMPLES):  # an endless one too
             raise DataRefError(
                 f"dataset {ref}: more than {train_samples or MAX_SAMPLES:,} training samples "
                 + ("" if train_samples else "(an endless dataset?) ")
@@ -274,12 +280,13 @@ def _from_objects(ref, train, test, batch_size, train_samples, test_samples) -> 
     for i, (x, y) in enumerate(test_batches):
         _samples(ref, f"test batch {i}", x)
         forms.add(_labels(ref, "test", y, len(x)))
+        _one_kind(ref, forms)
         shapes.add(x.shape[1:])
     if len(shapes) > 1:
         raise DataRefError(f"dataset {ref}: samples of several shapes {sorted(shapes)}")
     x_test = np.concatenate([x for x, _ in test_batches])
-    y_test = _ids_flat(np.concatenate([y for _, y in test_batches]))
-    num_classes = _num_classes(ref, [_ids_flat(np.concatenate(train_ys)), y_test], forms)
+    y_test = np.concatenate([_ids_flat(y) for _, y in test_batches])
+    num_classes = _num_classes(ref, [np.concatenate(train_ys), y_test], forms)
     return Dataset(
         ref,
         "",
