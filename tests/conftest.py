@@ -7,6 +7,7 @@ cover every installed backend and say which ones they skip and why.
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -142,6 +143,20 @@ def stub_env(**opts) -> dict:
     import json
 
     return cli_env({"HARNESS_WORKER_MODULE": "tests.stub_worker", "HARNESS_STUB": json.dumps(opts)})
+
+
+def keras_script(code: str, backend: str, *args: str) -> dict:
+    """Runs ``code`` with keras under ``backend`` on the CPU in a fresh process (this one
+    imports no backend) and returns the JSON object its last line prints."""
+    proc = subprocess.run(
+        [sys.executable, "-c", code, *args],
+        env=cli_env({"KERAS_BACKEND": backend, "JAX_PLATFORMS": "cpu"}),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
 def run_cli(*args: str, cwd: Path | None = None, env: dict | None = None, timeout: float = 600):

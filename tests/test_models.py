@@ -3,12 +3,8 @@ real under every backend, with the FLOP count taken from the built model."""
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
-
 import pytest
-from conftest import ROOT, cli_env, run_cli
+from conftest import ROOT, keras_script, run_cli
 
 from harness import backends, results, scenario
 
@@ -152,15 +148,7 @@ print(json.dumps({
 
 def test_flops_of_the_layers_that_dominate_common_models(once):
     """Each counted by hand: 2 FLOPs a multiply-add, per sample, forward."""
-    proc = subprocess.run(
-        [sys.executable, "-c", FLOPS_SCRIPT],
-        env=cli_env({"KERAS_BACKEND": once, "JAX_PLATFORMS": "cpu"}),
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    got = json.loads(proc.stdout.strip().splitlines()[-1])
+    got = keras_script(FLOPS_SCRIPT, once)
     assert got["layers"] == {
         "InputLayer": None,
         # 12 queries and keys of 16 features, 2 heads of 4: the q, k, v projections

@@ -9,7 +9,7 @@ import subprocess
 import sys
 
 import pytest
-from conftest import ROOT, cli_env, run_cli
+from conftest import ROOT, cli_env, keras_script, run_cli
 
 from harness import results, scenario
 from harness.scenario import ScenarioError
@@ -373,14 +373,6 @@ print(json.dumps({"batches": ds.train_batches, "warm": [len(feed[i][0]) for i in
 
 
 def test_the_warm_up_of_a_dataset_object_fits_its_first_and_last_batches(once):
-    proc = subprocess.run(
-        [sys.executable, "-c", WARMUP_SCRIPT, str(EXAMPLE)],
-        env=cli_env({"KERAS_BACKEND": once, "JAX_PLATFORMS": "cpu"}),
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    got = json.loads(proc.stdout.strip().splitlines()[-1])
+    got = keras_script(WARMUP_SCRIPT, once, str(EXAMPLE))
     assert got == {"batches": [128] * 10 + [67], "warm": [128, 67], "samples": 195,
                    "y_test": [450]}  # fmt: skip
