@@ -64,27 +64,6 @@ def once():
     return name
 
 
-# The longest of those run-once tests (the interleaved A/B gate, a minute and more) run in
-# torch's environment instead, tox's shortest: CI waits for its slowest environment.
-SPARE = "torch"
-
-
-@pytest.fixture
-def spare():
-    """A backend name for a long run-once test (mark it `backend`, so that it is kept where
-    KERAS_BACKEND selects SPARE); run by hand, it runs under SPARE where installed, else as
-    the run-once tests do."""
-    wanted = os.environ.get("KERAS_BACKEND")
-    if wanted and backends.ALIASES.get(wanted, wanted) != SPARE:
-        pytest.skip(f"a long run-once test, run in the {SPARE} environment (CI's shortest)")
-    if SPARE in SELECTED:
-        return SPARE
-    name, why = once_backend()
-    if name is None:
-        pytest.skip(why)
-    return name
-
-
 def pytest_report_header(config):
     lines = [f"backends under test: {', '.join(SELECTED) or 'none'}"]
     name, why = once_backend()

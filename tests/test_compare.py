@@ -602,11 +602,11 @@ def test_check_a_run_against_itself_passes(tmp_path):
 
 
 @pytest.mark.backend
-def test_ab_on_real_runs_catches_a_delay_and_passes_the_same_code(spare, tmp_path):
+def test_ab_on_real_runs_catches_a_delay_and_passes_the_same_code(once, tmp_path):
     """`harness ab`: baseline and candidate interleaved, one worker per round and side.
-    A 3 ms sleep after every step of a few ms must be caught at 5%; the same code on both
-    sides must pass."""
-    backend = spare
+    A 3 ms sleep after every ~1 ms step must be caught at 5%; the same code on both sides
+    must pass."""
+    backend = once
     scenario = tmp_path / "gate.toml"
     scenario.write_text(
         'name = "gate"\n[defaults]\ntrain_samples = 512\ntest_samples = 64\nbatch_size = 32\n'
