@@ -126,13 +126,13 @@ def test_data_parallel_cells_on_keras_engines(backend, tmp_path):
     assert eff in proc.stdout and "Scaling across devices:" in proc.stdout
 
 
-# Several processes are jax's only (keras.distribution.initialize): tested where jax is
-# installed, once, in tox's test-tf (it holds jax beside tensorflow; test-jax is the longest
-# environment), or by hand without KERAS_BACKEND.
+# Several processes are jax's only (keras.distribution.initialize): tested once, in tox's
+# test-jax, or by hand without KERAS_BACKEND. (`tox -m test -p auto` runs test-jax beside
+# test-tf then test-torch on a 2-core runner: test-jax has room for them.)
 _WANTED = os.environ.get("KERAS_BACKEND")
 MULTI = pytest.mark.skipif(
-    "jax" not in backends.installed_backends() or _WANTED not in (None, "tensorflow"),
-    reason="two-process jax cells run once: in tox's test-tf, which holds jax beside tensorflow",
+    "jax" not in backends.installed_backends() or _WANTED not in (None, "jax"),
+    reason="two-process jax cells run once: in tox's test-jax",
 )
 TWO = SMALL + 'data_parallel = 2\ndata_parallel_processes = 2\nbackends = ["jax"]\n'
 
