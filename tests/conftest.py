@@ -124,6 +124,16 @@ def stub_env(**opts) -> dict:
     return cli_env({"HARNESS_WORKER_MODULE": "tests.stub_worker", "HARNESS_STUB": json.dumps(opts)})
 
 
+def run_cells(scenario: Path, backend: str, out: Path, *args: str) -> tuple[list[dict], str]:
+    """``harness run SCENARIO --backend B --out OUT`` as a user would; it must exit 0. Returns
+    the results it wrote and its stdout (the report)."""
+    from harness import results
+
+    proc = run_cli("run", str(scenario), "--backend", backend, "--out", str(out), *args)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return results.load_results([out])[0], proc.stdout
+
+
 def keras_script(code: str, backend: str, *args: str) -> dict:
     """Runs ``code`` with keras under ``backend`` on the CPU in a fresh process (this one
     imports no backend) and returns the JSON object its last line prints."""

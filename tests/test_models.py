@@ -4,7 +4,7 @@ real under every backend, with the FLOP count taken from the built model."""
 from __future__ import annotations
 
 import pytest
-from conftest import ROOT, keras_script, run_cli
+from conftest import ROOT, keras_script, run_cells, run_cli
 
 from harness import backends, results, scenario
 
@@ -35,9 +35,7 @@ def test_cnn_trains_saves_and_reloads(backend, tmp_path):
         "[defaults]\ntrain_samples = 256\ntest_samples = 64\nbatch_size = 64\nrepeats = 1\n"
         'min_time = 0\nwarmup_steps = 1\nmodel = "cnn"\n'
     )
-    proc = run_cli("run", str(sc), "--backend", backend, "--out", str(tmp_path / "r"))
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    (d,) = results.load_results([tmp_path / "r"])[0]
+    (d,), _ = run_cells(sc, backend, tmp_path / "r")
     assert d["status"] == "ok", d.get("reason")
     assert (d["train"]["model"], d["train"]["flops_per_sample"]) == ("cnn", CNN_FLOPS)
     assert d["train"]["flops_uncounted"] == [] and d["efficiency"]["partial"] is False
@@ -84,9 +82,7 @@ def _small_copy(tmp_path, text: str) -> str:
 @pytest.mark.backend
 def test_the_worked_example_runs_under_every_backend(backend, tmp_path):
     sc = _small_copy(tmp_path, (EXAMPLE / "own-model.toml").read_text().replace(', "mlp"', ""))
-    proc = run_cli("run", sc, "--backend", backend, "--out", str(tmp_path / "r"))
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    (d,) = results.load_results([tmp_path / "r"])[0]
+    (d,), _ = run_cells(sc, backend, tmp_path / "r")
     assert (d["status"], d["cell"]["model"]) == ("ok", "my_models:build"), d.get("reason")
     # the user's dataset function's arrays, 8x8 floats fed as they are: the model's input
     assert (d["data"]["dataset"], d["data"]["form"]) == ("my_data:digits", "arrays")

@@ -9,9 +9,9 @@ import subprocess
 import sys
 
 import pytest
-from conftest import ROOT, cli_env, keras_script, run_cli
+from conftest import ROOT, cli_env, keras_script, run_cells, run_cli
 
-from harness import results, scenario
+from harness import scenario
 from harness.scenario import ScenarioError
 
 EXAMPLE = ROOT / "examples" / "own_model"
@@ -279,9 +279,7 @@ def test_the_users_own_pydataset_trains_and_other_pipelines_are_unsupported(once
         'metrics = ["accuracy", "sparse_top_k_categorical_accuracy"]\n'
         '[matrix]\npipeline = ["pydataset", "numpy"]\n',
     )
-    proc = run_cli("run", str(sc), "--backend", once, "--out", str(tmp_path / "r"))
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    docs = {d["cell"]["pipeline"]: d for d in results.load_results([tmp_path / "r"])[0]}
+    docs = {d["cell"]["pipeline"]: d for d in run_cells(sc, once, tmp_path / "r")[0]}
     ok, other = docs["pydataset"], docs["numpy"]
     assert ok["status"] == "ok", ok.get("reason")
     assert ok["data"]["form"] == "keras.utils.PyDataset"
@@ -322,9 +320,7 @@ def test_the_users_own_tf_data_dataset_trains_under_tensorflow(backend, tmp_path
         "batch_size = 64\nrepeats = 1\nmin_time = 0\nwarmup_steps = 1\nloss = "
         '"categorical_crossentropy"\n',
     )
-    proc = run_cli("run", str(sc), "--backend", backend, "--out", str(tmp_path / "r"))
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    (d,) = results.load_results([tmp_path / "r"])[0]
+    (d,), _ = run_cells(sc, backend, tmp_path / "r")
     assert (d["status"], d["cell"]["id"]) == ("ok", "default"), d.get("reason")
     assert d["data"]["form"] == "tf.data.Dataset" and d["data"]["labels"] == "one-hot"
     assert (d["data"]["input_shape"], d["data"]["num_classes"]) == ([6], 4)
