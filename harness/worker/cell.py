@@ -23,13 +23,14 @@ from typing import Any
 import numpy as np
 
 from .. import devices as device_strings
-from .. import lifeline, results
+from .. import lifeline, results, workload
 from ..backends import backend_versions
 from ..errors import one_line
 from ..gate import stats
 from ..scenario import Cell, is_ref, label_problems, parallel_problems
 from . import data as data_mod
 from . import devices, parallel, timing, userdata
+from .imports import source_digest
 
 # A cell never measures more epochs than this to reach its min_time (its time limit still
 # applies): a broken clock must not make a repeat run for ever.
@@ -218,6 +219,7 @@ class Worker:
         if cell.precision != "float32":
             keras.mixed_precision.set_global_policy(cell.precision)
         self.result["train"] = self._train(keras, ds)
+        self.result["workload"] = self._workload(ds)
         if self.task.get("train_only"):
             # `harness ab` runs a worker per round and side, many processes: it gates on training
             # throughput, and the other phases would only lengthen each round.
@@ -241,6 +243,27 @@ class Worker:
             self.result["efficiency"] = {"error": one_line(exc, typed=True, limit=300)}
         self.save()
         self.result["save"] = self._save_reload(keras, ds, model)
+
+    def _workload(self, ds: data_mod.Dataset) -> dict[str, Any]:
+        """What this cell computed (see harness/workload.py): its settings, the model as
+        built, the data as loaded and the backend settings that ran."""
+        from . import model as model_mod
+
+        cell = self.cell
+        model = model_mod.architecture(self.model)
+        if is_ref(cell.model):
+            model["source"] = source_digest(cell.model)
+        data = {
+            k: v
+            for k, v in ds.describe().items()
+            if k not in ("source", "image_shape")  # a path of this host; the shape is below
+        }
+        data["x_dtype"] = str(ds.x_test.dtype)
+        data["x_shape"] = list(ds.x_test.shape[1:])
+        if is_ref(cell.dataset):
+            data["source"] = source_digest(cell.dataset)
+        ran = {k: v for k, v in (self.result.get("backend_settings") or {}).items() if k != "error"}
+        return workload.record(self.task["cell"], model=model, data=data, backend=ran)
 
     def _load_data(self) -> data_mod.Dataset:
         """The cell's dataset: a built-in one (skipped where it cannot be had here), or the

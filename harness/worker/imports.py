@@ -55,6 +55,22 @@ def import_ref(
     return found
 
 
+def source_digest(ref: str) -> str | None:
+    """A digest of the file of the (imported) module ``ref`` names: the user's code, as part
+    of the workload's identity (its own file only, not what it imports). None where the module
+    has no file or was not imported."""
+    import hashlib
+
+    module = sys.modules.get(ref.partition(":")[0])
+    file = getattr(module, "__file__", None)
+    if not file:
+        return None
+    try:
+        return hashlib.sha256(Path(file).read_bytes()).hexdigest()[:16]
+    except OSError:
+        return None
+
+
 def _under(file: str | None, folders: tuple[str, ...]) -> bool:
     """Whether a module's file lies in one of the folders (never the harness's own modules,
     keras' or an installed package's)."""

@@ -115,6 +115,41 @@ def _imported(
     return model
 
 
+def architecture(model: keras.Model) -> dict[str, Any]:
+    """The model as built, for its workload identity: the parameter count, the layers in
+    order (class and size), and a digest of every layer's class, configuration (without its
+    auto-numbered name) and weight shapes, nested models opened up.
+
+    A layer whose configuration cannot be had (a custom layer without ``get_config``) is
+    described by its class and weights alone.
+    """
+    from ..workload import digest
+
+    described, summary = [], []
+
+    def walk(layers) -> None:
+        for layer in layers:
+            if isinstance(layer, keras.Model):
+                walk(layer.layers)
+                continue
+            try:
+                config = {k: v for k, v in layer.get_config().items() if k != "name"}
+            except Exception:  # NotImplementedError for a custom layer with arguments
+                config = None
+            cls = f"{type(layer).__module__}.{type(layer).__qualname__}"
+            weights = [[list(w.shape), str(w.dtype)] for w in layer.weights]
+            described.append([cls, config, weights])
+            size = sum(_prod(w.shape) for w in layer.weights)
+            summary.append(f"{type(layer).__name__}({size})" if size else type(layer).__name__)
+
+    walk(model.layers)
+    return {
+        "params": int(model.count_params()),
+        "layers": ", ".join(summary),
+        "architecture": digest([type(model).__qualname__, described]),
+    }
+
+
 def make_optimizer(name: str, kwargs: dict[str, Any] | None = None) -> keras.optimizers.Optimizer:
     """Builds a Keras optimizer from its scenario name and constructor arguments.
 

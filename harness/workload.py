@@ -1,0 +1,183 @@
+"""What a cell computes (its workload identity), kept apart from how it was measured.
+
+The gate judges speed only between results of the same work: a change of batch size, model,
+dataset or backend setting is a change of workload, named as such, never a "regression". A
+result records ``workload = {"id", "parts", "method"}``:
+
+- ``parts``: everything that defines the work, readable: the settings that change what is
+  computed (``WORK_FIELDS``), the model as built (its parameter count and a digest of its
+  layers' configurations; for a user's model also its module file's digest), the dataset as
+  loaded (name, form, sample counts, shapes, dtypes, classes, preprocessing; for a user's
+  dataset its module file's digest) and the backend settings that really ran (jit, dtype
+  policy, matmul precision, thread pools).
+- ``id``: a digest of ``parts``; equal ids mean the same work.
+- ``method``: how it was measured (``METHOD_FIELDS``): a change is named beside a verdict,
+  but is not a change of work.
+
+Not part of either (they change neither what is computed nor how it is timed): ``time_limit``,
+``sample_interval``, ``data_path`` and ``python_path`` (where this host finds its files: the
+module's own digest stands for a user's code), ``jax_preallocate`` (memory reservation),
+``backends`` (the backend is in the cell's key), and ``step_delay_ms``: the known slowdown
+that proves the gate, which must be judged as a slowdown. ``min_time``'s epochs are chosen by
+calibration, so ``epochs`` is part of the method, not of the work.
+
+Results written before the harness recorded a workload are compared on the settings their
+cell records (``settings`` only).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+# Cell settings that change what is computed.
+WORK_FIELDS = (
+    "model",
+    "dataset",
+    "pipeline",
+    "batch_size",
+    "optimizer",
+    "loss",
+    "metrics",
+    "device",
+    "train_samples",
+    "test_samples",
+    "seed",
+    "precision",
+    "jit_compile",
+    "steps_per_execution",
+    "threads",
+    "tf32",
+    "data_parallel",
+    "data_parallel_processes",
+)
+# Cell settings that change how the work is measured, not the work.
+METHOD_FIELDS = ("epochs", "repeats", "warmup_steps", "min_time", "sync_every_step")
+# The settings in neither, and why, for the docs and a test that every field is placed.
+NEITHER_FIELDS = {
+    "scenario": "the cell's name",
+    "id": "the cell's name",
+    "time_limit": "a guard, not work",
+    "sample_interval": "utilization sampling",
+    "data_path": "where this host keeps MNIST",
+    "python_path": "where this host finds the user's modules (their digests are recorded)",
+    "jax_preallocate": "memory reservation",
+    "backends": "the backend is part of the cell's key",
+    "step_delay_ms": "the known slowdown that proves the gate: judged as a slowdown",
+}
+# Defaults of settings older results may lack (they ran as these).
+_DEFAULTS = {
+    "loss": {"name": "sparse_categorical_crossentropy"},
+    "metrics": ["accuracy"],
+    "model": "mlp",
+    "train_samples": None,
+    "test_samples": None,
+    "seed": 0,
+    "precision": "float32",
+    "jit_compile": "auto",
+    "steps_per_execution": 1,
+    "threads": None,
+    "tf32": None,
+    "data_parallel": 1,
+    "data_parallel_processes": 1,
+    "epochs": 1,
+    "repeats": 3,
+    "warmup_steps": 10,
+    "min_time": 0.0,
+    "sync_every_step": False,
+}
+
+
+def settings(cell: dict[str, Any]) -> dict[str, Any]:
+    """The work-defining settings of a result's cell (JSON form)."""
+    return {f: cell.get(f, _DEFAULTS.get(f)) for f in WORK_FIELDS}
+
+
+def method(cell: dict[str, Any]) -> dict[str, Any]:
+    """How the cell was measured, from its settings."""
+    return {f: cell.get(f, _DEFAULTS.get(f)) for f in METHOD_FIELDS}
+
+
+def digest(value: Any, length: int = 16) -> str:
+    """A short, stable digest of a JSON-able value (keys sorted)."""
+    text = json.dumps(value, sort_keys=True, default=str, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:length]
+
+
+def record(
+    cell: dict[str, Any],
+    *,
+    model: dict[str, Any],
+    data: dict[str, Any],
+    backend: dict[str, Any],
+) -> dict[str, Any]:
+    """A result's ``workload``: its id, its parts and its method.
+
+    Args:
+        cell: the cell's settings as the result records them.
+        model: the model as built (``params``, ``architecture`` digest, ``source`` digest).
+        data: the dataset as loaded (shapes, dtypes, counts, ``source`` digest).
+        backend: the backend settings that really ran.
+    """
+    parts = {"settings": settings(cell), "model": model, "data": data, "backend": backend}
+    return {"id": digest(parts), "parts": parts, "method": method(cell)}
+
+
+def of(doc: dict[str, Any]) -> dict[str, Any]:
+    """A result's workload, or for a result written before workloads were recorded, the one
+    its cell's settings give (``parts`` holds ``settings`` only)."""
+    found = doc.get("workload")
+    if isinstance(found, dict) and isinstance(found.get("parts"), dict):
+        return found
+    cell = doc.get("cell") or {}
+    parts = {"settings": settings(cell)}
+    return {"id": None, "parts": parts, "method": method(cell)}
+
+
+def _flat(value: Any, prefix: str = "") -> dict[str, Any]:
+    if isinstance(value, dict) and value:
+        out: dict[str, Any] = {}
+        for k, v in value.items():
+            out.update(_flat(v, f"{prefix}.{k}" if prefix else str(k)))
+        return out
+    return {prefix: value}
+
+
+def _show(value: Any) -> str:
+    return json.dumps(value, sort_keys=True) if isinstance(value, dict | list) else str(value)
+
+
+def _name(path: str) -> str:
+    """``settings.batch_size`` -> ``batch_size``: the settings are the names users wrote."""
+    return path.removeprefix("settings.")
+
+
+def differences(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
+    """What differs between two results' workloads, readable: ``"batch_size: 32 -> 64"``.
+
+    Only the parts both record are compared (an older result records its settings alone);
+    equal ids mean no difference.
+
+    Args:
+        before: the baseline's result (or the earlier run).
+        after: the current result.
+    """
+    a, b = of(before), of(after)
+    if a["id"] is not None and a["id"] == b["id"]:
+        return []
+    common = set(a["parts"]) & set(b["parts"])
+    fa = _flat({k: a["parts"][k] for k in common})
+    fb = _flat({k: b["parts"][k] for k in common})
+    keys = sorted(set(fa) | set(fb), key=lambda k: (not k.startswith("settings."), k))
+    return [
+        f"{_name(k)}: {_show(fa.get(k))} -> {_show(fb.get(k))}"
+        for k in keys
+        if fa.get(k) != fb.get(k)
+    ]
+
+
+def method_differences(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
+    """What differs in how two results were measured: ``"repeats: 3 -> 5"``."""
+    a, b = of(before)["method"], of(after)["method"]
+    return [f"{k}: {_show(a.get(k))} -> {_show(b.get(k))}" for k in a if a.get(k) != b.get(k)]
