@@ -177,16 +177,16 @@ def main() -> int:
                 f"{min(h[1] for h in held):.0%} to {max(h[1] for h in held):.0%} lower by chance"
             )
         cal = calibrate.calibrate(runs)
-        if cal["min_p"] >= cal["alpha"]:
+        if cal["min_p"] >= cal["level"]:
             print(
-                f"(with {cal['repeats']} repeats per run no rank test reaches p < {cal['alpha']:g}: "
+                f"(with {cal['repeats']} repeats per run no rank test reaches p < {cal['level']:g}: "
                 "these separate-run verdicts can never be 'regressed' and say nothing)"
             )
         det = "none within 50%" if cal["detectable"] is None else f"{cal['detectable']:.1%}"
         lim = "none within 50%" if cal["max_slowdown"] is None else f"{cal['max_slowdown']:.1%}"
         print(
             f"calibration: noise floor {cal['noise_floor']:.1%}, false-alarm-free limit {lim}, "
-            f"smallest slowdown caught for every pair {det}"
+            f"smallest slowdown caught against every baseline of the other runs {det}"
         )
     return 0
 

@@ -16,7 +16,7 @@ from pathlib import Path
 from . import scenario
 from .backends import NAMES
 from .errors import UserError
-from .gate.verdicts import METRICS
+from .gate.verdicts import CORRECTIONS, METRICS
 from .report.build import FORMATS
 from .results import write_text
 
@@ -61,6 +61,15 @@ def _parents() -> dict[str, argparse.ArgumentParser]:
         help="of the rank test, from 0.5 to below 1, e.g. 0.95 (the default) or 99%%",
     )
     ranks.add_argument("--metric", choices=sorted(METRICS), default="throughput", help=METRIC_HELP)
+    ranks.add_argument(
+        "--correction",
+        choices=list(CORRECTIONS),
+        default="holm",
+        help="how the error rate is held over all the gate's cells: holm (Holm-Bonferroni, the "
+        "default: at most 1 - confidence chance of any false alarm in the whole gate), bh "
+        "(Benjamini-Hochberg: that share of false alarms among the alarms) or none (each cell "
+        "alone: a 20-cell gate at 95%% then raises a false alarm most of the time)",
+    )
     verdicts = argparse.ArgumentParser(add_help=False)
     verdicts.add_argument(
         "--max-slowdown", default="5%", help="allowed slowdown, e.g. 5%% (default)"
@@ -158,6 +167,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--window", type=int, default=20, help="runs of --baseline-history (20)")
     p.add_argument("--allow-mismatch", action="store_true", help="compare across machines/versions")
+    p.add_argument(
+        "--allow-workload-change",
+        action="store_true",
+        help="judge cells whose workload (settings, model, data, backend settings) differs "
+        "from the baseline's; without it they are 'workload changed' and the gate exits 2",
+    )
+    p.add_argument(
+        "--fail-on-skip",
+        action="store_true",
+        help="exit 1 when a cell of the current run was skipped or unsupported",
+    )
 
     p = command(
         "history",

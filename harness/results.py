@@ -191,7 +191,7 @@ def load_results(
     docs.sort(
         key=lambda d: (
             result_key(d)[0],
-            _natural(result_key(d)[1]),
+            natural_key(result_key(d)[1]),
             rank(d["backend"]),
             d.get("started") or "",
         )
@@ -216,7 +216,7 @@ CALIBRATION_SUFFIX = "-calibrate"
 _CALIBRATION = re.compile(re.escape(CALIBRATION_SUFFIX) + r"\d+$")
 
 
-def _natural(text: str) -> list:
+def natural_key(text: str) -> list:
     """Sort key that puts bs32 before bs128."""
     return [(0, int(p), "") if p.isdigit() else (1, 0, p) for p in re.split(r"(\d+)", text) if p]
 

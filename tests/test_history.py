@@ -52,12 +52,17 @@ def test_false_step_rate_on_flat_noisy_histories_of_100_runs():
     assert false <= 2  # measured: 0 of 500 at beta 3 (step_detect.BETA)
 
 
-def _history(tmp_path, machine="Test CPU", runs=16, step_at=8, factor=0.8, name="hist"):
-    """Result files of `runs` runs, one per commit, slower by `factor` from `step_at` on."""
+def _history(
+    tmp_path, machine="Test CPU", runs=16, step_at=8, factor=0.8, name="hist", batch_from=99
+):
+    """Result files of `runs` runs, one per commit, slower by `factor` from `step_at` on, and
+    with batch_size 64 (another workload) from `batch_from` on."""
     for i in range(runs):
         scale = factor if i >= step_at else 1.0
         vals = [v * scale for v in noisy(5, seed=i, cv=0.01)]
         doc = result("jax", vals, run_id=f"run{i:02d}")
+        if i >= batch_from:
+            doc["cell"]["batch_size"] = 64
         doc["environment"]["cpu_model"] = machine
         doc["environment"]["git"] = {
             "commit": f"c{i:04d}" + "0" * 36,
@@ -79,8 +84,8 @@ def test_history_cli_orders_by_commit_marks_steps_and_keeps_machines_apart(tmp_p
     assert out.count("## Machine ") == 2  # never one line for two machines
     (line,) = [ln for ln in out.splitlines() if "c0008" in ln]
     assert line.startswith("| sweep/bs32--jax | 16 | ")
-    assert line.endswith(" | c000800000 (2026-11-09): -20.1% (1,001 -> 799) |")
-    assert out.count("| none |") == 1  # the other machine's flat series
+    assert line.endswith(" | c000800000 (2026-11-09): -20.1% (1,001 -> 799) | none |")
+    assert out.count("| none | none |") == 1  # the other machine's flat series
     html_out = tmp_path / "h.html"
     proc = run_cli("history", str(folder), "--format", "html", "--out", str(html_out))
     assert proc.returncode == 0, proc.stderr
@@ -97,14 +102,14 @@ def test_check_against_a_window_of_stored_runs(tmp_path):
                    "--window", "10", "--format", "md")  # fmt: skip
     assert proc.returncode == 1, proc.stderr
     assert "| sweep/bs32--jax | REGRESSED |" in proc.stdout
-    n = proc.stdout.splitlines()[2].split("|")[6].strip()  # values compared: current / baseline
+    n = proc.stdout.splitlines()[4].split("|")[7].strip()  # values compared: current / baseline
     assert n == "5/50"  # the last 10 runs of 5 repeats each
     # stored in the history already, the run is never its own baseline
     results.write_json_atomic(history / "now" / "sweep" / "bs32--jax.json", slow)
     again = run_cli("check", str(history / "now"), "--baseline-history", str(history),
                     "--window", "20", "--format", "md")  # fmt: skip
     # all 16 stored runs, not 17
-    assert again.returncode == 1 and again.stdout.splitlines()[2].split("|")[6].strip() == "5/80"
+    assert again.returncode == 1 and again.stdout.splitlines()[4].split("|")[7].strip() == "5/80"
     same = result("jax", noisy(5, seed=98, cv=0.01), run_id="same")
     results.write_json_atomic(tmp_path / "same" / "sweep" / "bs32--jax.json", same)
     proc = run_cli("check", str(tmp_path / "same"), "--baseline-history", str(history))
@@ -135,3 +140,55 @@ def test_results_record_the_commit_and_its_date_in_utc():
         return
     assert len(git["commit"]) == 40
     assert datetime.datetime.fromisoformat(git["date"]).utcoffset() == datetime.timedelta(0)
+
+
+def test_a_workload_change_is_a_labelled_break_never_a_step(tmp_path):
+    """Runs 8 on are 20% slower because their batch size changed: a new segment, named, and
+    no step; a speed change inside a segment is still a step."""
+    folder = _history(tmp_path, step_at=8, batch_from=8)
+    proc = run_cli("history", str(folder))
+    assert proc.returncode == 0, proc.stderr
+    (line,) = [ln for ln in proc.stdout.splitlines() if ln.startswith("| sweep/bs32--jax")]
+    assert line.endswith(" | c000800000 (2026-11-09): batch_size: 32 -> 64 |"), line
+    assert "-20" not in line  # the 20% drop at the change is not a step
+    html_out = tmp_path / "h.html"
+    run_cli("history", str(folder), "--format", "html", "--out", str(html_out))
+    page = html_out.read_text()
+    assert page.count('class="break"') == 1 and "-20" not in page
+    assert "workload changed: batch_size: 32 -&gt; 64" in page
+    # a real slowdown after the change is found within the new segment
+    folder = _history(tmp_path, runs=24, step_at=16, batch_from=8, name="two")
+    proc = run_cli("history", str(folder))
+    (line,) = [ln for ln in proc.stdout.splitlines() if ln.startswith("| sweep/bs32--jax")]
+    assert "| c001600000 (2026-11-17): -20." in line and "batch_size: 32 -> 64 |" in line
+
+
+def test_a_run_whose_date_cannot_be_parsed_is_left_out_with_a_warning(tmp_path):
+    folder = _history(tmp_path, runs=8, step_at=99)
+    bad = folder / "run07-TestCPU" / "sweep" / "bs32--jax.json"
+    doc = json.loads(bad.read_text())
+    doc["environment"]["git"]["date"] = "last tuesday"
+    bad.write_text(json.dumps(doc))
+    proc = run_cli("history", str(folder))
+    assert proc.returncode == 0, proc.stderr
+    assert "| sweep/bs32--jax | 7 | " in proc.stdout  # not sorted first: left out
+    assert proc.stderr == (
+        f"harness: warning: {bad}: its date (commit 'last tuesday', started "
+        "'2026-11-08T13:00:00Z') cannot be parsed; left out of the history\n"
+    )
+
+
+def test_check_against_history_takes_only_runs_of_the_same_workload(tmp_path):
+    """The last runs of the current workload are its baseline, however recent the others;
+    where none did the same work, the change is named (exit 2), never judged."""
+    history = _history(tmp_path, step_at=99, batch_from=12)  # 12 runs at 32, then 4 at 64
+    now = result("jax", noisy(5, seed=97, cv=0.01), run_id="now")
+    results.write_json_atomic(tmp_path / "now" / "sweep" / "bs32--jax.json", now)
+    proc = run_cli("check", str(tmp_path / "now"), "--baseline-history", str(history),
+                   "--window", "10", "--format", "md")  # fmt: skip
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert proc.stdout.splitlines()[4].split("|")[7].strip() == "5/50"  # runs 2-11, at 32
+    history = _history(tmp_path, step_at=99, batch_from=0, runs=6, name="all64")
+    proc = run_cli("check", str(tmp_path / "now"), "--baseline-history", str(history))
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert "WORKLOAD CHANGED" in proc.stdout and "batch_size: 64 -> 32" in proc.stdout

@@ -5,6 +5,8 @@ gate can catch on this runner.
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import statistics
 import sys
 from pathlib import Path
 from typing import Any
@@ -16,85 +18,162 @@ from ..errors import UsageError
 from ..orchestrate import ab, runner
 from ..results import CALIBRATION_SUFFIX, cell_key, load_results, make_dir
 from . import verdicts
-from .stats import log_spread, min_p_value, rounds_needed, run_noise
+from .stats import log_spread, min_p_value, rounds_needed
+
+# Candidate limits and slowdowns: 1% to 50% in 0.5% steps.
+GRID = tuple(round(0.01 + 0.005 * i, 4) for i in range(99))
+
+
+def gates_of_runs(runs: dict[str, list[list[float]]]) -> list[list[verdicts.Sample]]:
+    """The A/A gates that separate runs of the same code give, as ``harness check`` judges
+    them against a stored baseline of several runs: each run in turn against all the others
+    (``harness baseline --add``), every cell of that run in one gate.
+
+    Args:
+        runs: per cell, one list of values per run (in run order; at least two runs).
+    """
+    count = max((len(r) for r in runs.values()), default=0)
+    gates = []
+    for i in range(count):
+        gate = [
+            verdicts.Sample(key, rs[i], [r for j, r in enumerate(rs) if j != i])
+            for key, rs in sorted(runs.items())
+            if len(rs) > i and len(rs) >= 2
+        ]
+        if gate:
+            gates.append(gate)
+    return gates
+
+
+def gates_of_jobs(jobs: list[dict[str, tuple[list[float], list[float]]]]) -> list[list]:
+    """The A/A gates that interleaved A/A jobs give, as ``harness ab`` judges them: each job's
+    two sides against each other, in both orders, every cell of the job in one gate.
+
+    Args:
+        jobs: per job, per cell, (one side's values, the other side's values).
+    """
+    gates = []
+    for job in jobs:
+        for flip in (False, True):
+            gates.append(
+                [
+                    verdicts.Sample(key, b if flip else a, [a if flip else b], interleaved=True)
+                    for key, (a, b) in sorted(job.items())
+                ]
+            )
+    return gates
+
+
+def calibrate_gates(
+    gates: list[list[verdicts.Sample]],
+    *,
+    confidence: float = 0.95,
+    correction: str = "holm",
+    grid: tuple[float, ...] = GRID,
+) -> dict[str, Any]:
+    """How small a slowdown can this runner's gate catch, from A/A gates (the same code on
+    both sides), each judged as the gate that runs judges it (:func:`verdicts.judge_family`:
+    the run-to-run allowance of a stored baseline, the correction over the gate's cells).
+
+    Returns:
+        ``max_slowdown``: the smallest limit of the grid at which no A/A gate fails (None if
+        none does); ``cells``: per cell, ``noise_floor`` (its largest |median ratio - 1|
+        across the gates), ``max_slowdown`` (the smallest limit at which it never regresses)
+        and ``detectable`` (the smallest slowdown of it alone that the gate, at the gate's
+        limit, calls a regression in every A/A gate; None if none in the grid); ``gates``,
+        ``repeats`` (the fewest values of a side), ``level`` (the p a lone slowed cell must
+        reach: alpha, divided by the number of cells under a correction), ``min_p`` (the
+        smallest p these value counts can reach) and ``repeats_needed`` (the fewest values
+        per side that can reach the level).
+    """
+    verdicts.check_confidence(confidence)
+    if not gates:
+        raise ValueError("calibration needs at least one A/A comparison")
+
+    def regressed(gate, limit) -> set[str]:
+        found = verdicts.judge_family(
+            gate, max_slowdown=limit, confidence=confidence, correction=correction, bounds=False
+        )
+        return {v.key for v in found if v.status == "regressed"}
+
+    keys = sorted({s.key for gate in gates for s in gate})
+    cells: dict[str, dict[str, Any]] = {}
+    alarms = {limit: [regressed(gate, limit) for gate in gates] for limit in grid}
+    for key in keys:
+        ratios = [
+            statistics.median(s.current) / statistics.median(s.baseline)
+            for gate in gates
+            for s in gate
+            if s.key == key
+        ]
+        cells[key] = {
+            "noise_floor": max(abs(r - 1) for r in ratios),
+            "max_slowdown": next((m for m in grid if not any(key in a for a in alarms[m])), None),
+        }
+    gate_limit = next((m for m in grid if not any(alarms[m])), None)
+    for key in keys:
+        detectable = None
+        if gate_limit is not None:
+            for d in (d for d in grid if d > gate_limit):
+                if all(
+                    key in regressed(_slowed(gate, key, d), gate_limit)
+                    for gate in gates
+                    if any(s.key == key for s in gate)
+                ):
+                    detectable = d
+                    break
+        cells[key]["detectable"] = detectable
+    sizes = [n for gate in gates for s in gate for n in (len(s.current), len(s.baseline))]
+    level = verdicts.lone_level(max(len(g) for g in gates), confidence, correction)
+    repeats = min(sizes)
+    return {
+        "gates": len(gates),
+        "cells": cells,
+        "max_slowdown": gate_limit,
+        "repeats": repeats,
+        "level": level,
+        "min_p": min_p_value(repeats, repeats),
+        "repeats_needed": verdicts.min_repeats(level),
+        "spread": log_spread([s.current for gate in gates for s in gate]),
+    }
+
+
+def _slowed(gate: list[verdicts.Sample], key: str, slowdown: float) -> list[verdicts.Sample]:
+    """The gate with one cell's current values made ``slowdown`` slower."""
+    return [
+        dataclasses.replace(s, current=[x * (1 - slowdown) for x in s.current])
+        if s.key == key
+        else s
+        for s in gate
+    ]
 
 
 def calibrate(
     runs: list[list[float]],
     *,
     confidence: float = 0.95,
-    grid: tuple[float, ...] | None = None,
+    grid: tuple[float, ...] = GRID,
     pairs: list[tuple[list[float], list[float]]] | None = None,
+    correction: str = "holm",
 ) -> dict[str, Any]:
-    """How small a slowdown can this runner catch, from repeated runs of the same code?
-
-    Args:
-        runs: per-repeat rates (throughput or typical) of one cell, one list per run (at
-            least two runs);
-            every ordered pair of them is an A/A comparison.
-        confidence: of the gate's rank test.
-        grid: candidate slowdowns, ascending (default 1% to 50% in 0.5% steps).
-        pairs: the A/A comparisons to use instead of every pair of ``runs`` (interleaved
-            A/A jobs: each job's two sides, in both orders).
+    """:func:`calibrate_gates` for one cell: from separate runs of it (each against the
+    others), or from interleaved A/A ``pairs`` (each job's two sides, one order per pair).
 
     Returns:
-        ``noise_floor``: the largest |median ratio - 1| between two runs of the same code;
-        ``max_slowdown``: the smallest allowed slowdown at which no A/A pair is called a
-        regression; ``detectable``: the smallest real slowdown that the gate, with that
-        limit, calls a regression for every ordered pair of runs (None if none in the grid);
-        ``min_p``: the smallest p the rank test can reach with these repeat counts;
-        ``spread``: the pooled standard deviation of log values within a run or side.
+        The gate's figures with the cell's own (``noise_floor``, ``max_slowdown``,
+        ``detectable``) at the top level.
 
     Raises:
         ValueError: fewer than two runs, or ``confidence`` outside [0.5, 1).
     """
-    verdicts.check_confidence(confidence)
     if pairs is None:
         if len(runs) < 2:
             raise ValueError("calibration needs at least two runs of the same code")
-        pairs = [(a, b) for i, a in enumerate(runs) for j, b in enumerate(runs) if i != j]
+        gates = gates_of_runs({"cell": runs})
     else:
-        runs = [r for pair in pairs for r in pair]
-    grid = grid or tuple(round(0.01 + 0.005 * i, 4) for i in range(99))
-    noise = max(run_noise([a, b]) for a, b in pairs)
-    limit = next(
-        (
-            m
-            for m in grid
-            if all(
-                verdicts.judge("aa", a, b, max_slowdown=m, confidence=confidence).status
-                != "regressed"
-                for a, b in pairs
-            )
-        ),
-        None,
-    )
-    detectable = None
-    if limit is not None:
-        for d in grid:
-            if d <= limit:
-                continue
-            if all(
-                verdicts.judge(
-                    "d", [x * (1 - d) for x in a], b, max_slowdown=limit, confidence=confidence
-                ).status
-                == "regressed"
-                for a, b in pairs
-            ):
-                detectable = d
-                break
-    n = min(len(r) for r in runs)
-    return {
-        "runs": len(runs),
-        "pairs": len(pairs),
-        "repeats": n,
-        "noise_floor": noise,
-        "max_slowdown": limit,
-        "detectable": detectable,
-        "min_p": min_p_value(n, n),
-        "alpha": verdicts.alpha(confidence),
-        "spread": log_spread(runs),
-    }
+        gates = [[verdicts.Sample("cell", a, [b], interleaved=True)] for a, b in pairs]
+    found = calibrate_gates(gates, confidence=confidence, correction=correction, grid=grid)
+    return {**found, **found["cells"]["cell"]}
 
 
 def main(args: argparse.Namespace) -> int:
@@ -113,9 +192,10 @@ def main(args: argparse.Namespace) -> int:
     confidence = verdicts.parse_confidence(args.confidence)
     make_dir(Path(args.out), f"--out {args.out}")
     env = environment()
-    # per cell: the A/A comparisons, each (values of one measurement, values of the other)
+    # separate runs: per cell, one list of values per run; interleaved: per A/A job, per
+    # cell, the values of its two sides
     per_cell: dict[str, list[list[float]]] = {}
-    pairs: dict[str, list[tuple[list[float], list[float]]]] = {}
+    aa_jobs: list[dict[str, tuple[list[float], list[float]]]] = []
     if args.interleaved:
         pythons = dict.fromkeys(ab.SIDES, sys.executable)
     for k in range(args.runs):
@@ -138,10 +218,13 @@ def main(args: argparse.Namespace) -> int:
         if args.interleaved:
             docs, _ = load_results([run_dir], latest=False)
             values = verdicts.values_by_side(docs, args.metric)
-            for key, by_side in values.items():
-                if len(by_side) == 2:
-                    a, b = by_side["candidate"], by_side["baseline"]
-                    pairs.setdefault(key, []).extend([(a, b), (b, a)])
+            aa_jobs.append(
+                {
+                    key: (by_side["candidate"], by_side["baseline"])
+                    for key, by_side in values.items()
+                    if len(by_side) == 2
+                }
+            )
         else:
             docs, _ = load_results([run_dir])
             for d in docs:
@@ -150,32 +233,41 @@ def main(args: argparse.Namespace) -> int:
                         d["train"][verdicts.METRICS[args.metric]]["values"]
                     )
     unit = "rounds" if args.interleaved else "repeats"
-    cal = None
+    for key in sorted(k for k, rs in per_cell.items() if len(rs) < 2):
+        print(f"{key}: fewer than two ok runs, left out", file=sys.stderr)
+    gates = gates_of_jobs(aa_jobs) if args.interleaved else gates_of_runs(per_cell)
+    gates = [g for g in gates if g]
+    if not gates:
+        print("no cell ran ok often enough to calibrate", file=sys.stderr)
+        return 1
+    cal = calibrate_gates(gates, confidence=confidence, correction=args.correction)
     print(f"\n{'cell':<40} {'noise floor':>11} {'--max-slowdown':>14} {'detects':>8}")
-    for key in sorted(set(per_cell) | set(pairs)):
+    for key, c in cal["cells"].items():
+        limit = "-" if c["max_slowdown"] is None else f"{c['max_slowdown']:.1%}"
+        detects = "-" if c["detectable"] is None else f"{c['detectable']:.1%}"
+        print(f"{key:<40} {c['noise_floor']:>11.1%} {limit:>14} {detects:>8}")
         if args.interleaved:
-            cal = calibrate([], pairs=pairs[key], confidence=confidence)
-        elif len(per_cell[key]) < 2:
-            print(f"{key:<40} fewer than two ok runs")
-            continue
-        else:
-            cal = calibrate(per_cell[key], confidence=confidence)
-        limit = "-" if cal["max_slowdown"] is None else f"{cal['max_slowdown']:.1%}"
-        detects = "-" if cal["detectable"] is None else f"{cal['detectable']:.1%}"
-        print(f"{key:<40} {cal['noise_floor']:>11.1%} {limit:>14} {detects:>8}")
-        if cal["min_p"] >= cal["alpha"]:
-            print(f"  with {cal['repeats']} {unit} the rank test cannot reach p < {cal['alpha']:g}: "
-                  f"raise {unit} to at least 4")  # fmt: skip
-        if args.interleaved:
-            n10, n5 = (rounds_needed(cal["spread"], d, d / 2, confidence) for d in (0.1, 0.05))
-            print(f"  workers spread by {cal['spread']:.1%}: about {n10} rounds catch a 10% "
+            sides = [side for job in aa_jobs if key in job for side in job[key]]
+            spread = log_spread(sides)
+            n10, n5 = (rounds_needed(spread, d, d / 2, confidence) for d in (0.1, 0.05))
+            print(f"  workers spread by {spread:.1%}: about {n10} rounds catch a 10% "
                   f"slowdown 4 times in 5 with --max-slowdown 5%, {n5} a 5% one with "
                   "--max-slowdown 2.5%")  # fmt: skip
-    if cal is None:
-        return 1
-    what = "A/A jobs" if args.interleaved else "runs"
+    gate_limit = "none in 1%-50%" if cal["max_slowdown"] is None else f"{cal['max_slowdown']:.1%}"
+    cells = len(cal["cells"])
+    print(f"\nthe whole gate ({cells} cell{'s' * (cells != 1)}, {args.correction} correction): "
+          f"--max-slowdown {gate_limit} raises no false alarm in these {cal['gates']} A/A gates")  # fmt: skip
+    if cal["min_p"] >= cal["level"]:
+        print(f"with {cal['repeats']} {unit} per side no rank test reaches p < "
+              f"{cal['level']:.3g} (the level a lone slowed cell is held to at "
+              f"{verdicts.percent(confidence)} over {cells} cell{'s' * (cells != 1)}): a slowdown cannot be "
+              f"shown; use at least {cal['repeats_needed']} {unit}")  # fmt: skip
+    what = "A/A jobs (each side against the other)" if args.interleaved else (
+        "runs (each against a baseline of the others, as harness check judges a stored one)"
+    )  # fmt: skip
     print(f"\nnoise floor: largest difference between two {what} of the same code; "
-          "--max-slowdown: the smallest limit with no false alarm among them; detects: the "
-          f"smallest real slowdown the gate then catches for every pair ({cal['pairs']} pairs, "
-          f"{cal['repeats']} {unit} each).")  # fmt: skip
+          "--max-slowdown: the smallest limit at which the cell is never called a regression; "
+          "detects: the smallest real slowdown of the cell that the gate, at the whole gate's "
+          f"limit, catches in every A/A gate ({cal['gates']} gates, {cal['repeats']} {unit} "
+          "or more a side).")  # fmt: skip
     return 0

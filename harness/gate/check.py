@@ -5,15 +5,15 @@
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from pathlib import Path
 
 from ..errors import UsageError
 from ..orchestrate.manifest import planned
 from ..report.table import Column, Table, row, to_markdown, to_text
-from ..results import ResultError, load_results
+from ..results import ResultError, cell_key, load_results
 from . import ci, stats, verdicts
-from .verdicts import percent
 
 
 def main(args: argparse.Namespace) -> int:
@@ -31,19 +31,28 @@ def main(args: argparse.Namespace) -> int:
         current, baseline = load_pair(args.current, args.baseline)
     return run_gate(
         current, baseline, limit, confidence, args.allow_mismatch, args.format, args.metric,
-        planned=planned(args.current), junit=args.junit,
+        planned=planned(args.current), junit=args.junit, correction=args.correction,
+        allow_workload_change=args.allow_workload_change, fail_on_skip=args.fail_on_skip,
     )  # fmt: skip
 
 
 def run_gate(
     current, baseline, limit, confidence, allow_mismatch, fmt, metric, planned=frozenset(),
-    junit=None, suite="harness check",
+    junit=None, suite="harness check", correction="holm", allow_workload_change=False,
+    fail_on_skip=False,
 ) -> int:  # fmt: skip
     """Judges, prints the verdicts, and returns the exit code; with ``junit`` also writes
-    them as JUnit XML, and appends them to GitHub's job summary where it is set."""
+    them as JUnit XML, and appends them to GitHub's job summary where it is set.
+
+    Exit codes: 2 when the gate refuses (other machines or versions, a slowdown it cannot
+    judge, or a cell whose workload changed, unless allowed), else 1 when a cell fails the
+    gate (or, with ``fail_on_skip``, when a cell of the current run was skipped or
+    unsupported), else 0.
+    """
     found, refusals = verdicts.check(
         current, baseline, max_slowdown=limit, confidence=confidence,
-        allow_mismatch=allow_mismatch, metric=metric, planned=planned,
+        allow_mismatch=allow_mismatch, metric=metric, planned=planned, correction=correction,
+        allow_workload_change=allow_workload_change,
     )  # fmt: skip
     for refusal in refusals:
         print(f"harness: {refusal}", file=sys.stderr)
@@ -54,16 +63,31 @@ def run_gate(
         return 2
     if all(v.status == "not compared" for v in found):  # a gate that compared nothing
         raise UsageError("no cell is present (and ok) in both the current run and the baseline")
-    sys.stdout.write(render_check(found, markdown=fmt == "md", confidence=confidence))
+    head = header(found, confidence, correction)
+    sys.stdout.write(head + "\n\n" + render_check(found, markdown=fmt == "md"))
     counts = {s: sum(v.status == s for v in found) for s in verdicts.STATUSES}
     tally = ", ".join(f"{n} {s}" for s, n in counts.items() if n)
     print("\n" + tally, file=sys.stderr)
-    fails = verdicts.gate_fails(found)
+    changed = [v for v in found if v.status in verdicts.REFUSED]
+    for v in changed:
+        print(
+            f"harness: {v.key}: workload changed ({v.why}): not judged; a change of work is not "
+            "a change of speed (--allow-workload-change judges it anyway)",
+            file=sys.stderr,
+        )
+    not_run = sorted(
+        {cell_key(d) for d in current if d["status"] in verdicts.NOT_RUN} if fail_on_skip else ()
+    )
+    for key in not_run:
+        print(
+            f"harness: --fail-on-skip: {key} did not run (skipped or unsupported)", file=sys.stderr
+        )
+    fails = verdicts.gate_fails(found) or bool(not_run)
+    verdict = "refused" if changed else "failed" if fails else "passed"
     if junit:
         ci.write_junit(junit, found, suite)
     ci.append_summary(
-        f"### {suite}: {'failed' if fails else 'passed'} ({tally})\n\n"
-        + render_check(found, markdown=True, confidence=confidence)
+        f"### {suite}: {verdict} ({tally})\n\n{head}\n\n" + render_check(found, markdown=True)
     )
     if verdicts.is_interleaved(current + baseline):
         sides = verdicts.values_by_side(current + baseline, metric)
@@ -79,7 +103,19 @@ def run_gate(
             "both sides interleaved (harness ab)",
             file=sys.stderr,
         )
-    return 1 if fails else 0
+    return 2 if changed else 1 if fails else 0
+
+
+def header(found: list[verdicts.Verdict], confidence: float, correction: str) -> str:
+    """The line above the verdicts: the gate's confidence, and how its error rate is held."""
+    m = sum(v.p_slower is not None for v in found)
+    alpha = verdicts.percent(verdicts.alpha(confidence))
+    how = verdicts.CORRECTIONS[correction].format(alpha=alpha, m=m)
+    return (
+        f"Gate at {verdicts.percent(confidence)} confidence; correction {how}. p adj: the "
+        "p-value after the correction; bounds: of the ratio, each one-sided at the level its "
+        "test was held to."
+    )
 
 
 def rounds_hint(v: verdicts.Verdict, sides: list[list[float]], limit: float, confidence: float):
@@ -119,7 +155,10 @@ def load_history_pair(
         for d in hist
         if verdicts.unit_id(d) not in runs and str(Path(d.get("_path", "")).resolve()) not in mine
     ]
-    by_cell = {(s.machine, s.key): s for s in series(hist)}
+    undated: list[str] = []
+    by_cell = {(s.machine, s.key): s for s in series(hist, undated)}
+    for problem in undated:
+        print(f"harness: warning: --baseline-history: {problem}", file=sys.stderr)
     baseline: list[dict] = []
     for doc in cur:
         baseline.extend(d for d in last_runs(by_cell, doc, window) if d not in baseline)
@@ -140,24 +179,28 @@ def load_pair(current: list[Path], baseline: list[Path]) -> tuple[list[dict], li
     return cur, base
 
 
-def render_check(
-    found: list[verdicts.Verdict], markdown: bool = False, confidence: float = 0.95
-) -> str:
-    """The verdicts as a text (or markdown) table, regressions first.
+def render_check(found: list[verdicts.Verdict], markdown: bool = False) -> str:
+    """The verdicts as a text (or markdown) table, the gate's failures first.
 
     Args:
         found: the verdicts, from :func:`verdicts.check`.
         markdown: a GitHub markdown table instead of aligned text.
-        confidence: the one the verdicts' intervals were computed at, for the header.
     """
-    head = ("cell", "verdict", "ratio", f"{percent(confidence)} CI", "p (slower)", "n", "why")
+    head = ("cell", "verdict", "ratio", "bounds", "p (slower)", "p adj", "n", "why")
     rows = []
-    for v in sorted(found, key=lambda v: (v.status != "regressed", v.key)):
+    first = ("regressed", "lost", "workload changed")
+    for v in sorted(found, key=lambda v: (v.status not in first, v.key)):
         ratio = "" if v.ratio is None else f"{v.ratio:.3f}"
-        ci = "" if v.ci is None else f"{v.ci[0]:.3f}-{v.ci[1]:.3f}"
+        bounds = "" if v.ci is None else f"{_bound(v.ci[0])}-{_bound(v.ci[1])}"
         p = "" if v.p_slower is None else f"{v.p_slower:.3g}"
+        adj = "" if v.p_adjusted is None else f"{v.p_adjusted:.3g}"
         n = "" if v.n is None else f"{v.n[0]}/{v.n[1]}"
-        status = v.status.upper() if v.status == "regressed" else v.status
-        rows.append(row(v.key, status, ratio, ci, p, n, v.why))
+        status = v.status.upper() if v.status in first else v.status
+        rows.append(row(v.key, status, ratio, bounds, p, adj, n, v.why))
     table = Table(tuple(Column(h) for h in head), tuple(rows))
     return (to_markdown(table) if markdown else to_text(table)) + "\n"
+
+
+def _bound(x: float) -> str:
+    """A ratio bound; an unbounded side (too few values for its level) is an ellipsis."""
+    return "..." if x in (0.0, math.inf) else f"{x:.3f}"

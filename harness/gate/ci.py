@@ -1,9 +1,10 @@
 """What CI systems read from the gate: the markdown table in GitHub's job summary, and a JUnit
 XML file (one testcase per cell) that GitLab, Jenkins and others show natively.
 
-A JUnit file agrees with the gate's exit code: a cell that fails the gate (regressed, or
-missing: it failed or ran on one side only) is a failed testcase with the reason; one that
-cannot be judged (noisy, or not compared) is skipped with why; the others pass.
+A JUnit file agrees with the gate's exit code: a cell that fails the gate (regressed; lost: ok
+in the baseline, not ok now; missing: it failed or ran on one side only) is a failed testcase
+with the reason; one whose workload changed (the gate refuses to judge it) is an errored one;
+one that cannot be judged (noisy, or not compared) is skipped with why; the others pass.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from pathlib import Path
 
 from ..errors import UsageError
 from ..results import make_dir
-from .verdicts import FAILING, Verdict
+from .verdicts import FAILING, REFUSED, Verdict
 
 # GitHub Actions sets it to a file per step; what a step appends there shows on the run's page.
 SUMMARY_ENV = "GITHUB_STEP_SUMMARY"
@@ -62,7 +63,7 @@ def junit_xml(found: list[Verdict], suite: str, refusals: list[str] = ()) -> str
         "name": suite,
         "tests": str(len(found) + len(refusals)),
         "failures": str(failures),
-        "errors": str(len(refusals)),
+        "errors": str(len(refusals) + sum(v.status in REFUSED for v in found)),
         "skipped": str(skipped),
     }
     node = ET.SubElement(root, "testsuite", attrs)
@@ -74,6 +75,8 @@ def junit_xml(found: list[Verdict], suite: str, refusals: list[str] = ()) -> str
             message += f" (ratio {v.ratio:.3f})"
         if v.status in FAILING:
             ET.SubElement(case, "failure", {"message": message, "type": v.status}).text = message
+        elif v.status in REFUSED:
+            ET.SubElement(case, "error", {"message": message, "type": v.status}).text = message
         elif v.status in SKIPPED:
             ET.SubElement(case, "skipped", {"message": message})
         else:

@@ -20,6 +20,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from .. import workload
 from ..errors import UsageError
 from ..report.table import RIGHT, Column, Table, row, to_markdown
 from ..results import cell_key, load_results, write_text
@@ -37,6 +38,14 @@ class Point:
     doc: dict = dataclasses.field(repr=False, compare=False)
 
 
+@dataclasses.dataclass(frozen=True)
+class Break:
+    """Where the work itself changed (harness/workload.py): a new segment, never a step."""
+
+    index: int  # the first run of the new workload
+    label: str  # "workload changed: batch_size: 32 -> 64"
+
+
 @dataclasses.dataclass(frozen=True)  # frozen, with a cached property: __dict__ holds it
 class Series:
     machine: str  # a short hash of the fingerprint
@@ -45,8 +54,24 @@ class Series:
     points: tuple[Point, ...]
 
     @functools.cached_property
+    def breaks(self) -> list[Break]:
+        """Each run whose workload differs from the run before it."""
+        out = []
+        for i in range(1, len(self.points)):
+            diffs = workload.differences(self.points[i - 1].doc, self.points[i].doc)
+            if diffs:
+                out.append(Break(i, "workload changed: " + "; ".join(diffs)))
+        return out
+
+    @functools.cached_property
     def steps(self) -> list[step_detect.Step]:
-        return step_detect.detect([p.median for p in self.points])
+        """Lasting changes of speed, found within each workload's segment apart."""
+        bounds = [0] + [b.index for b in self.breaks] + [len(self.points)]
+        out = []
+        for lo, hi in zip(bounds, bounds[1:], strict=False):
+            found = step_detect.detect([p.median for p in self.points[lo:hi]])
+            out += [dataclasses.replace(st, index=st.index + lo) for st in found]
+        return out
 
 
 def machine_of(doc: dict[str, Any]) -> tuple[str, str]:
@@ -58,44 +83,65 @@ def machine_of(doc: dict[str, Any]) -> tuple[str, str]:
     return digest, f"{fp['cpu_model']} x{fp['cpu_count']}, {gpus}; keras {fp['keras']}, {versions}"
 
 
-def _utc(text: str | None) -> datetime.datetime:
-    """An ISO date as an aware UTC datetime; the earliest one where it is missing or bad."""
+def _utc(text: str | None) -> datetime.datetime | None:
+    """An ISO date as an aware UTC datetime; None where it cannot be parsed."""
+    if not isinstance(text, str):
+        return None
     try:
-        when = datetime.datetime.fromisoformat(text or "")
+        when = datetime.datetime.fromisoformat(text)
     except ValueError:
-        return datetime.datetime.min.replace(tzinfo=datetime.UTC)
+        return None
     if when.tzinfo is None:
         when = when.replace(tzinfo=datetime.UTC)
     return when.astimezone(datetime.UTC)
 
 
-def _when(doc: dict[str, Any]) -> tuple[datetime.datetime, datetime.datetime]:
-    """The commit's date (else the run's start), then the run's start: a series' order."""
+def _when(doc: dict[str, Any]) -> tuple[datetime.datetime, datetime.datetime] | None:
+    """The commit's date (else, where none was recorded, the run's start), then the run's
+    start: a series' order. None where a recorded date cannot be parsed: such a run has no
+    place in the order, and sorting it first would make it the oldest."""
     git = (doc.get("environment") or {}).get("git") or {}
-    return _utc(git.get("date") or doc.get("started")), _utc(doc.get("started"))
+    started = _utc(doc.get("started"))
+    committed = _utc(git["date"]) if git.get("date") else started
+    if committed is None or started is None:
+        return None
+    return committed, started
 
 
-def series(docs: list[dict[str, Any]]) -> list[Series]:
-    """Every (machine, cell) series of ok results, points in commit order."""
-    found: dict[tuple[str, str], list[dict]] = {}
+def series(docs: list[dict[str, Any]], problems: list[str] | None = None) -> list[Series]:
+    """Every (machine, cell) series of ok results, points in commit order.
+
+    Args:
+        docs: results.
+        problems: where to add a line for each ok result left out (an unparseable date).
+    """
+    found: dict[tuple[str, str], list[tuple[tuple, dict]]] = {}
     labels: dict[str, str] = {}
     for d in docs:
         if d.get("status") != "ok" or d.get("ab"):
             continue
+        when = _when(d)
+        if when is None:
+            if problems is not None:
+                git = (d.get("environment") or {}).get("git") or {}
+                problems.append(
+                    f"{d.get('_path') or cell_key(d)}: its date (commit {git.get('date')!r}, "
+                    f"started {d.get('started')!r}) cannot be parsed; left out of the history"
+                )
+            continue
         machine, label = machine_of(d)
         labels[machine] = label
-        found.setdefault((machine, cell_key(d)), []).append(d)
+        found.setdefault((machine, cell_key(d)), []).append((when, d))
     out = []
-    for (machine, key), ds in sorted(found.items()):
+    for (machine, key), dated in sorted(found.items()):
         points = []
-        for d in sorted(ds, key=_when):
-            committed = _when(d)[0]
+        for (committed, _), d in sorted(dated, key=lambda pair: pair[0]):
             sps = d["train"]["samples_per_sec"]
             git = (d.get("environment") or {}).get("git") or {}
             points.append(
                 Point(
                     commit=(git.get("commit") or "unknown")[:10],
-                    date=committed.isoformat() if committed.year > 1 else "",
+                    date=committed.isoformat(),
                     run_id=d.get("run_id") or "?",
                     median=sps["median"],
                     mad=sps.get("mad") or 0.0,
@@ -109,10 +155,17 @@ def series(docs: list[dict[str, Any]]) -> list[Series]:
 def last_runs(
     by_cell: dict[tuple[str, str], Series], current: dict[str, Any], window: int
 ) -> list[dict]:
-    """The results of the last ``window`` runs of ``current``'s cell on its machine, from
-    the series of a history by (machine, cell)."""
+    """The results of the last ``window`` runs of ``current``'s cell on its machine that did
+    the same work, from the series of a history by (machine, cell). Where none did, the last
+    runs of the newest workload: the gate then names the change of work."""
     found = by_cell.get((machine_of(current)[0], cell_key(current)))
-    return [p.doc for p in found.points[-window:]] if found else []
+    if not found:
+        return []
+    same = [p.doc for p in found.points if not workload.differences(p.doc, current)]
+    if same:
+        return same[-window:]
+    newest = found.breaks[-1].index if found.breaks else 0
+    return [p.doc for p in found.points[newest:]][-window:]
 
 
 # --- rendering -------------------------------------------------------------------------------
@@ -122,6 +175,7 @@ STEPS_COLUMNS = (
     Column("runs", RIGHT),
     Column("latest samples/s", RIGHT),
     Column("steps (first commit of the new level: before -> after)"),
+    Column("workload changes (first commit of the new work: not steps)"),
 )
 
 
@@ -134,7 +188,20 @@ def steps_table(all_series: list[Series]) -> Table:
             f"({st.before:,.0f} -> {st.after:,.0f})"
             for st in found
         )
-        rows.append(row(s.key, str(len(s.points)), f"{s.points[-1].median:,.0f}", text or "none"))
+        changes = "; ".join(
+            f"{s.points[b.index].commit} ({s.points[b.index].date[:10]}): "
+            f"{b.label.removeprefix('workload changed: ')}"
+            for b in s.breaks
+        )
+        rows.append(
+            row(
+                s.key,
+                str(len(s.points)),
+                f"{s.points[-1].median:,.0f}",
+                text or "none",
+                changes or "none",
+            )
+        )
     return Table(STEPS_COLUMNS, tuple(rows))
 
 
@@ -142,7 +209,9 @@ NOTE = (
     "One point per run: its median train samples/s, the band its median absolute deviation; "
     "runs ordered by their commit's date. A step is a lasting change of level found by a "
     "penalised change-point search on the run medians (at least "
-    f"{step_detect.MIN_SIZE} runs on each side, so one slow run is never a step)."
+    f"{step_detect.MIN_SIZE} runs on each side, so one slow run is never a step), within "
+    "each workload apart: where the work itself changed (settings, model, data or backend "
+    "settings) a new segment starts, drawn as a labelled break, never reported as a step."
 )
 
 
@@ -197,6 +266,16 @@ def chart(s: Series, width: int = 640, height: int = 220) -> str:
             f"{html.escape(p.commit)} {html.escape(p.date[:19])} {html.escape(p.run_id)}: "
             f"{p.median:,.0f} ± {p.mad:,.0f}</title></circle>"
         )
+    for b in s.breaks:
+        xs = (x(b.index - 1) + x(b.index)) / 2
+        parts.append(
+            f'<line class="break" x1="{xs:.1f}" x2="{xs:.1f}" y1="{pad_t}" y2="{height - pad_b}">'
+            f"<title>{html.escape(b.label)}</title></line>"
+        )
+        parts.append(
+            f'<text class="breaklabel" x="{xs + 4:.1f}" y="{height - pad_b - 4}">'
+            f"{html.escape(_short(b.label))}</text>"
+        )
     for st in s.steps:
         xs = (x(st.index - 1) + x(st.index)) / 2
         parts.append(
@@ -213,6 +292,11 @@ def chart(s: Series, width: int = 640, height: int = 220) -> str:
     )
     parts.append("</svg>")
     return "".join(parts)
+
+
+def _short(label: str, most: int = 60) -> str:
+    """A break's label cut to fit beside its line (the whole one is its tooltip)."""
+    return label if len(label) <= most else label[: most - 3] + "..."
 
 
 def render_html(all_series: list[Series]) -> str:
@@ -247,6 +331,8 @@ th.num, td.num { text-align: right; }
 .chart circle { fill: #1a73e8; }
 .chart .step { stroke: #d93025; stroke-width: 1.5; stroke-dasharray: 4 3; }
 .chart .steplabel { fill: #d93025; font-weight: 600; }
+.chart .break { stroke: #5f6368; stroke-width: 2; }
+.chart .breaklabel { fill: #5f6368; font-style: italic; }
 </style></head><body>
 {{BODY}}
 </body></html>
@@ -259,9 +345,9 @@ def main(args: argparse.Namespace) -> int:
         if not Path(p).exists():
             raise UsageError(f"{p}: no such file or folder")
     docs, problems = load_results(args.results, latest=False, runs_only=True)
+    found = series(docs, problems)
     for problem in problems:
         print(f"harness: warning: {problem}", file=sys.stderr)
-    found = series(docs)
     text = render_html(found) if args.format == "html" else render_markdown(found)
     if args.out:
         write_text(Path(args.out), text, f"--out {args.out}")

@@ -104,52 +104,101 @@ def _mann_whitney_less(x: tuple[float, ...], y: tuple[float, ...]) -> float:
     return float(stats.mannwhitneyu(x, y, alternative="less", method=method).pvalue)
 
 
-def bootstrap_ratio_ci(
-    current: list[float],
-    baseline: list[float],
-    confidence: float = 0.95,
-    n: int = 4000,
-    seed: int = 0,
-) -> tuple[float, float]:
-    """Percentile-bootstrap interval of median(current) / median(baseline), the two samples
-    resampled independently.
+def adjust(p_values: Sequence[float], method: str) -> list[float]:
+    """P-values adjusted for testing them together, in their order.
 
     Args:
-        current: values of the run under test.
-        baseline: values of the baseline.
-        confidence: the interval's coverage (two-sided).
-        n: bootstrap resamples.
-        seed: of the resampling, so that the same files give the same interval.
+        p_values: one raw p per test.
+        method: "holm" (Holm-Bonferroni: the chance of any false alarm among them stays at
+            most alpha), "bh" (Benjamini-Hochberg: the expected share of false alarms among
+            the alarms stays at most alpha) or "none".
     """
-    import numpy as np
-    from scipy import stats
-
-    sides = [np.asarray(current, dtype=float), np.asarray(baseline, dtype=float)]
-    # scipy resamples only samples of two or more values; a lone value resamples to itself
-    varying = [i for i, s in enumerate(sides) if len(s) > 1]
-
-    def ratio(*resampled: np.ndarray, axis: int = -1) -> np.ndarray:
-        medians = [np.median(s) for s in sides]
-        for i, values in zip(varying, resampled, strict=True):
-            medians[i] = np.median(values, axis=axis)
-        return medians[0] / medians[1]
-
-    if not varying:
-        r = float(ratio())
-        return r, r
-    res = stats.bootstrap(
-        [sides[i] for i in varying], ratio, n_resamples=n, confidence_level=confidence,
-        method="percentile", vectorized=True, paired=False, rng=seed,
-    )  # fmt: skip
-    return float(res.confidence_interval.low), float(res.confidence_interval.high)
+    m = len(p_values)
+    if method == "none" or m < 2:
+        return [min(1.0, p) for p in p_values]
+    order = sorted(range(m), key=lambda i: p_values[i])
+    out = [0.0] * m
+    if method == "holm":
+        running = 0.0
+        for rank, i in enumerate(order):
+            running = max(running, min(1.0, (m - rank) * p_values[i]))
+            out[i] = running
+        return out
+    if method == "bh":
+        running = 1.0
+        for rank in range(m - 1, -1, -1):
+            i = order[rank]
+            running = min(running, m * p_values[i] / (rank + 1))
+            out[i] = min(1.0, running)
+        return out
+    raise ValueError(f"unknown correction {method!r}")
 
 
-def bootstrap_median_ci(
-    values: list[float], confidence: float = 0.95, n: int = 4000, seed: int = 0
+def levels(p_values: Sequence[float], alpha: float, method: str) -> list[float]:
+    """The significance level each test is held to under ``method``, in their order: a test
+    rejected by the correction has its raw p below its level, so an interval at that level
+    agrees with the verdict. Holm: alpha / (m - rank) by ascending p; Benjamini-Hochberg:
+    alpha * R / m for every test, R the number rejected (at least 1), as Benjamini and
+    Yekutieli's false-coverage intervals; none: alpha."""
+    m = len(p_values)
+    if method == "none" or m < 2:
+        return [alpha] * m
+    if method == "holm":
+        order = sorted(range(m), key=lambda i: p_values[i])
+        out = [0.0] * m
+        for rank, i in enumerate(order):
+            out[i] = alpha / (m - rank)
+        return out
+    rejected = sum(p < alpha for p in adjust(p_values, "bh"))
+    return [alpha * max(rejected, 1) / m] * m
+
+
+def ratio_upper_bound(current: list[float], baseline: list[float], alpha: float) -> float:
+    """One-sided upper confidence bound, at level ``1 - alpha``, of how current's values
+    compare to baseline's as a ratio, from inverting the gate's own one-sided rank test
+    (:func:`mann_whitney_less`) on log values: the largest factor f such that "current / f is
+    not smaller than baseline" is not rejected. So the bound is below 1 exactly when the test
+    calls current slower at that level. ``inf`` where no factor is rejected (too few values
+    for that level).
+    """
+    x = [math.log(v) for v in current]
+    y = [math.log(v) for v in baseline]
+    diffs = sorted({a - b for a in x for b in y})
+
+    def p(shift: float) -> float:
+        return mann_whitney_less([a - shift for a in x], y)
+
+    if p(diffs[-1] + 1.0) >= alpha:
+        return math.inf
+    # p falls as the shift grows, changing only at the differences: find the last gap
+    # between differences where it is still >= alpha; the bound is the difference after it.
+    lo, hi = -1, len(diffs) - 1  # p(gap lo) >= alpha; p(gap hi) < alpha
+
+    def gap(i: int) -> float:
+        if i < 0:
+            return diffs[0] - 1.0
+        if i >= len(diffs) - 1:
+            return diffs[-1] + 1.0
+        return (diffs[i] + diffs[i + 1]) / 2
+
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if p(gap(mid)) >= alpha:
+            lo = mid
+        else:
+            hi = mid
+    return math.exp(diffs[lo + 1])
+
+
+def ratio_bounds(
+    current: list[float], baseline: list[float], alpha_slower: float, alpha_faster: float
 ) -> tuple[float, float]:
-    """Percentile-bootstrap interval of the median of ``values`` (the ratio interval against
-    a lone 1.0, which resamples to itself)."""
-    return bootstrap_ratio_ci(values, [1.0], confidence, n, seed)
+    """(lower, upper) one-sided bounds of current / baseline: the upper one at the level the
+    slowdown test used, the lower one at the level the speed-up test used (each one-sided,
+    see :func:`ratio_upper_bound`)."""
+    upper = ratio_upper_bound(current, baseline, alpha_slower)
+    lower = 1 / ratio_upper_bound(baseline, current, alpha_faster)
+    return lower, upper
 
 
 def min_p_value(n1: int, n2: int) -> float:

@@ -15,9 +15,10 @@ import re
 import statistics
 from typing import Any
 
+from .. import workload
 from ..errors import UserError
-from ..results import cell_key
-from .stats import bootstrap_ratio_ci, mann_whitney_less, min_p_value, run_allowance
+from ..results import cell_key, natural_key
+from .stats import adjust, levels, mann_whitney_less, min_p_value, ratio_bounds, run_allowance
 
 
 class LimitError(UserError):
@@ -25,11 +26,33 @@ class LimitError(UserError):
 
 
 # Every verdict the gate gives a cell, in the order the CLI counts them.
-STATUSES = ("regressed", "improved", "noisy", "unchanged", "missing", "not compared")
-# Verdicts that fail the gate: a slowdown, or a cell that ran on one side only (or crashed).
-FAILING = ("regressed", "missing")
+STATUSES = (
+    "regressed",
+    "lost",
+    "workload changed",
+    "improved",
+    "noisy",
+    "unchanged",
+    "missing",
+    "not compared",
+)
+# Verdicts that fail the gate: a slowdown, a cell ok in the baseline that did not run ok now
+# (lost), or one that ran on one side only (or crashed).
+FAILING = ("regressed", "lost", "missing")
+# Verdicts that make the gate refuse (exit 2): other work than the baseline's, not judged.
+REFUSED = ("workload changed",)
 # Results that never ran, for a reason the harness chose: not a fault of the code under test.
 NOT_RUN = ("skipped", "unsupported")
+# How the error rate is held over the judged cells (--correction): Holm-Bonferroni keeps the
+# chance of any false alarm in the whole gate at most 1 - confidence (the default); bh
+# (Benjamini-Hochberg) the expected share of false alarms among the alarms; none tests each
+# cell at 1 - confidence alone (a 20-cell gate then raises a false alarm most of the time).
+CORRECTIONS = {
+    "holm": "Holm-Bonferroni: at most {alpha} chance of any false alarm over the {m} judged cells",
+    "bh": "Benjamini-Hochberg: at most {alpha} expected share of false alarms among the alarms "
+    "over the {m} judged cells",
+    "none": "none: each of the {m} judged cells tested at {alpha} alone",
+}
 # Confidence accepted: below 0.5 the rank test would call chance a regression; at 1 or above
 # no p-value is small enough, so the gate could never fail.
 CONFIDENCE_RANGE = "from 0.5 (50%) to below 1 (100%)"
@@ -102,11 +125,37 @@ class Verdict:
     key: str
     status: str  # one of STATUSES
     ratio: float | None = None
+    # one-sided bounds of the ratio: (lower, upper), each at the level its test used
     ci: tuple[float, float] | None = None
     p_slower: float | None = None
     p_faster: float | None = None
     why: str = ""
     n: tuple[int, int] | None = None  # values compared: current, baseline
+    p_adjusted: float | None = None  # p_slower adjusted for the gate's correction
+
+
+@dataclasses.dataclass(frozen=True)
+class Sample:
+    """One cell's values as the gate judges them.
+
+    Attributes:
+        key: the cell's name.
+        current: the values of the run under test (one per repeat, or per A/B worker).
+        runs: the baseline's values, one list per run (or one A/B side).
+        interleaved: measured together with the baseline (one A/B run): the rank test alone
+            decides; otherwise the baseline runs' spread is an allowance (:func:`run_allowance`).
+        note: said after the verdict's reason (a workload or method change, allowed).
+    """
+
+    key: str
+    current: list[float]
+    runs: list[list[float]]
+    interleaved: bool = False
+    note: str = ""
+
+    @property
+    def baseline(self) -> list[float]:
+        return [v for run in self.runs for v in run]
 
 
 def judge(
@@ -118,6 +167,8 @@ def judge(
     confidence: float = 0.95,
     run_allowance: float = 0.0,
     baseline_runs: int = 1,
+    p_slower: float | None = None,
+    p_faster: float | None = None,
 ) -> Verdict:
     """Compares per-repeat (or per-worker) rates of one cell, higher is better: throughput,
     or the typical rate (see :data:`METRICS`).
@@ -133,6 +184,9 @@ def judge(
             its moment on the machine, so the rank test cannot see this noise; a change within
             it is "noisy", never "regressed" or "improved".
         baseline_runs: how many runs ``run_allowance`` came from, for the message.
+        p_slower: the p-value to judge a slowdown by, adjusted for the other cells of the
+            gate (default: this cell's own rank test, unadjusted).
+        p_faster: likewise for a speed-up.
 
     Raises:
         ValueError: ``confidence`` outside [0.5, 1).
@@ -140,39 +194,102 @@ def judge(
     check_confidence(confidence)
     threshold = alpha(confidence)
     ratio = statistics.median(current) / statistics.median(baseline)
-    p_slower = mann_whitney_less(current, baseline)
-    p_faster = mann_whitney_less(baseline, current)
+    raw_slower = mann_whitney_less(current, baseline)
+    raw_faster = mann_whitney_less(baseline, current)
+    p_slower = raw_slower if p_slower is None else p_slower
+    p_faster = raw_faster if p_faster is None else p_faster
     change = f"{ratio - 1:+.1%}"
     low, high = math.exp(-run_allowance), math.exp(run_allowance)
+    # "p=0.012 (raw 0.003)" where the correction raised it
+    slower = f"p={p_slower:.3g}" + (f" (raw {raw_slower:.3g})" if p_slower != raw_slower else "")
+    faster = f"p={p_faster:.3g}" + (f" (raw {raw_faster:.3g})" if p_faster != raw_faster else "")
+
+    def verdict(status: str, why: str) -> Verdict:
+        return Verdict(key, status, ratio, None, raw_slower, raw_faster, why, None, p_slower)
+
     if ratio < 1 - max_slowdown:
         if p_slower < threshold and ratio >= low:
-            why = (
-                f"{change} is significant (p={p_slower:.3g}), but from the spread of the "
+            return verdict("noisy", (
+                f"{change} is significant ({slower}), but from the spread of the "
                 f"baseline's {baseline_runs} runs another run of the same code may land "
                 f"{1 - low:.1%} lower by chance ({percent(confidence)} prediction bound): too noisy "
                 "to judge"
-            )
-            return Verdict(key, "noisy", ratio, None, p_slower, p_faster, why)
+            ))  # fmt: skip
         if p_slower < threshold:
-            why = f"{change}, past the allowed -{percent(max_slowdown)}; Mann-Whitney p={p_slower:.3g} < {threshold:.3g}"
-            return Verdict(key, "regressed", ratio, None, p_slower, p_faster, why)
-        why = (
-            f"{change} looks slower, but p={p_slower:.3g} >= {threshold:.3g} with "
+            return verdict(
+                "regressed",
+                f"{change}, past the allowed -{percent(max_slowdown)}; Mann-Whitney "
+                f"{slower} < {threshold:.3g}",
+            )
+        return verdict("noisy", (
+            f"{change} looks slower, but {slower} >= {threshold:.3g} with "
             f"{len(current)} vs {len(baseline)} repeats: too noisy to judge"
-        )
-        return Verdict(key, "noisy", ratio, None, p_slower, p_faster, why)
+        ))  # fmt: skip
     if ratio > max(1 + max_slowdown, high) and p_faster < threshold:
-        why = f"{change}; Mann-Whitney p={p_faster:.3g}"
-        return Verdict(key, "improved", ratio, None, p_slower, p_faster, why)
-    return Verdict(
-        key,
-        "unchanged",
-        ratio,
-        None,
-        p_slower,
-        p_faster,
-        f"{change}, within ±{percent(max_slowdown)} or not significant",
-    )
+        return verdict("improved", f"{change}; Mann-Whitney {faster}")
+    return verdict("unchanged", f"{change}, within ±{percent(max_slowdown)} or not significant")
+
+
+def judge_family(
+    samples: list[Sample],
+    *,
+    max_slowdown: float = 0.05,
+    confidence: float = 0.95,
+    correction: str = "holm",
+    bounds: bool = True,
+) -> list[Verdict]:
+    """Judges the cells of one gate together, the error rate held over all of them.
+
+    Each cell's one-sided rank tests (slower; faster) give raw p-values; ``correction``
+    adjusts each family of them (see :data:`CORRECTIONS`), and a cell is judged by
+    :func:`judge` with its adjusted p. ``harness check``, ``harness ab`` and ``harness
+    calibrate`` all judge through here, so a calibration describes the gate that runs.
+
+    Args:
+        samples: the judged cells.
+        max_slowdown: the slowdown tolerated.
+        confidence: for the whole gate under the correction.
+        correction: a key of :data:`CORRECTIONS`.
+        bounds: also give each verdict its one-sided ratio bounds, each at the level its
+            test was held to (they agree with the verdict: a regressed cell's upper bound is
+            below 1); calibrate's grid search leaves them out.
+    """
+    check_confidence(confidence)
+    if correction not in CORRECTIONS:
+        raise ValueError(f"unknown correction {correction!r}")
+    a = alpha(confidence)
+    raw_slower = [mann_whitney_less(s.current, s.baseline) for s in samples]
+    raw_faster = [mann_whitney_less(s.baseline, s.current) for s in samples]
+    adj_slower = adjust(raw_slower, correction)
+    adj_faster = adjust(raw_faster, correction)
+    out = []
+    for k, s in enumerate(samples):
+        allowance = 0.0 if s.interleaved else run_allowance(s.runs, confidence)
+        v = judge(
+            s.key, s.current, s.baseline, max_slowdown=max_slowdown, confidence=confidence,
+            run_allowance=allowance, baseline_runs=len(s.runs),
+            p_slower=adj_slower[k], p_faster=adj_faster[k],
+        )  # fmt: skip
+        if s.note:
+            v = dataclasses.replace(v, why=f"{v.why}; {s.note}")
+        out.append(dataclasses.replace(v, n=(len(s.current), len(s.baseline))))
+    if bounds:
+        lv_slower = levels(raw_slower, a, correction)
+        lv_faster = levels(raw_faster, a, correction)
+        out = [
+            dataclasses.replace(
+                v, ci=ratio_bounds(s.current, s.baseline, lv_slower[k], lv_faster[k])
+            )
+            for k, (v, s) in enumerate(zip(out, samples, strict=True))
+        ]
+    return out
+
+
+def lone_level(m: int, confidence: float, correction: str) -> float:
+    """The raw p a lone slowed cell must reach among ``m`` judged cells: alpha / m under holm
+    and bh (a single rejection is held to the strictest step), alpha under none."""
+    a = alpha(confidence)
+    return a if correction == "none" else a / max(m, 1)
 
 
 def fingerprint(doc: dict[str, Any]) -> dict[str, Any]:
@@ -255,19 +372,26 @@ def check(
     allow_mismatch: bool = False,
     metric: str = "throughput",
     planned: set[str] | frozenset[str] = frozenset(),
+    correction: str = "holm",
+    allow_workload_change: bool = False,
 ) -> tuple[list[Verdict], list[str]]:
     """Judges every cell of the current run against the baseline.
 
-    A cell that failed on either side, or ran on one side only, is "missing" (the gate
-    fails). One skipped or unsupported on both sides for the same reason, or absent from the
-    baseline, is "not compared" (it does not).
+    A cell ok in the baseline that failed, was skipped or was unsupported now is "lost" (the
+    gate fails: a GPU runner whose CUDA broke must not pass). A cell that failed on the
+    baseline's side, or ran on one side only, is "missing" (the gate fails). One skipped or
+    unsupported on both sides for the same reason, or absent from the baseline, is "not
+    compared" (it does not). A cell whose workload (what it computes: harness/workload.py)
+    differs from the baseline's is "workload changed", listing what differs, and is not
+    judged, unless ``allow_workload_change``: then it is judged and its reason says so.
 
     Results are grouped per cell into *units*: a run, or one side of an interleaved A/B run
     (one result per worker process and round). The current side is the newest unit per cell; the
     baseline pools every unit it holds (``harness baseline --add`` keeps several runs), and
     the spread between those runs becomes the cell's run-to-run noise, below which no
     slowdown is called a regression. Interleaved A/B sides share their moments on the machine,
-    so there the rank test alone decides.
+    so there the rank test alone decides. The judged cells are tested together
+    (:func:`judge_family`): the false-alarm rate is held over the whole gate.
 
     ``metric`` (see :data:`METRICS`) picks the values ranked; a result recorded without
     them (an older harness) makes its cell "missing".
@@ -276,22 +400,26 @@ def check(
         current: result documents of the run under test.
         baseline: result documents of the baseline (one run or several, or an A/B side).
         max_slowdown: the slowdown tolerated (0.05 = 5%).
-        confidence: of the rank test, in [0.5, 1).
+        confidence: of the whole gate, in [0.5, 1).
         allow_mismatch: compare cells measured on other hardware or versions too.
         metric: which per-repeat values to rank (a key of :data:`METRICS`).
         planned: cell keys the current run's manifest planned; one without a result is
             missing (a run killed before it).
+        correction: how the error rate is held over the judged cells (:data:`CORRECTIONS`).
+        allow_workload_change: judge cells whose workload differs from the baseline's.
 
     Returns:
-        The verdicts, and refusals: cells whose machine or versions differ (unless allowed).
+        The verdicts, and refusals: cells whose machine or versions differ (unless allowed),
+        or whose slowdown no rank test could show at the gate's level.
 
     Raises:
-        ValueError: ``confidence`` outside [0.5, 1).
+        ValueError: ``confidence`` outside [0.5, 1), or an unknown correction.
     """
     check_confidence(confidence)
     base_units = _units([d for d in baseline if d["status"] == "ok"])
     base_failed = _units([d for d in baseline if d["status"] != "ok"])
     verdicts, refusals = [], []
+    samples: list[Sample] = []
     current_units = _units(current)
     # A cell the baseline holds and the current run lacks ran on one side only: missing when
     # the current run planned it (a run stopped before it) or ran other cells of its scenario;
@@ -314,19 +442,27 @@ def check(
         if key not in base_units:  # the baseline has nothing to judge by
             verdicts.append(_unjudged(key, unit, base_failed.get(key, {})))
             continue
-        # A failed worker of this side, or of the other side of the same A/B run (its rounds
-        # are then no longer paired, and a baseline that crashes is news, not noise to drop).
+        # A result of this side that is not ok: the cell is lost (it ran ok in the baseline).
+        # A failed worker of the other side of the same A/B run: its rounds are no longer
+        # paired, and a baseline that crashes is news, not noise to drop.
         ab_id = (unit[0].get("ab") or {}).get("id")
-        failed = [d for d in unit if d["status"] != "ok"] + [
+        bad = [d for d in unit if d["status"] != "ok"]
+        if bad:
+            d = bad[0]
+            who = f"{d['ab']['side']} side" if d.get("ab") else "current run"
+            why = f"ok in the baseline; {who}: {d['status']}: {d.get('reason')}"
+            verdicts.append(Verdict(key, "lost", why=why))
+            continue
+        other_side = [
             d
             for ds in (base_failed.get(key) or {}).values()
             for d in ds
             if ab_id is not None and (d.get("ab") or {}).get("id") == ab_id
         ]
-        if failed:
-            d = failed[0]
-            who = f"{d['ab']['side']} side" if d.get("ab") else "current run"
-            verdicts.append(Verdict(key, "missing", why=f"{who}: {d['status']}: {d.get('reason')}"))
+        if other_side:
+            d = other_side[0]
+            why = f"{d['ab']['side']} side: {d['status']}: {d.get('reason')}"
+            verdicts.append(Verdict(key, "missing", why=why))
             continue
         ref_units = base_units[key]
         fp_cur = fingerprint(unit[0])
@@ -342,6 +478,10 @@ def check(
             )
             continue
         ref_docs = [d for ds in ref_units.values() for d in ds]
+        changed = _workload_changes(unit, ref_docs)
+        if changed and not allow_workload_change:
+            verdicts.append(Verdict(key, "workload changed", why=changed))
+            continue
         lacking = [d for d in unit + ref_docs if not has_metric(d, metric)]
         if lacking:
             why = (
@@ -350,35 +490,80 @@ def check(
             )
             verdicts.append(Verdict(key, "missing", why=why))
             continue
-        cur = _values(unit, metric)
-        ref = _values(ref_docs, metric)
-        threshold, min_p = alpha(confidence), min_p_value(len(cur), len(ref))
-        ratio = statistics.median(cur) / statistics.median(ref)
-        if min_p >= threshold and ratio < 1 - max_slowdown:
-            # No rank test can reach significance with so few values, so the slowdown would
-            # come out "noisy" and pass however large it is: refuse instead (an unchanged cell
-            # needs no test, so a run checked against itself still passes).
+        notes = [f"workload changed (judged as asked): {changed}"] if changed else []
+        measured = _method_changes(unit, ref_docs)
+        if measured:
+            notes.append(f"measured otherwise: {measured}")
+        samples.append(
+            Sample(
+                key,
+                _values(unit, metric),
+                [_values(ds, metric) for ds in ref_units.values()],
+                interleaved=is_interleaved(unit + ref_docs),
+                note="; ".join(notes),
+            )
+        )
+    # A slowdown past the limit that no rank test could show at the level a lone slowed cell
+    # is held to in this gate would come out "noisy" and pass however large it is: refuse
+    # instead (an unchanged cell needs no test, so a run checked against itself still passes).
+    level = lone_level(len(samples), confidence, correction)
+    judged = []
+    for s in samples:
+        min_p = min_p_value(len(s.current), len(s.baseline))
+        ratio = statistics.median(s.current) / statistics.median(s.baseline)
+        if min_p >= level and ratio < 1 - max_slowdown:
+            among = (
+                f" (alpha {alpha(confidence):g} over {len(samples)} judged cells, "
+                f"{correction} correction)"
+                if level != alpha(confidence)
+                else ""
+            )
             refusals.append(
-                f"{key}: {ratio - 1:+.1%}, but with {len(cur)} against {len(ref)} values no "
-                f"rank test reaches p < {threshold:g} (the smallest possible p is {min_p:.3g}), so "
-                "the gate cannot judge it; measure more repeats (5 or more), keep more "
+                f"{s.key}: {ratio - 1:+.1%}, but with {len(s.current)} against "
+                f"{len(s.baseline)} values no rank test reaches p < {level:.3g}{among} (the "
+                f"smallest possible p is {min_p:.3g}), so the gate cannot judge it; measure "
+                f"more repeats ({min_values(len(s.baseline), level)} or more), keep more "
                 "baseline runs, or gate interleaved with harness ab"
             )
-            continue
-        interleaved = is_interleaved(unit + ref_docs)
-        allowance = (
-            0.0
-            if interleaved
-            else run_allowance([_values(ds, metric) for ds in ref_units.values()], confidence)
-        )
-        verdict = judge(
-            key, cur, ref, max_slowdown=max_slowdown, confidence=confidence,
-            run_allowance=allowance, baseline_runs=len(ref_units),
-        )  # fmt: skip
-        # The interval is for the reader; the verdict itself rests on the rank test.
-        ci = bootstrap_ratio_ci(cur, ref, confidence)
-        verdicts.append(dataclasses.replace(verdict, ci=ci, n=(len(cur), len(ref))))
-    return verdicts, refusals
+        else:
+            judged.append(s)
+    verdicts += judge_family(
+        judged, max_slowdown=max_slowdown, confidence=confidence, correction=correction
+    )
+    return sorted(verdicts, key=lambda v: natural_key(v.key)), refusals
+
+
+def min_values(n_baseline: int, level: float, most: int = 1000) -> int:
+    """The fewest current values a rank test against ``n_baseline`` values needs to reach a
+    p below ``level`` (``most`` if even that many cannot)."""
+    return next((n for n in range(1, most) if min_p_value(n, n_baseline) < level), most)
+
+
+def min_repeats(level: float, most: int = 1000) -> int:
+    """The fewest values per side (as many on both) that can reach a p below ``level``."""
+    return next((n for n in range(1, most) if min_p_value(n, n) < level), most)
+
+
+def _workload_changes(unit: list[dict], ref_docs: list[dict]) -> str:
+    """What differs between the work of the current results and the baseline's (or among
+    the current results themselves), readable; "" when it is the same work."""
+    found: list[str] = []
+    for doc in unit[1:] + ref_docs:
+        before, after = (unit[0], doc) if doc in unit else (doc, unit[0])
+        for diff in workload.differences(before, after):
+            if diff not in found:
+                found.append(diff)
+    return "; ".join(found)
+
+
+def _method_changes(unit: list[dict], ref_docs: list[dict]) -> str:
+    """How the measuring differs between the baseline and the current results."""
+    found: list[str] = []
+    for doc in ref_docs:
+        for diff in workload.method_differences(doc, unit[0]):
+            if diff not in found:
+                found.append(diff)
+    return "; ".join(found)
 
 
 def _scenario_backend(key: str) -> tuple[str, str]:

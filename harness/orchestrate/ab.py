@@ -189,11 +189,15 @@ def main(args: argparse.Namespace) -> int:
     again = (
         f"harness check {run_dir / 'candidate'} --baseline {run_dir / 'baseline'} "
         f"--max-slowdown {args.max_slowdown} --confidence {confidence:g} "
-        f"--metric {args.metric} --allow-mismatch"
+        f"--metric {args.metric} --correction {args.correction} --allow-mismatch "
+        "--allow-workload-change"
     )
     print(f"\ncandidate vs baseline (again: {again}):", file=sys.stderr)
-    # Two interpreters may hold different versions on purpose: that is the question asked.
+    # Two interpreters may hold different versions on purpose, and --baseline-set /
+    # --candidate-set may change the work on purpose: that is the question asked, so it is
+    # judged, and each verdict lists what differs.
     return run_gate(
         current, baseline, limit, confidence, True, args.format, args.metric,
-        junit=args.junit, suite="harness ab",
+        junit=args.junit, suite="harness ab", correction=args.correction,
+        allow_workload_change=True,
     )  # fmt: skip
