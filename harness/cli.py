@@ -54,6 +54,14 @@ def _parents() -> dict[str, argparse.ArgumentParser]:
         action="store_true",
         help="show Keras' per-epoch output (its progress logger syncs every step)",
     )
+    skips = argparse.ArgumentParser(add_help=False)
+    skips.add_argument(
+        "--fail-on-skip",
+        action="store_true",
+        help="exit 1 when a cell ended skipped or unsupported, naming each (after every result "
+        "and report is written): on a GPU runner, a cell skipped for want of a GPU means the "
+        "job compared nothing, and must not pass",
+    )
     ranks = argparse.ArgumentParser(add_help=False)
     ranks.add_argument(
         "--confidence",
@@ -74,7 +82,13 @@ def _parents() -> dict[str, argparse.ArgumentParser]:
         "the gate (regressed, missing), skipped where it cannot be judged (noisy, not compared)"
         "; with $GITHUB_STEP_SUMMARY set, the markdown table is appended there too",
     )
-    return {"runs": runs, "resume": resume, "ranks": ranks, "verdicts": verdicts}
+    return {
+        "runs": runs,
+        "resume": resume,
+        "skips": skips,
+        "ranks": ranks,
+        "verdicts": verdicts,
+    }
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -95,6 +109,7 @@ def build_parser() -> argparse.ArgumentParser:
         "run scenario files under a backend, one worker per cell",
         "runs",
         "resume",
+        "skips",
     )
     p.add_argument("scenarios", nargs="+", type=Path, help="scenario TOML files")
     p.add_argument(
@@ -174,6 +189,7 @@ def build_parser() -> argparse.ArgumentParser:
         "baseline and candidate interleaved round by round, then the regression gate",
         "runs",
         "resume",
+        "skips",
         "ranks",
         "verdicts",
     )

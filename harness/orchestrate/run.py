@@ -116,11 +116,14 @@ def main(args: argparse.Namespace) -> int:
     if run.interrupted:
         print(f"interrupted; finish with: harness run ... --resume {run_dir}", file=sys.stderr)
         return 130
+    code = 0
     failed = [d for d in docs if d["status"] == "failed"]
     if failed:
         print(
             f"{len(failed)} cell(s) failed; see the reasons above and {run_dir}/logs",
             file=sys.stderr,
         )
-        return 1
-    return 0
+        code = 1
+    if args.fail_on_skip:  # after every result and report is written: nothing is lost
+        code = max(code, runner.fail_on_skip(docs))
+    return code

@@ -529,6 +529,29 @@ class Runner:
         return doc
 
 
+def fail_on_skip(docs: list[dict[str, Any]], stream: TextIO = sys.stderr) -> int:
+    """``--fail-on-skip``: names each cell that ended skipped or unsupported, one line each
+    (a cell that several workers ran, as in ``harness ab``, once, with how many), and returns
+    1; 0 when every cell ran."""
+    counts: dict[tuple, int] = {}
+    for doc in docs:
+        if doc.get("status") in ("skipped", "unsupported"):
+            key = (
+                f"{(doc.get('scenario') or {}).get('name')}/"
+                f"{(doc.get('cell') or {}).get('id')}--{doc.get('backend')}",
+                doc["status"],
+                doc.get("reason"),
+            )
+            counts[key] = counts.get(key, 0) + 1
+    for (name, status, reason), n in counts.items():
+        workers = f" ({n} workers)" if n > 1 else ""
+        print(f"--fail-on-skip: {name} {status}{workers}: {reason}", file=stream)
+    cells = len({name for name, _, _ in counts})
+    if cells:
+        print(f"--fail-on-skip: {cells} cell(s) ended skipped or unsupported", file=stream)
+    return 1 if cells else 0
+
+
 def _raise_interrupt(signum, frame):
     raise KeyboardInterrupt
 
