@@ -104,7 +104,8 @@ def device_env(
     JAX_PLATFORMS keeps JAX from probing for accelerators when the cell is a CPU cell. A GPU
     cell leaves JAX free to choose: where it falls back to the CPU, ``require`` notices, and
     the cell never runs on the CPU: it is skipped on a machine without an NVIDIA GPU, and
-    fails with JAX's error where one is there.
+    fails with JAX's error where one is there. A TensorFlow GPU cell logs what TensorFlow
+    keeps below warnings (which CUDA libraries it could not load), for the runner to quote.
 
     Args:
         device: "cpu", "gpu" or "gpu:N".
@@ -154,8 +155,14 @@ def device_env(
         # In a GPU cell of any backend: tf.data (the tutorial's pipeline, or a user's dataset)
         # starts TensorFlow's GPU runtime beside jax or torch too.
         env["TF_FORCE_GPU_ALLOW_GROWTH"] = "true"
-    if backend == "tensorflow":
-        env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    if backend == "tensorflow" and kind == "gpu":
+        # "Could not find cuda drivers" is an info line, the libraries it could not load are
+        # dso_loader's verbose lines: the log of a GPU cell keeps them, and where the cell
+        # fails in its device phase the runner quotes them (runner.LIBRARY_LINES).
+        env["TF_CPP_MIN_LOG_LEVEL"] = "0"
+        env["TF_CPP_VMODULE"] = "dso_loader=1"
+    elif backend == "tensorflow":
+        env["TF_CPP_MIN_LOG_LEVEL"] = "2"
     return env
 
 

@@ -314,6 +314,16 @@ def test_tensorflow_says_whether_it_is_built_with_cuda(monkeypatch):
     )
 
 
+def test_tensorflow_gpu_cells_log_the_cuda_libraries_they_cannot_load():
+    """TensorFlow names the CUDA libraries it could not load in its C++ log, below the
+    warnings level the harness keeps elsewhere: a GPU cell's worker logs them, and the runner
+    quotes them when the cell fails in its device phase."""
+    gpu = device_env("gpu", "tensorflow", visible=None)
+    assert gpu["TF_CPP_MIN_LOG_LEVEL"] == "0" and gpu["TF_CPP_VMODULE"] == "dso_loader=1"
+    cpu = device_env("cpu", "tensorflow", visible=None)
+    assert cpu["TF_CPP_MIN_LOG_LEVEL"] == "2" and "TF_CPP_VMODULE" not in cpu
+
+
 @pytest.mark.parametrize("present", [True, False])
 def test_a_data_parallel_gpu_cell_that_sees_no_gpu_fails_where_one_is_there(
     tmp_path, monkeypatch, present

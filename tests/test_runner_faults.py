@@ -647,3 +647,35 @@ def test_ab_fail_on_skip_names_each_cell_once_with_its_workers(tmp_path):
         f"--fail-on-skip: ab/default--{BACKEND} skipped (8 workers): gpu requested but no GPU\n"
         "--fail-on-skip: 1 cell(s) ended skipped or unsupported\n"
     )
+
+
+def test_a_cell_failed_in_its_device_phase_quotes_the_cuda_libraries_its_log_names(tmp_path):
+    """TensorFlow says which CUDA libraries it could not load only in its C++ log: the runner
+    adds those lines to the reason of a cell that failed in its device phase."""
+    sc = tmp_path / "gpu.toml"
+    sc.write_text("[defaults]\nrepeats = 1\n")
+    log = (
+        "2026-01-01 10:00:00.000001: I external/local_xla/xla/tsl/cuda/cudart_stub.cc:32] "
+        "Could not find cuda drivers on your machine, GPU will not be used.\n"
+        "I0000 00:00:1.000002 1 dso_loader.cc:97] Could not load dynamic library "
+        "'libcudnn.so.9'; dlerror: libcudnn.so.9: cannot open shared object file\n"
+        "unrelated line\n"
+        "W0000 00:00:1.000003 1 gpu_device.cc:2342] Cannot dlopen some GPU libraries. "
+        "Skipping registering GPU devices...\n"
+    )
+    broken = {"status": "failed", "phase": "device", "reason": "GpuUnusable in device: no",
+              "stderr": log}  # fmt: skip
+    proc = run(sc, tmp_path / "r", outcomes={"default": broken})
+    assert proc.returncode == 1
+    (doc,) = docs_in(one_run(tmp_path / "r")).values()
+    assert doc["reason"] == (
+        "GpuUnusable in device: no; the worker's log: Could not find cuda drivers on your "
+        "machine, GPU will not be used. | Could not load dynamic library 'libcudnn.so.9'; "
+        "dlerror: libcudnn.so.9: cannot open shared object file | Cannot dlopen some GPU "
+        "libraries. Skipping registering GPU devices..."
+    )
+    assert doc["reason"] in proc.stderr  # the progress line says it too
+    # a failure in another phase is left as the worker wrote it
+    proc = run(sc, tmp_path / "r2", outcomes={"default": {**broken, "phase": "fit"}})
+    (doc,) = docs_in(one_run(tmp_path / "r2")).values()
+    assert doc["reason"] == "GpuUnusable in device: no"
