@@ -20,7 +20,9 @@
 # then issue 13 (appended to issue10.txt, the file limit): the data-parallel scenario on the GPU
 # (one GPU: dp2 must say it sees one), the same scenario and a two-process jax cell on the
 # machine's CPU cores (simulated devices); then issue 15 (appended too): mlp against cnn and
-# the user's own model and data (examples/own_model) on the GPU, under jax and torch.
+# the user's own model and data (examples/own_model) on the GPU, under jax and torch; then
+# issue 23 (appended too): a GPU that is there but unusable fails its cells, never skips them.
+# The GPU scenario runs with --fail-on-skip (a healthy GPU skips nothing: exit 0).
 set -u
 OUT=${OUT:-/tmp/gpu-check}
 RESULTS=/tmp/gpu-results
@@ -32,7 +34,7 @@ python3 -m harness env > "$OUT/env.txt" 2>&1
 python3 -m harness env --json > "$RESULTS/env.json" 2>&1
 for backend in jax torch; do
   timeout 180 python3 -m harness run scenarios/gpu.toml --backend "$backend" --out "$RESULTS" \
-    > "$OUT/run-$backend.txt" 2>&1
+    --fail-on-skip > "$OUT/run-$backend.txt" 2>&1
   echo "exit $?" >> "$OUT/run-$backend.txt"
 done
 python3 -m harness compare "$RESULTS" --format md --out "$OUT/report.md" 2>> "$OUT/run-torch.txt"
@@ -100,6 +102,38 @@ PY
       --backend "$backend" --out "$T/m-gpu" 2>&1 | tail -n 3
   done
   python3 -m harness compare "$T/m-gpu" 2>&1 | grep -A8 "^| cell | jax"
+} >> "$OUT/issue10.txt" 2>&1
+
+{
+  echo "== issue 23: a GPU there but unusable fails (the backend's words), never skips"
+  # The broken stack: CUDA_VISIBLE_DEVICES names GPU 99, which this machine lacks. NVML (which
+  # ignores the variable) still counts the GPU, and /dev/nvidia0 is there; CUDA finds no
+  # device, so jax's CUDA plugin and torch.cuda both fail to start.
+  nvidia-smi -L
+  printf '[defaults]\n%s\ndevice = "gpu"\n' "$TINY" > "$T/broken.toml"
+  for backend in jax torch; do
+    CUDA_VISIBLE_DEVICES=99 timeout 120 python3 -m harness run "$T/broken.toml" \
+      --backend "$backend" --out "$T/broken" 2>&1 | tail -n 2
+    echo "harness run broken.toml under $backend: exit ${PIPESTATUS[0]} (want 1)"
+  done
+  # The shipped GPU scenario on the broken stack, as CI runs it: it must not go green.
+  CUDA_VISIBLE_DEVICES=99 timeout 150 python3 -m harness run scenarios/gpu.toml --backend jax \
+    --fail-on-skip --out "$T/broken" 2>&1 | tail -n 4
+  echo "harness run scenarios/gpu.toml --fail-on-skip (broken): exit ${PIPESTATUS[0]} (want 1)"
+  python3 - "$T/broken" <<'PY'
+import json, pathlib, sys
+bad = 0
+for f in sorted(pathlib.Path(sys.argv[1]).rglob("*--*.json")):
+    if "logs" in f.parts:
+        continue
+    d = json.loads(f.read_text())
+    ok = d["status"] == "failed" and d["phase"] == "device" and "cannot use it" in d["reason"]
+    bad += not ok
+    print("PASS" if ok else "FAIL", f.parent.name, d["cell"]["id"], d["backend"], d["status"],
+          d["phase"], d["reason"])
+print("issue 23:", "every broken-stack cell failed with its backend's words" if not bad
+      else f"{bad} cell(s) did not fail as they should")
+PY
 } >> "$OUT/issue10.txt" 2>&1
 
 tar czf "$OUT/results.tgz" --exclude=models -C "$(dirname "$RESULTS")" "$(basename "$RESULTS")"

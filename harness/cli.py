@@ -54,6 +54,14 @@ def _parents() -> dict[str, argparse.ArgumentParser]:
         action="store_true",
         help="show Keras' per-epoch output (its progress logger syncs every step)",
     )
+    skips = argparse.ArgumentParser(add_help=False)
+    skips.add_argument(
+        "--fail-on-skip",
+        action="store_true",
+        help="exit 1 when a cell ended skipped or unsupported, naming each (after every result "
+        "and report is written): on a GPU runner, a cell skipped for want of a GPU means the "
+        "job compared nothing, and must not pass",
+    )
     ranks = argparse.ArgumentParser(add_help=False)
     ranks.add_argument(
         "--confidence",
@@ -83,7 +91,13 @@ def _parents() -> dict[str, argparse.ArgumentParser]:
         "the gate (regressed, missing), skipped where it cannot be judged (noisy, not compared)"
         "; with $GITHUB_STEP_SUMMARY set, the markdown table is appended there too",
     )
-    return {"runs": runs, "resume": resume, "ranks": ranks, "verdicts": verdicts}
+    return {
+        "runs": runs,
+        "resume": resume,
+        "skips": skips,
+        "ranks": ranks,
+        "verdicts": verdicts,
+    }
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -104,6 +118,7 @@ def build_parser() -> argparse.ArgumentParser:
         "run scenario files under a backend, one worker per cell",
         "runs",
         "resume",
+        "skips",
     )
     p.add_argument("scenarios", nargs="+", type=Path, help="scenario TOML files")
     p.add_argument(
@@ -154,6 +169,7 @@ def build_parser() -> argparse.ArgumentParser:
         "regression gate: exit 1 when a cell got slower beyond noise",
         "ranks",
         "verdicts",
+        "skips",
     )
     p.add_argument("current", nargs="+", type=Path, help="result files or run folders under test")
     base = p.add_mutually_exclusive_group(required=True)
@@ -173,11 +189,6 @@ def build_parser() -> argparse.ArgumentParser:
         help="judge cells whose workload (settings, model, data, backend settings) differs "
         "from the baseline's; without it they are 'workload changed' and the gate exits 2",
     )
-    p.add_argument(
-        "--fail-on-skip",
-        action="store_true",
-        help="exit 1 when a cell of the current run was skipped or unsupported",
-    )
 
     p = command(
         "history",
@@ -194,6 +205,7 @@ def build_parser() -> argparse.ArgumentParser:
         "baseline and candidate interleaved round by round, then the regression gate",
         "runs",
         "resume",
+        "skips",
         "ranks",
         "verdicts",
     )

@@ -13,7 +13,14 @@ from typing import Any
 
 
 class DeviceUnavailable(RuntimeError):
-    """The requested device is not visible (the cell is skipped, with this as its reason)."""
+    """The requested device is not there (the cell is skipped, with this as its reason): the
+    runner was given no such GPU, or the machine has no NVIDIA GPU at all."""
+
+
+class GpuUnusable(RuntimeError):
+    """A GPU is there but the backend cannot use it: a broken CUDA install, a CPU-only build,
+    a CUDA_VISIBLE_DEVICES entry that names no GPU. The cell fails, with the backend's own
+    error: on a GPU runner whose CUDA stack broke, nothing may pass by being skipped."""
 
 
 def parse(device: str) -> tuple[str, int | None]:
@@ -95,8 +102,10 @@ def device_env(
     own, which its indices then refer to) makes CUDA number GPUs as NVML and
     nvidia-smi do, so an index entry names the same GPU for the backend and the sampler.
     JAX_PLATFORMS keeps JAX from probing for accelerators when the cell is a CPU cell. A GPU
-    cell leaves JAX free to choose: where it falls back to the CPU, ``require`` notices and
-    the cell is skipped, never run on the CPU.
+    cell leaves JAX free to choose: where it falls back to the CPU, ``require`` notices, and
+    the cell never runs on the CPU: it is skipped on a machine without an NVIDIA GPU, and
+    fails with JAX's error where one is there. A TensorFlow GPU cell logs what TensorFlow
+    keeps below warnings (which CUDA libraries it could not load), for the runner to quote.
 
     Args:
         device: "cpu", "gpu" or "gpu:N".
@@ -146,8 +155,14 @@ def device_env(
         # In a GPU cell of any backend: tf.data (the tutorial's pipeline, or a user's dataset)
         # starts TensorFlow's GPU runtime beside jax or torch too.
         env["TF_FORCE_GPU_ALLOW_GROWTH"] = "true"
-    if backend == "tensorflow":
-        env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    if backend == "tensorflow" and kind == "gpu":
+        # "Could not find cuda drivers" is an info line, the libraries it could not load are
+        # dso_loader's verbose lines: the log of a GPU cell keeps them, and where the cell
+        # fails in its device phase the runner quotes them (runner.LIBRARY_LINES).
+        env["TF_CPP_MIN_LOG_LEVEL"] = "0"
+        env["TF_CPP_VMODULE"] = "dso_loader=1"
+    elif backend == "tensorflow":
+        env["TF_CPP_MIN_LOG_LEVEL"] = "2"
     return env
 
 

@@ -13,10 +13,11 @@ NVML does not list (in containers NVML lists host PIDs) has GPU memory null, nev
 from __future__ import annotations
 
 import contextlib
+import glob
 import os
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from .devices import visible_entries
@@ -66,6 +67,50 @@ def nvml_status(nvml: Any = None) -> tuple[Any | None, str]:
     except Exception as exc:
         return None, f"NVML unavailable: {one_line(exc)}"
     return nvml, "ok"
+
+
+# The device node the NVIDIA driver makes for each GPU (nvidiactl and nvidia-uvm name none).
+NVIDIA_DEVICE_NODES = "/dev/nvidia[0-9]*"
+
+
+def gpu_presence(
+    nvml: Any = None, node_glob: Callable[[str], list[str]] = glob.glob
+) -> tuple[bool, str]:
+    """Whether this machine has an NVIDIA GPU at all, whatever a backend makes of it. Never
+    raises.
+
+    A GPU cell whose backend sees no GPU is skipped only where this finds none: NVML counts
+    no GPU and the driver made no /dev/nvidiaN node (NVML may be what broke). Anywhere else
+    the GPU is there but unusable, and the cell fails.
+
+    Args:
+        nvml: A module-like object with the pynvml API; None imports `pynvml`.
+        node_glob: Lists the paths a pattern matches (tests pass a fake).
+
+    Returns:
+        (present, what shows it, or what was looked at) on one line, e.g.
+        (True, "NVML sees 1 GPU") or (False, "NVML unavailable: ...; no /dev/nvidia[0-9]*
+        device node").
+    """
+    mod, status = nvml_status(nvml)
+    count = 0
+    if mod is not None:
+        try:
+            count = int(mod.nvmlDeviceGetCount())
+            status = f"NVML sees {count} GPU{'' if count == 1 else 's'}"
+        except Exception as exc:  # as in nvml_status: NVML trouble must never raise
+            status = f"NVML device count failed: {one_line(exc)}"
+        finally:
+            _shutdown(mod)
+    if count > 0:
+        return True, status
+    try:
+        nodes = sorted(node_glob(NVIDIA_DEVICE_NODES))
+    except OSError:
+        nodes = []
+    if nodes:
+        return True, f"{nodes[0]} exists ({status})"
+    return False, f"{status}; no {NVIDIA_DEVICE_NODES} device node"
 
 
 def _shutdown(nvml: Any) -> None:

@@ -12,9 +12,10 @@ import json
 import math
 import os
 import re
+import sys
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from .backends import rank
 from .errors import UsageError, UserError
@@ -29,6 +30,9 @@ PORTABILITY_KEYS = ("scenario", "cell", "source_backend", "target_backend", "che
 REFERENCE_SAMPLES = 256
 TOLERANCE = 1e-5  # float32 kernels differ in summation order across backends
 STATUSES = ("ok", "failed", "skipped", "unsupported", "interrupted")
+# Results that never ran, for a reason the harness chose (no GPU here, a setting a backend
+# cannot honour): not a fault of the code under test.
+NOT_RUN = ("skipped", "unsupported")
 
 
 class ResultError(UserError):
@@ -285,3 +289,26 @@ def write_text(path: Path, text: str, what: str) -> None:
         Path(path).write_text(text)
     except OSError as exc:
         raise UsageError(f"{what}: cannot write {path} ({exc.strerror})") from None
+
+
+def fail_on_skip(docs: list[dict[str, Any]], stream: TextIO = sys.stderr) -> int:
+    """``--fail-on-skip``: names each cell that ended skipped or unsupported, one line each
+    (a cell that several workers ran, as in ``harness ab``, once, with how many), and returns
+    1; 0 when every cell ran."""
+    counts: dict[tuple, int] = {}
+    for doc in docs:
+        if doc.get("status") in NOT_RUN:
+            key = (
+                f"{(doc.get('scenario') or {}).get('name')}/"
+                f"{(doc.get('cell') or {}).get('id')}--{doc.get('backend')}",
+                doc["status"],
+                doc.get("reason"),
+            )
+            counts[key] = counts.get(key, 0) + 1
+    for (name, status, reason), n in counts.items():
+        workers = f" ({n} workers)" if n > 1 else ""
+        print(f"--fail-on-skip: {name} {status}{workers}: {reason}", file=stream)
+    cells = len({name for name, _, _ in counts})
+    if cells:
+        print(f"--fail-on-skip: {cells} cell(s) ended skipped or unsupported", file=stream)
+    return 1 if cells else 0

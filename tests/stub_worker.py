@@ -12,7 +12,10 @@ a fraction of a second per cell. The runner starts it when ``HARNESS_WORKER_MODU
     fail_cells: cell ids whose worker exits with code 3 after the data phase;
     fail_process: in a multi-process cell, the process (KERAS_DISTRIBUTION_PROCESS_ID) that
         exits with code 3 in its fit, once the file ``fail_after`` exists (the test makes it
-        when it has seen the others fitting).
+        when it has seen the others fitting);
+    outcomes: cell id -> {"status", "reason", "phase", "stderr"}: the cell ends so (skipped,
+        unsupported, failed) in that phase, as the worker records it, after writing "stderr"
+        to its log.
 """
 
 from __future__ import annotations
@@ -60,6 +63,13 @@ def main(argv: list[str] | None = None) -> int:
         )  # fmt: skip
         Path(opts["child"]).write_text(str(child.pid))
     phase("import")
+    outcome = opts.get("outcomes", {}).get(cell["id"])
+    if outcome:
+        phase(outcome["phase"])
+        print(outcome.get("stderr", ""), file=sys.stderr, flush=True)
+        doc.update(status=outcome["status"], reason=outcome["reason"], finished=results.utc_now())
+        results.write_json_atomic(args.out, doc, overwrite=True)
+        return 0
     phase("data")
     doc["data"] = {"dataset": cell["dataset"], "train_samples": cell.get("train_samples")}
     results.write_json_atomic(args.out, doc, overwrite=True)

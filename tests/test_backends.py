@@ -13,7 +13,7 @@ import pytest
 from conftest import ROOT, SELECTED, run_cli
 from factories import write_mnist_npz
 
-from harness import backends, results
+from harness import backends, monitor, results
 
 pytestmark = pytest.mark.backend
 
@@ -113,7 +113,8 @@ def test_digits_trains_to_90_percent(backend, tmp_path):
 def test_pipelines_knobs_and_missing_gpu(backend, tmp_path):
     """Each pipeline runs where its package is installed and is 'unsupported' (with the
     reason) where it is not; torch refuses steps_per_execution > 1; a GPU cell whose backend
-    sees no GPU is skipped with the reason.
+    sees no GPU is skipped with the reason on a machine without an NVIDIA GPU, and fails with
+    the backend's own error on a machine with one.
 
     The runner is given a GPU that exists on no machine (CUDA_VISIBLE_DEVICES names an
     unknown UUID): gpu is then that GPU, which no backend and no NVML finds, with a driver
@@ -149,7 +150,9 @@ def test_pipelines_knobs_and_missing_gpu(backend, tmp_path):
         "--out", str(out),
         env={"CUDA_VISIBLE_DEVICES": NO_SUCH_GPU},
     )  # fmt: skip
-    assert proc.returncode == 0, proc.stderr[-3000:]  # unsupported and skipped are not failures
+    # unsupported and skipped are not failures; a GPU there but unusable is one
+    gpu_here, what = monitor.gpu_presence()
+    assert proc.returncode == (1 if gpu_here else 0), proc.stderr[-3000:]
     docs = results_of(out)
     assert docs["pipes/numpy"]["status"] == "ok"
     assert docs["pipes/pydataset"]["status"] == "ok"
@@ -187,18 +190,23 @@ def test_pipelines_knobs_and_missing_gpu(backend, tmp_path):
     assert mixed_doc["efficiency"]["probe"]["dtype"] == "bfloat16"
     assert mixed_doc["save"]["keras"]["predictions_match"] is True
     gpu_doc = docs["gpu/default"]
-    assert gpu_doc["status"] == "skipped"
     # gpu is the first GPU the runner was given, never one outside them.
-    assert gpu_doc["reason"].startswith(
-        f"gpu requested but {backend} sees no GPU (CUDA_VISIBLE_DEVICES='{NO_SUCH_GPU}'; "
-    )
+    if gpu_here:
+        assert gpu_doc["status"] == "failed" and gpu_doc["phase"] == "device"
+        assert gpu_doc["reason"].startswith(
+            f"GpuUnusable in device: gpu requested and {what}, but {backend} cannot use it: "
+        )
+    else:
+        assert gpu_doc["status"] == "skipped"
+        assert gpu_doc["reason"] == f"gpu requested but this machine has no NVIDIA GPU ({what})"
     identity = gpu_doc["device"]["gpu"]
     assert identity["cuda_visible_devices"] == NO_SUCH_GPU and identity["uuid"] is None
     # No GPU is sampled in its stead: the reason NVML could not find it is kept.
     assert gpu_doc["monitor"]["gpu_status"] == f"GPU sampling off: {identity['reason']}"
     gpu_part = proc.stdout.split("## gpu\n", 1)[1].split("\n## ")[0]
-    assert "| default | skipped |" in gpu_part  # at a glance: the backend's column says why not
-    assert f"| default | {backend}" in gpu_part and "| skipped |" in gpu_part
+    status = gpu_doc["status"]
+    assert f"| default | {status} |" in gpu_part  # at a glance: the backend's column says why not
+    assert f"| default | {backend}" in gpu_part and f"| {status} |" in gpu_part
     if any(d["status"] == "unsupported" for d in docs.values()):
         assert "| unsupported |" in proc.stdout
 

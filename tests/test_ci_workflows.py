@@ -61,12 +61,15 @@ def test_github_workflow_runs_the_gate_on_pull_requests_and_keeps_history():
     )
     script = "\n".join(s.get("run", "") for s in ab["steps"])
     assert "harness ab" in script and "--junit" in script and "--baseline-python" in script
+    # a GPU runner whose CUDA broke skips or fails every cell: it must not pass (nor compare
+    # nothing and pass)
+    assert "--fail-on-skip" in script
     assert not any(s.get("continue-on-error") for s in ab["steps"])  # the gate's exit fails it
     uploads = [
         s for s in ab["steps"] if str(s.get("uses", "")).startswith("actions/upload-artifact")
     ]
     assert uploads and uploads[0]["if"] == "always()"
-    assert "tox -e tf-gpu,jax-gpu,torch-gpu" in "\n".join(
+    assert "tox -e tf-gpu,jax-gpu,torch-gpu -- scenarios/gpu.toml --fail-on-skip" in "\n".join(
         s.get("run", "") for s in history["steps"]
     )
     (append,) = [s for s in history["steps"] if "history" in s.get("name", "")]
@@ -87,10 +90,10 @@ def test_gitlab_pipeline_has_the_jobs_and_keys_it_needs():
     assert history["rules"] == [{"if": '$CI_PIPELINE_SOURCE == "schedule"'}]
     script = "\n".join(ab["script"])
     junit = ab["artifacts"]["reports"]["junit"]
-    assert "harness ab" in script and f"--junit {junit}" in script
+    assert "harness ab" in script and f"--junit {junit}" in script and "--fail-on-skip" in script
     assert ab["artifacts"]["when"] == "always" and "allow_failure" not in ab
     script = "\n".join(history["script"])
     # the runs are appended also when a cell failed, and the job then fails with tox's code
-    assert "tox -e tf-gpu,jax-gpu,torch-gpu || rc=$?" in script
+    assert "tox -e tf-gpu,jax-gpu,torch-gpu -- scenarios/gpu.toml --fail-on-skip || rc=$?" in script
     assert script.index("cp -r") < script.index('exit "$rc"')
     assert (ROOT / pipe["variables"]["SCENARIO"]).is_file()

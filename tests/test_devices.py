@@ -1,9 +1,20 @@
 """Tests for harness.devices' choice of device (pure: no backend is imported)."""
 
+import sys
+from types import SimpleNamespace
+
 import pytest
 
 from harness import devices
-from harness.devices import DeviceUnavailable, device_env, select_gpu, visible_entries
+from harness.devices import (
+    DeviceUnavailable,
+    GpuUnusable,
+    device_env,
+    select_gpu,
+    visible_entries,
+)
+from harness.monitor import gpu_presence
+from harness.worker.devices import gpu_probe, require
 
 UUID_A = "GPU-5e1d3c2a-0000-4000-8000-00000000000a"
 UUID_B = "GPU-5e1d3c2a-0000-4000-8000-00000000000b"
@@ -120,3 +131,226 @@ def test_visible_entries_and_select_gpu():
     assert select_gpu(0, "7") == "7"
     with pytest.raises(DeviceUnavailable, match=r"^gpu:1 requested but the runner was given 1 GPU"):
         select_gpu(1, "7")
+
+
+# --- a GPU that is there but unusable fails; only a machine without one skips -----------------
+
+BROKEN = "RuntimeError: Backend 'cuda' failed to initialize: CUDA_ERROR_NO_DEVICE"
+
+
+def no_nodes(pattern):
+    assert pattern == "/dev/nvidia[0-9]*"
+    return []
+
+
+def one_node(pattern):
+    return ["/dev/nvidia0"]
+
+
+def test_gpu_presence_asks_nvml_then_the_device_nodes():
+    from test_monitor import FakeNVML
+
+    nvml = FakeNVML()
+    assert gpu_presence(nvml, no_nodes) == (True, "NVML sees 2 GPUs")
+    assert nvml.inits == nvml.shutdowns == 1
+    nvml.gpus = nvml.gpus[:1]
+    assert gpu_presence(nvml, no_nodes) == (True, "NVML sees 1 GPU")
+    # NVML is what broke (no driver library, a driver/library mismatch): the node still shows it
+    broken = FakeNVML(init_error="Driver/library version mismatch")
+    assert gpu_presence(broken, one_node) == (
+        True,
+        "/dev/nvidia0 exists (NVML unavailable: Driver/library version mismatch)",
+    )
+    assert gpu_presence(broken, no_nodes) == (
+        False,
+        "NVML unavailable: Driver/library version mismatch; no /dev/nvidia[0-9]* device node",
+    )
+    nvml.gpus = []
+    assert gpu_presence(nvml, no_nodes) == (
+        False,
+        "NVML sees 0 GPUs; no /dev/nvidia[0-9]* device node",
+    )
+
+
+def machine(present: bool):
+    """A gpu_presence for a machine with (an NVML that sees) one GPU, or with none."""
+    from test_monitor import FakeNVML
+
+    nvml = FakeNVML(init_error=None if present else "NVML Shared Library Not Found")
+    nvml.gpus = nvml.gpus[:1]
+    return lambda: gpu_presence(nvml, no_nodes)
+
+
+def probe_sees(gpus, why=""):
+    calls = []
+
+    def probe(backend):
+        calls.append(backend)
+        return gpus, why
+
+    probe.calls = calls
+    return probe
+
+
+@pytest.mark.parametrize("visible", ["0", "GPU-0000", None])
+def test_a_gpu_the_backend_cannot_use_fails_with_the_backends_own_words(visible):
+    environ = {} if visible is None else {"CUDA_VISIBLE_DEVICES": visible}
+    with pytest.raises(GpuUnusable) as caught:
+        require("gpu", "jax", probe=probe_sees([], BROKEN), presence=machine(True), environ=environ)
+    assert str(caught.value) == (
+        f"gpu requested and NVML sees 1 GPU, but jax cannot use it: {BROKEN} "
+        f"(CUDA_VISIBLE_DEVICES={visible!r})"
+    )
+    assert not isinstance(caught.value, DeviceUnavailable)  # the worker fails it, never skips it
+
+
+def test_a_machine_without_an_nvidia_gpu_skips_the_cell():
+    with pytest.raises(DeviceUnavailable) as caught:
+        require("gpu:0", "torch", probe=probe_sees([], "torch.cuda.init(): RuntimeError: no"),
+                presence=machine(False), environ={"CUDA_VISIBLE_DEVICES": "0"})  # fmt: skip
+    assert str(caught.value) == (
+        "gpu:0 requested but this machine has no NVIDIA GPU (NVML unavailable: NVML Shared "
+        "Library Not Found; no /dev/nvidia[0-9]* device node)"
+    )
+
+
+@pytest.mark.parametrize("visible", ["", "-1"])
+def test_gpus_hidden_by_cuda_visible_devices_skip_the_cell_even_where_one_is_there(visible):
+    with pytest.raises(DeviceUnavailable) as caught:
+        require("gpu", "torch", probe=probe_sees([], "no"), presence=machine(True),
+                environ={"CUDA_VISIBLE_DEVICES": visible})  # fmt: skip
+    assert (
+        str(caught.value) == f"gpu requested but CUDA_VISIBLE_DEVICES={visible!r} hides every GPU"
+    )
+
+
+def test_a_gpu_the_backend_sees_is_used_and_cpu_cells_probe_nothing():
+    def never():
+        raise AssertionError("presence is asked only when the backend sees no GPU")
+
+    probe = probe_sees(["cuda:0"])
+    assert require("gpu", "torch", probe=probe, presence=never, environ={}) == ["cuda:0"]
+    cpu = probe_sees([])
+    assert require("cpu", "torch", probe=cpu, presence=never, environ={}) == []
+    assert probe.calls == ["torch"] and cpu.calls == []
+
+
+# The backends' own words, each backend faked (none is imported here).
+
+
+def fake_torch(cuda_version, init_error=None):
+    def init():
+        if init_error:
+            raise init_error
+
+    cuda = SimpleNamespace(is_available=lambda: False, init=init)
+    return SimpleNamespace(
+        __version__="2.9.0", version=SimpleNamespace(cuda=cuda_version, hip=None), cuda=cuda
+    )
+
+
+def test_torch_says_why_it_cannot_use_the_gpu(monkeypatch):
+    monkeypatch.setitem(sys.modules, "torch", fake_torch(None))
+    assert gpu_probe("torch") == (
+        [],
+        "torch 2.9.0 is a CPU-only build (torch.version.cuda is None)",
+    )
+    error = RuntimeError("Found no NVIDIA driver on your system.\n Please check ...")
+    monkeypatch.setitem(sys.modules, "torch", fake_torch("12.8", error))
+    assert gpu_probe("torch") == (
+        [],
+        "torch 2.9.0 (CUDA 12.8): torch.cuda.init(): RuntimeError: Found no NVIDIA driver on "
+        "your system. Please check ...",
+    )
+
+
+def test_jax_says_why_it_cannot_use_the_gpu(monkeypatch):
+    errors = {
+        "gpu": RuntimeError("Unknown backend: 'gpu' requested, but no platforms that are "
+                            "instances of gpu are present. Platforms present are: cpu"),
+        "cuda": RuntimeError("Backend 'cuda' failed to initialize: CUDA_ERROR_NO_DEVICE"),
+    }  # fmt: skip
+
+    def devices(platform=None):
+        raise errors[platform]
+
+    monkeypatch.setitem(sys.modules, "jax", SimpleNamespace(devices=devices))
+    monkeypatch.delenv("JAX_PLATFORMS", raising=False)
+    # the CUDA plugin's own failure, not only "no gpu platform"
+    assert gpu_probe("jax") == (
+        [],
+        f"jax.devices('gpu'): RuntimeError: {errors['gpu']}; "
+        f"jax.devices('cuda'): RuntimeError: {errors['cuda']}",
+    )
+    errors["cuda"] = RuntimeError("Unknown backend cuda. Available backends are ['cpu']")
+    monkeypatch.setenv("JAX_PLATFORMS", "cpu")
+    assert gpu_probe("jax") == (
+        [],
+        f"jax.devices('gpu'): RuntimeError: {errors['gpu']} (JAX_PLATFORMS='cpu')",
+    )
+
+
+def test_tensorflow_says_whether_it_is_built_with_cuda(monkeypatch):
+    built = {"cuda": False}
+    tf = SimpleNamespace(
+        __version__="2.21.0",
+        config=SimpleNamespace(list_logical_devices=lambda kind: []),
+        test=SimpleNamespace(is_built_with_cuda=lambda: built["cuda"]),
+        sysconfig=SimpleNamespace(
+            get_build_info=lambda: {"cuda_version": "12.5.1", "cudnn_version": "9"}
+        ),
+    )
+    monkeypatch.setitem(sys.modules, "tensorflow", tf)
+    assert gpu_probe("tensorflow") == (
+        [],
+        "tensorflow 2.21.0 is built without CUDA (tf.test.is_built_with_cuda() is False: "
+        "tensorflow-cpu?)",
+    )
+    built["cuda"] = True
+    assert gpu_probe("tensorflow") == (
+        [],
+        "tensorflow 2.21.0, built with CUDA 12.5.1 and cuDNN 9, lists no GPU (the CUDA "
+        "libraries it could not load are in the worker's log)",
+    )
+
+
+def test_tensorflow_gpu_cells_log_the_cuda_libraries_they_cannot_load():
+    """TensorFlow names the CUDA libraries it could not load in its C++ log, below the
+    warnings level the harness keeps elsewhere: a GPU cell's worker logs them, and the runner
+    quotes them when the cell fails in its device phase."""
+    gpu = device_env("gpu", "tensorflow", visible=None)
+    assert gpu["TF_CPP_MIN_LOG_LEVEL"] == "0" and gpu["TF_CPP_VMODULE"] == "dso_loader=1"
+    cpu = device_env("cpu", "tensorflow", visible=None)
+    assert cpu["TF_CPP_MIN_LOG_LEVEL"] == "2" and "TF_CPP_VMODULE" not in cpu
+
+
+@pytest.mark.parametrize("present", [True, False])
+def test_a_data_parallel_gpu_cell_that_sees_no_gpu_fails_where_one_is_there(
+    tmp_path, monkeypatch, present
+):
+    """Keras' engine meets a broken CUDA stack first, as "0 gpu devices": that is a failure
+    where a GPU is there, and the engine's skip only on a machine without one."""
+    from harness import monitor
+    from harness.scenario import Cell
+    from harness.worker import cell as worker_cell
+    from harness.worker import devices as worker_devices
+    from harness.worker import parallel
+
+    def missing(*args):
+        raise parallel.Missing("data_parallel = 2 but jax sees 0 gpu device(s): ")
+
+    monkeypatch.setattr(parallel, "start", missing)
+    monkeypatch.setattr(worker_devices, "gpu_probe", probe_sees([], BROKEN))
+    monkeypatch.setattr(monitor, "gpu_presence", machine(present))
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0,1")
+    cell = Cell(scenario="s", id="dp2", device="gpu", data_parallel=2)
+    task = {"cell": cell.to_json(), "backend": "jax", "scenario": {"name": "s"}}
+    worker = worker_cell.Worker(task, tmp_path / "result.json", None, False)
+    if present:
+        with pytest.raises(GpuUnusable, match=f"but jax cannot use it: {BROKEN}"):
+            worker._start_parallel()
+    else:
+        with pytest.raises(worker_cell.CellOutcome) as caught:
+            worker._start_parallel()
+        assert caught.value.status == "skipped"
+        assert caught.value.reason == "data_parallel = 2 but jax sees 0 gpu device(s): "

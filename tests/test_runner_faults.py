@@ -600,3 +600,82 @@ def test_worker_join_meets_the_coordinator_cell_by_cell(tmp_path):
             run.catch_up(jobs[2]) == f"no coordinator listened at 127.0.0.1:{base + 2} within 0.6 s"
         )
         quiet.close()
+
+
+# --- --fail-on-skip: a GPU runner whose CUDA broke must not go green ---------------------------
+
+NOT_RUN = {
+    "seed1": {"status": "skipped", "phase": "device", "reason": "gpu requested but no GPU"},
+    "seed2": {"status": "unsupported", "phase": "data", "reason": "no such engine"},
+}
+
+
+def test_fail_on_skip_exits_1_naming_the_cells_after_everything_is_written(tmp_path, cells):
+    proc = run(cells, tmp_path / "plain", outcomes=NOT_RUN)
+    assert proc.returncode == 0, proc.stderr  # skipped and unsupported are no failure by default
+    report = tmp_path / "report.md"
+    proc = run(cells, tmp_path / "r", "--fail-on-skip", "--report", str(report), outcomes=NOT_RUN)
+    assert proc.returncode == 1, proc.stderr
+    assert proc.stderr.endswith(
+        f"--fail-on-skip: cells/seed1--{BACKEND} skipped: gpu requested but no GPU\n"
+        f"--fail-on-skip: cells/seed2--{BACKEND} unsupported: no such engine\n"
+        "--fail-on-skip: 2 cell(s) ended skipped or unsupported\n"
+    )
+    # nothing recorded is lost: every result, the report of this run and the --report file
+    docs = docs_in(one_run(tmp_path / "r"))
+    assert {k: d["status"] for k, d in docs.items()} == {
+        "seed0": "ok", "seed1": "skipped", "seed2": "unsupported"
+    }  # fmt: skip
+    assert "| skipped |" in proc.stdout and "| skipped |" in report.read_text()
+
+
+def test_fail_on_skip_passes_a_run_that_skipped_nothing(tmp_path):
+    sc = tmp_path / "one.toml"
+    sc.write_text("[defaults]\nrepeats = 1\n")
+    proc = run(sc, tmp_path / "r", "--fail-on-skip")
+    assert proc.returncode == 0, proc.stderr
+    assert "--fail-on-skip" not in proc.stderr
+
+
+def test_ab_fail_on_skip_names_each_cell_once_with_its_workers(tmp_path):
+    sc = tmp_path / "ab.toml"
+    sc.write_text("[defaults]\nrepeats = 1\nmin_time = 0\nseed = 1\n")
+    args = ("ab", str(sc), "--rounds", "4", "--backend", BACKEND, "--out", str(tmp_path / "r"))
+    proc = harness(*args, "--fail-on-skip", outcomes={"default": NOT_RUN["seed1"]})
+    assert proc.returncode == 1, proc.stderr
+    assert proc.stderr.endswith(
+        f"--fail-on-skip: ab/default--{BACKEND} skipped (8 workers): gpu requested but no GPU\n"
+        "--fail-on-skip: 1 cell(s) ended skipped or unsupported\n"
+    )
+
+
+def test_a_cell_failed_in_its_device_phase_quotes_the_cuda_libraries_its_log_names(tmp_path):
+    """TensorFlow says which CUDA libraries it could not load only in its C++ log: the runner
+    adds those lines to the reason of a cell that failed in its device phase."""
+    sc = tmp_path / "gpu.toml"
+    sc.write_text("[defaults]\nrepeats = 1\n")
+    log = (
+        "2026-01-01 10:00:00.000001: I external/local_xla/xla/tsl/cuda/cudart_stub.cc:32] "
+        "Could not find cuda drivers on your machine, GPU will not be used.\n"
+        "I0000 00:00:1.000002 1 dso_loader.cc:97] Could not load dynamic library "
+        "'libcudnn.so.9'; dlerror: libcudnn.so.9: cannot open shared object file\n"
+        "unrelated line\n"
+        "W0000 00:00:1.000003 1 gpu_device.cc:2342] Cannot dlopen some GPU libraries. "
+        "Skipping registering GPU devices...\n"
+    )
+    broken = {"status": "failed", "phase": "device", "reason": "GpuUnusable in device: no",
+              "stderr": log}  # fmt: skip
+    proc = run(sc, tmp_path / "r", outcomes={"default": broken})
+    assert proc.returncode == 1
+    (doc,) = docs_in(one_run(tmp_path / "r")).values()
+    assert doc["reason"] == (
+        "GpuUnusable in device: no; the worker's log: Could not find cuda drivers on your "
+        "machine, GPU will not be used. | Could not load dynamic library 'libcudnn.so.9'; "
+        "dlerror: libcudnn.so.9: cannot open shared object file | Cannot dlopen some GPU "
+        "libraries. Skipping registering GPU devices..."
+    )
+    assert doc["reason"] in proc.stderr  # the progress line says it too
+    # a failure in another phase is left as the worker wrote it
+    proc = run(sc, tmp_path / "r2", outcomes={"default": {**broken, "phase": "fit"}})
+    (doc,) = docs_in(one_run(tmp_path / "r2")).values()
+    assert doc["reason"] == "GpuUnusable in device: no"

@@ -126,9 +126,7 @@ def test_check_fail_on_skip(tmp_path):
     assert proc.returncode == 0, proc.stdout + proc.stderr
     proc = run_cli("check", str(cur), "--baseline", str(base), "--fail-on-skip")
     assert proc.returncode == 1
-    assert "harness: --fail-on-skip: sweep/gpu--jax did not run (skipped or unsupported)" in (
-        proc.stderr
-    )
+    assert "--fail-on-skip: sweep/gpu--jax skipped: no GPU" in proc.stderr
 
 
 def test_a_new_user_changes_a_default_and_gets_no_verdict(once, tmp_path):

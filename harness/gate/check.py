@@ -12,7 +12,8 @@ from pathlib import Path
 from ..errors import UsageError
 from ..orchestrate.manifest import planned
 from ..report.table import Column, Table, row, to_markdown, to_text
-from ..results import ResultError, cell_key, load_results
+from ..results import ResultError, load_results
+from ..results import fail_on_skip as report_not_run
 from . import ci, stats, verdicts
 
 
@@ -75,13 +76,7 @@ def run_gate(
             "a change of speed (--allow-workload-change judges it anyway)",
             file=sys.stderr,
         )
-    not_run = sorted(
-        {cell_key(d) for d in current if d["status"] in verdicts.NOT_RUN} if fail_on_skip else ()
-    )
-    for key in not_run:
-        print(
-            f"harness: --fail-on-skip: {key} did not run (skipped or unsupported)", file=sys.stderr
-        )
+    not_run = fail_on_skip and report_not_run(current)  # names each: skipped is no pass
     fails = verdicts.gate_fails(found) or bool(not_run)
     verdict = "refused" if changed else "failed" if fails else "passed"
     if junit:

@@ -17,7 +17,7 @@ from typing import Any
 
 from .. import workload
 from ..errors import UserError
-from ..results import cell_key, natural_key
+from ..results import NOT_RUN, cell_key, natural_key
 from .stats import adjust, levels, mann_whitney_less, min_p_value, ratio_bounds, run_allowance
 
 
@@ -41,8 +41,6 @@ STATUSES = (
 FAILING = ("regressed", "lost", "missing")
 # Verdicts that make the gate refuse (exit 2): other work than the baseline's, not judged.
 REFUSED = ("workload changed",)
-# Results that never ran, for a reason the harness chose: not a fault of the code under test.
-NOT_RUN = ("skipped", "unsupported")
 # How the error rate is held over the judged cells (--correction): Holm-Bonferroni keeps the
 # chance of any false alarm in the whole gate at most 1 - confidence (the default); bh
 # (Benjamini-Hochberg) the expected share of false alarms among the alarms; none tests each

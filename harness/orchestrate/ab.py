@@ -25,11 +25,11 @@ from pathlib import Path
 from .. import scenario
 from ..backends import resolve_backends
 from ..environment import environment
-from ..errors import UsageError
+from ..errors import UsageError, UserError
 from ..gate import ci
 from ..gate.check import load_pair, run_gate
 from ..gate.verdicts import parse_confidence, parse_limit
-from ..results import CALIBRATION, write_json_atomic
+from ..results import CALIBRATION, NOT_RUN, fail_on_skip, write_json_atomic
 from ..scenario import Scenario
 from . import refcheck
 from .manifest import check_resume, plan_record, read_manifest, run_dir_for
@@ -181,7 +181,7 @@ def main(args: argparse.Namespace) -> int:
     run = Runner(
         jobs, run_dir, verbose=args.keras_verbose, environment=env, retry_failed=args.retry_failed
     )
-    run.run()
+    docs = run.run()
     if run.interrupted:
         print(f"interrupted; finish with: harness ab ... --resume {run_dir}", file=sys.stderr)
         return 130
@@ -196,8 +196,18 @@ def main(args: argparse.Namespace) -> int:
     # Two interpreters may hold different versions on purpose, and --baseline-set /
     # --candidate-set may change the work on purpose: that is the question asked, so it is
     # judged, and each verdict lists what differs.
-    return run_gate(
-        current, baseline, limit, confidence, True, args.format, args.metric,
-        junit=args.junit, suite="harness ab", correction=args.correction,
-        allow_workload_change=True,
-    )  # fmt: skip
+    skipped = args.fail_on_skip and any(d["status"] in NOT_RUN for d in docs)
+    try:
+        code = run_gate(
+            current, baseline, limit, confidence, True, args.format, args.metric,
+            junit=args.junit, suite="harness ab", correction=args.correction,
+            allow_workload_change=True,
+        )  # fmt: skip
+    except UserError as exc:
+        if not skipped:
+            raise
+        print(f"harness: {exc}", file=sys.stderr)  # it compared nothing: the skips say why
+        code = 0
+    if args.fail_on_skip:  # after the gate and its files: a skipped cell compares nothing
+        code = max(code, fail_on_skip(docs))
+    return code

@@ -11,7 +11,7 @@ from ..backends import resolve_backends
 from ..environment import environment
 from ..errors import UsageError
 from ..report.markdown import render_markdown
-from ..results import load_results, make_dir, write_json_atomic, write_text
+from ..results import fail_on_skip, load_results, make_dir, write_json_atomic, write_text
 from . import refcheck, runner, shard
 from .manifest import check_resume, plan_record, read_manifest, run_dir_for
 
@@ -116,11 +116,14 @@ def main(args: argparse.Namespace) -> int:
     if run.interrupted:
         print(f"interrupted; finish with: harness run ... --resume {run_dir}", file=sys.stderr)
         return 130
+    code = 0
     failed = [d for d in docs if d["status"] == "failed"]
     if failed:
         print(
             f"{len(failed)} cell(s) failed; see the reasons above and {run_dir}/logs",
             file=sys.stderr,
         )
-        return 1
-    return 0
+        code = 1
+    if args.fail_on_skip:  # after every result and report is written: nothing is lost
+        code = max(code, fail_on_skip(docs))
+    return code

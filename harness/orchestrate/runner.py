@@ -32,6 +32,16 @@ WORKER_MODULE_ENV = "HARNESS_WORKER_MODULE"
 # Seconds the other processes of a cell get to end by themselves when one ended skipped or
 # unsupported (they find the same reason) before they are stopped.
 PEER_GRACE = 30.0
+# Lines of a worker's log that say why the GPU could not be used. TensorFlow names the CUDA
+# libraries it could not load only there (device_env has a TensorFlow GPU cell log them): the
+# reason of a cell that failed in its device phase quotes them.
+LIBRARY_LINES = re.compile(
+    r"Could not (?:load dynamic library|find cuda drivers)|Cannot dlopen some GPU libraries"
+    r"|failed call to cuInit|kernel driver does not appear to be running"
+)
+# What TensorFlow's C++ log puts before a message: "2026-01-01 10:00:00.1: W path/file.cc:64] "
+# or "W0000 00:00:1.2 1234 file.cc:64] ".
+_LOG_PREFIX = re.compile(r"^.*?\.cc:\d+\]\s*")
 
 
 @dataclasses.dataclass
@@ -343,6 +353,8 @@ class Runner:
                 first, first_proc, _ = running[0]
                 record, record_log = launches[0][1]
                 doc = self._finalize(job, record, first_proc.returncode, outcome, state, record_log)
+                if doc["status"] == "failed" and doc.get("phase") == "device":
+                    _quote_log(doc, record, record_log)
                 if state.get("peer_status") and doc["status"] == "failed":
                     doc["status"] = state["peer_status"]  # skipped / unsupported, with why
                 if procs > 1:
@@ -527,6 +539,26 @@ class Runner:
         results.write_json_atomic(path, doc, overwrite=True)
         doc["_path"] = str(path)
         return doc
+
+
+def _quote_log(doc: dict[str, Any], path: Path, log_path: Path) -> None:
+    """Adds to the reason of a cell that failed in its device phase what its worker's log says
+    of the CUDA libraries (LIBRARY_LINES), and rewrites its result."""
+    try:
+        text = log_path.read_text(errors="replace")
+    except OSError:
+        return
+    lines: list[str] = []
+    for line in text.splitlines():
+        if LIBRARY_LINES.search(line):
+            said = " ".join(_LOG_PREFIX.sub("", line.strip(), count=1).split())[:300]
+            if said not in lines:
+                lines.append(said)
+    if not lines:
+        return
+    doc["reason"] = f"{doc.get('reason')}; the worker's log: " + " | ".join(lines[:6])
+    results.write_json_atomic(path, {k: v for k, v in doc.items() if k != "_path"},
+                              overwrite=True)  # fmt: skip
 
 
 def _raise_interrupt(signum, frame):

@@ -572,10 +572,14 @@ class Worker:
             self.parallel = parallel.start(
                 self.backend, kind, cell.data_parallel, cell.data_parallel_processes, identity
             )
-        except parallel.Missing as exc:
-            raise CellOutcome("skipped", str(exc)) from None
-        except parallel.Unsupported as exc:
-            raise CellOutcome("unsupported", str(exc)) from None
+        except parallel.Unsupported as exc:  # Missing too
+            if kind == "gpu":
+                # A broken CUDA stack shows here first, as no GPU devices: where a GPU is
+                # there, that is a failure (GpuUnusable), not the engine's skip.
+                with contextlib.suppress(devices.DeviceUnavailable):
+                    devices.require(cell.device, self.backend)
+            missing = isinstance(exc, parallel.Missing)
+            raise CellOutcome("skipped" if missing else "unsupported", str(exc)) from None
         info = self.parallel.describe()
         if info is not None:
             info["global_batch"] = cell.batch_size

@@ -6,52 +6,117 @@ One of the few places where backend-specific code is allowed.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from ..backends import backend_versions
-from ..devices import DeviceUnavailable, parse
+from ..devices import DeviceUnavailable, GpuUnusable, parse, visible_entries
 from ..errors import one_line
 
 
-def visible_accelerators(backend: str) -> list[str]:
-    """Names of the GPUs the (already imported) backend can see."""
+def gpu_probe(backend: str) -> tuple[list[str], str]:
+    """The GPUs the (already imported) backend can use, and, where there are none, why not in
+    the backend's own words (its exception, its build), on one line."""
     if backend == "tensorflow":
         import tensorflow as tf
 
-        return [d.name for d in tf.config.list_logical_devices("GPU")]
+        gpus = [d.name for d in tf.config.list_logical_devices("GPU")]
+        if gpus:
+            return gpus, ""
+        if not tf.test.is_built_with_cuda():
+            return [], (
+                f"tensorflow {tf.__version__} is built without CUDA "
+                "(tf.test.is_built_with_cuda() is False: tensorflow-cpu?)"
+            )
+        build = tf.sysconfig.get_build_info()
+        return [], (
+            f"tensorflow {tf.__version__}, built with CUDA {build.get('cuda_version')} and "
+            f"cuDNN {build.get('cudnn_version')}, lists no GPU (the CUDA libraries it could "
+            "not load are in the worker's log)"
+        )
     if backend == "jax":
         import jax
 
-        try:
-            return [str(d) for d in jax.devices() if d.platform == "gpu"]
-        except Exception:  # no usable CUDA plugin or driver: jax raises, not always RuntimeError
-            return []
+        said = []
+        # "gpu" is any GPU platform; "cuda" gives the CUDA plugin's own failure to start
+        # (jax keeps it and falls back to the CPU), where "gpu" only says none is present.
+        for platform in ("gpu", "cuda"):
+            try:
+                gpus = [str(d) for d in jax.devices(platform)]
+            except Exception as exc:  # RuntimeError mostly; a broken plugin may raise others
+                text = one_line(exc, typed=True)
+                if platform == "gpu" or "Unknown backend" not in text:
+                    said.append(f"jax.devices({platform!r}): {text}")
+                continue
+            if gpus:
+                return gpus, ""
+        why = "; ".join(said)
+        if os.environ.get("JAX_PLATFORMS"):
+            why += f" (JAX_PLATFORMS={os.environ['JAX_PLATFORMS']!r})"
+        return [], why
     if backend == "torch":
         import torch
 
-        if not torch.cuda.is_available():
-            return []
-        return [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
+        if torch.cuda.is_available():
+            return [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())], ""
+        if torch.version.cuda is None and getattr(torch.version, "hip", None) is None:
+            return [], f"torch {torch.__version__} is a CPU-only build (torch.version.cuda is None)"
+        try:
+            torch.cuda.init()  # raises CUDA's own error, which is_available() keeps to itself
+        except Exception as exc:
+            why = f"torch.cuda.init(): {one_line(exc, typed=True)}"
+        else:
+            why = "torch.cuda.is_available() is False"
+        return [], f"torch {torch.__version__} (CUDA {torch.version.cuda}): {why}"
     raise ValueError(backend)
 
 
-def require(device: str, backend: str) -> list[str]:
-    """Checks a GPU cell can see a GPU; returns the visible GPU names.
+def require(
+    device: str,
+    backend: str,
+    *,
+    probe: Callable[[str], tuple[list[str], str]] | None = None,
+    presence: Callable[[], tuple[bool, str]] | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> list[str]:
+    """Checks a GPU cell's backend can use a GPU; returns the GPUs it sees.
+
+    Args:
+        device: The cell's device.
+        backend: The backend keras runs (already imported).
+        probe: What the backend sees (`gpu_probe`; tests pass a fake).
+        presence: Whether the machine has an NVIDIA GPU (`monitor.gpu_presence`).
+        environ: The worker's environment (os.environ).
 
     Raises:
-        DeviceUnavailable: a GPU was asked for and the backend sees none.
+        DeviceUnavailable: A GPU was asked for and there is none to use: the machine has no
+            NVIDIA GPU, or CUDA_VISIBLE_DEVICES hides every one (the cell is skipped).
+        GpuUnusable: A GPU is there but the backend cannot use it (the cell fails, with the
+            backend's own error).
     """
     kind, _ = parse(device)
     if kind == "cpu":
         return []
-    gpus = visible_accelerators(backend)
-    if not gpus:
+    gpus, why = (probe or gpu_probe)(backend)
+    if gpus:
+        return gpus
+    environ = os.environ if environ is None else environ
+    visible = environ.get("CUDA_VISIBLE_DEVICES")
+    if visible_entries(visible) == []:
         raise DeviceUnavailable(
-            f"{device} requested but {backend} sees no GPU "
-            f"(CUDA_VISIBLE_DEVICES={os.environ.get('CUDA_VISIBLE_DEVICES')!r}; "
-            f"is a GPU build of {backend} installed and an NVIDIA driver present?)"
+            f"{device} requested but CUDA_VISIBLE_DEVICES={visible!r} hides every GPU"
         )
-    return gpus
+    if presence is None:
+        from .. import monitor
+
+        presence = monitor.gpu_presence
+    present, what = presence()
+    if not present:
+        raise DeviceUnavailable(f"{device} requested but this machine has no NVIDIA GPU ({what})")
+    raise GpuUnusable(
+        f"{device} requested and {what}, but {backend} cannot use it: {why} "
+        f"(CUDA_VISIBLE_DEVICES={visible!r})"
+    )
 
 
 def variable_device(variable: Any, backend: str) -> str:
