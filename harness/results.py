@@ -28,6 +28,10 @@ PORTABILITY_KEYS = ("scenario", "cell", "source_backend", "target_backend", "che
 # A check compares predictions on this many test samples, saved by the backend that trained.
 REFERENCE_SAMPLES = 256
 TOLERANCE = 1e-5  # float32 kernels differ in summation order across backends
+# A check's status where the model was not loaded (its reason says why), and the reason where
+# loading it would import the user's own module: results may come from another machine.
+NOT_CHECKED = "not checked"
+NEEDS_TRUST = "needs --trust-code"
 STATUSES = ("ok", "failed", "skipped", "unsupported", "interrupted")
 
 

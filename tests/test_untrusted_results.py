@@ -1,6 +1,7 @@
-"""Result files are data (issue 23): one downloaded from another machine never names a path to
-write outside the folder given. The names the harness builds paths from are checked when a
-result is read, and the writers refuse a destination outside their folder.
+"""Result files are data (issue 23): one downloaded from another machine never runs code here
+(``harness portability`` imports a model's own module only with ``--trust-code``), never names
+a file to load outside the results folder, and never names a path to write outside the folder
+given.
 
 Hand-made result files, and commands that start no backend: seconds in all.
 """
@@ -9,16 +10,25 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 
 import pytest
 from conftest import run_cli
 from factories import result
 
-from harness import results, scenario
+from harness import backends, results, scenario
 from harness.errors import UsageError, UserError
 from harness.results import ResultError
 
 RULE = "is not a safe name (letters, digits, . _ - = + only, not starting with a dot)"
+PLANTED = """\
+import pathlib
+pathlib.Path({marker!r}).write_text("imported")
+
+
+def build(settings):
+    raise SystemExit("never called")
+"""
 
 
 def _write(path, doc):
@@ -109,3 +119,134 @@ def test_baseline_refuses_a_destination_outside_into(tmp_path, monkeypatch):
     assert str(err.value).startswith(f"{src}: the copy would go to {into}/")
     assert str(err.value).endswith(f", outside --into {into}; nothing written")
     assert not (tmp_path / "a").exists() and not (tmp_path / "escape").exists()
+
+
+# --- 1. portability: a user's module only with --trust-code; model files inside the folder ---
+
+
+@pytest.fixture
+def pair(once):
+    """(saving backend of the hand-made results, the backend that would load them here)."""
+    return next(b for b in backends.NAMES if b != once), once
+
+
+def _saved(run, doc, *, keras_at=None):
+    """Writes ``doc`` as a result of ``run`` with a (fake) saved model and its predictions."""
+    import numpy as np
+
+    name = f"{doc['scenario']['name']}--{doc['cell']['id']}--{doc['backend']}"
+    model = keras_at or run / "models" / f"{name}.keras"
+    model.parent.mkdir(parents=True, exist_ok=True)
+    if not model.exists():
+        model.write_bytes(b"not a keras file")
+        np.save(results.reference_paths(model), np.zeros((2, 10), "float32"))
+    doc["save"]["keras"]["path"] = str(model)
+    return _write(
+        run / doc["scenario"]["name"] / f"{doc['cell']['id']}--{doc['backend']}.json", doc
+    )
+
+
+def _planted(tmp_path, name="planted_model"):
+    """A user's model module that leaves a marker file when it is imported."""
+    folder = tmp_path / "code"
+    folder.mkdir(exist_ok=True)
+    marker = tmp_path / f"{name}.imported"
+    (folder / f"{name}.py").write_text(PLANTED.format(marker=str(marker)))
+    return folder, marker
+
+
+def test_portability_imports_no_module_a_result_names_without_trust_code(tmp_path, pair):
+    src, dst = pair
+    folder, marker = _planted(tmp_path)
+    root = tmp_path / "downloaded"
+    doc = result(src, [1.0], scenario="s", cell_id="c")
+    doc["cell"].update(model="planted_model:build", python_path=[str(folder)])
+    _saved(root / "run", doc)
+    proc = run_cli("portability", str(root), "--backend", dst)
+    assert proc.returncode == 0, proc.stderr
+    assert not marker.exists()
+    assert f"  s/c: {src} -> {dst}: not checked: needs --trust-code\n" in proc.stderr
+    assert f"portability: 0 load(s) of saved models under {dst}\n" in proc.stderr
+    check = json.loads((root / "portability" / f"s--c--{src}--to-{dst}.json").read_text())
+    assert (check["status"], check["reason"]) == ("not checked", "needs --trust-code")
+    report = run_cli("compare", str(root))
+    assert report.returncode == 0, report.stderr
+    matrix = report.stdout.split("## Portability", 1)[1].splitlines()
+    (row,) = [line for line in matrix if line.startswith(f"| {src} |")]
+    assert "| not checked: needs --trust-code |" in row
+
+
+def test_the_worker_imports_no_module_it_was_not_trusted_with(tmp_path, pair):
+    """The worker's own guard (the orchestrator sends it no such task): no import, no keras."""
+    from harness.worker.portability import check_one
+
+    folder, marker = _planted(tmp_path)
+    doc = result(pair[0], [1.0], scenario="s", cell_id="c")
+    doc["cell"].update(model="planted_model:build", python_path=[str(folder)])
+    path = _saved(tmp_path / "run", doc)
+    model = doc["save"]["keras"]["path"]
+    before = set(sys.modules)
+    assert check_one({"result": str(path), "model": model}) == {
+        "status": "not checked",
+        "reason": "needs --trust-code",
+    }
+    assert not marker.exists() and "keras" not in set(sys.modules) - before
+
+
+def test_portability_loads_no_model_file_outside_the_results_folder(tmp_path, pair):
+    """A model recorded outside the folder, a model that is a link out of it, predictions that
+    are a link out of it: each refused for its cell, with --trust-code too; nothing loaded (no
+    backend process starts: a load of these fake files would have failed instead)."""
+    import numpy as np
+
+    src, dst = pair
+    outside = tmp_path / "elsewhere" / "m.keras"
+    outside.parent.mkdir()
+    outside.write_bytes(b"not a keras file")
+    np.save(results.reference_paths(outside), np.zeros((2, 10), "float32"))
+    root = tmp_path / "downloaded"
+    run = root / "run"
+    _saved(run, result(src, [1.0], scenario="s", cell_id="away"), keras_at=outside)
+    link = run / "models" / f"s--link--{src}.keras"
+    link.parent.mkdir(parents=True)
+    link.symlink_to(outside)
+    np.save(results.reference_paths(link), np.zeros((2, 10), "float32"))
+    _saved(run, result(src, [1.0], scenario="s", cell_id="link"), keras_at=link)
+    probs = run / "models" / f"s--probs--{src}.keras"
+    probs.write_bytes(b"not a keras file")
+    results.reference_paths(probs).symlink_to(results.reference_paths(outside))
+    _saved(run, result(src, [1.0], scenario="s", cell_id="probs"), keras_at=probs)
+
+    proc = run_cli("portability", str(root), "--backend", dst, "--trust-code")
+    assert proc.returncode == 0, proc.stderr
+    assert f"portability: 0 load(s) of saved models under {dst}\n" in proc.stderr
+    for cell, file in (
+        ("away", outside),
+        ("link", link),
+        ("probs", results.reference_paths(probs)),
+    ):
+        reason = f"refused: {file} lies outside {root}; not loaded"
+        assert f"  s/{cell}: {src} -> {dst}: not checked: {reason}\n" in proc.stderr
+        check = json.loads((root / "portability" / f"s--{cell}--{src}--to-{dst}.json").read_text())
+        assert (check["status"], check["reason"]) == ("not checked", reason)
+
+
+def test_portability_writes_no_check_outside_its_folder(tmp_path, pair, capsys):
+    """The second line of defence: a document the reader did not check (here, handed in)."""
+    from harness.orchestrate import portability
+
+    src, dst = pair
+    folder, marker = _planted(tmp_path)
+    root = tmp_path / "r"
+    doc = result(src, [1.0], scenario="s", cell_id="c")
+    doc["cell"].update(model="planted_model:build", python_path=[str(folder)])
+    path = _saved(root / "run", doc)
+    doc = {**json.loads(path.read_text()), "_path": str(path)}
+    doc["cell"]["id"] = "../../../c"
+    written = portability.run([doc], [dst], root / "portability", root=root)
+    assert written == []
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["code", "r"]
+    assert not (root / "portability").exists() and not marker.exists()
+    err = capsys.readouterr().err
+    assert f"would go to {root / 'portability'}/s--../../../c--{src}--to-{dst}.json" in err
+    assert f", outside {root / 'portability'}; not written" in err
