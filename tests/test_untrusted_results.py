@@ -1,7 +1,7 @@
 """Result files are data (issue 23): one downloaded from another machine never runs code here
 (``harness portability`` imports a model's own module only with ``--trust-code``), never names
 a file to load outside the results folder, and never names a path to write outside the folder
-given.
+given; and no environment variable makes the runner start another module than the worker.
 
 Hand-made result files, and commands that start no backend: seconds in all.
 """
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 
 import pytest
@@ -250,3 +251,35 @@ def test_portability_writes_no_check_outside_its_folder(tmp_path, pair, capsys):
     err = capsys.readouterr().err
     assert f"would go to {root / 'portability'}/s--../../../c--{src}--to-{dst}.json" in err
     assert f", outside {root / 'portability'}; not written" in err
+
+
+# --- 3. no environment variable chooses the worker's module -------------------------------------
+
+
+def test_no_environment_variable_chooses_the_module_a_worker_runs(tmp_path, once):
+    """Once, HARNESS_WORKER_MODULE named it (any module could then write "ok" results). Each
+    side's interpreter here is a wrapper that notes its arguments and fails: no backend."""
+    wrapper = tmp_path / "python-wrapper"
+    seen = tmp_path / "argv"
+    wrapper.write_text(f'#!/bin/sh\necho "$@" >> "{seen}"\nexit 3\n')
+    wrapper.chmod(0o755)
+    sc = tmp_path / "ab.toml"
+    sc.write_text("[defaults]\nrepeats = 2\nmin_time = 0\n")
+    env = {"HARNESS_WORKER_MODULE": "tests.stub_worker"}
+    proc = run_cli("ab", str(sc), "--rounds", "4", "--backend", once,
+                   "--out", str(tmp_path / "r"), "--baseline-python", str(wrapper),
+                   "--candidate-python", str(wrapper), env=env, timeout=120)  # fmt: skip
+    assert os.path.exists(seen), proc.stderr
+    starts = seen.read_text().splitlines()
+    assert starts and all(line.startswith("-m harness.worker ") for line in starts), starts
+
+
+def test_the_tests_stub_entry_point_runs_the_stub(tmp_path, once):
+    """tests/stub_harness.py: the CLI with the stub as the worker (for the runner's tests)."""
+    sc = tmp_path / "s.toml"
+    sc.write_text("[defaults]\nrepeats = 1\n")
+    proc = run_cli("run", str(sc), "--backend", once, "--out", str(tmp_path / "r"),
+                   module="tests.stub_harness")  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    (doc,), _ = results.load_results([tmp_path / "r"])
+    assert doc["status"] == "ok" and doc["stub"] is True
