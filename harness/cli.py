@@ -249,6 +249,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--python", action="append", default=[], metavar="BACKEND=PATH",
                    help="also load under BACKEND with this interpreter (another environment's; "
                    "repeatable; a path not there yet is noted and skipped)")  # fmt: skip
+    p.add_argument("--trust-code", action="store_true",
+                   help="import the model modules that results name (import references: the "
+                   "user's own code, which registers custom layers); only for results you trust, "
+                   "never downloaded ones (without it, such models are not checked)")  # fmt: skip
 
     p = command(
         "validate",

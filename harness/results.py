@@ -29,6 +29,10 @@ PORTABILITY_KEYS = ("scenario", "cell", "source_backend", "target_backend", "che
 # A check compares predictions on this many test samples, saved by the backend that trained.
 REFERENCE_SAMPLES = 256
 TOLERANCE = 1e-5  # float32 kernels differ in summation order across backends
+# A check's status where the model was not loaded (its reason says why), and the reason where
+# loading it would import the user's own module: results may come from another machine.
+NOT_CHECKED = "not checked"
+NEEDS_TRUST = "needs --trust-code"
 STATUSES = ("ok", "failed", "skipped", "unsupported", "interrupted")
 # Results that never ran, for a reason the harness chose (no GPU here, a setting a backend
 # cannot honour): not a fault of the code under test.
@@ -126,8 +130,42 @@ def read_result(path: Path) -> dict[str, Any]:
     for key in ("backend", "status", "cell"):
         if key not in doc:
             raise ResultError(f"{path}: corrupt result file (no {key!r})")
+    for key in ("cell", "scenario"):
+        if not isinstance(doc.get(key, {}), dict):
+            raise ResultError(f"{path}: corrupt result file ({key!r} is not an object)")
+    # A result may come from another machine: the names the harness builds file and folder
+    # names from must be names, never paths ('../..', '/etc').
+    for field in NAME_FIELDS:
+        where, _, key = field.rpartition(".")
+        value = (doc.get(where) or {}).get(key) if where else doc.get(key)
+        problem = name_problem(value) if value is not None or field == "backend" else None
+        if problem:
+            raise ResultError(f"{path}: field '{field}': {problem}")
     doc["_path"] = str(path)
     return doc
+
+
+# The fields of a result that name files and folders (baselines, portability checks): each a
+# safe name where present (the backend always).
+NAME_FIELDS = ("run_id", "scenario.name", "cell.id", "backend")
+_SAFE_NAME = re.compile(r"[A-Za-z0-9_=+-][A-Za-z0-9._=+-]*")
+SAFE_NAME_RULE = "letters, digits, . _ - = + only, not starting with a dot"
+
+
+def is_safe_name(value: Any) -> bool:
+    """Whether ``value`` is a file or folder name of its own: no separator, never '.' or '..'."""
+    return isinstance(value, str) and _SAFE_NAME.fullmatch(value) is not None
+
+
+def name_problem(value: Any) -> str | None:
+    """Why ``value`` cannot name a file or folder, or None where it can."""
+    return None if is_safe_name(value) else f"{value!r} is not a safe name ({SAFE_NAME_RULE})"
+
+
+def lies_inside(path: str | Path, root: str | Path) -> bool:
+    """Whether ``path`` lies in the folder ``root``, both resolved (``..`` and links followed):
+    the second line of defence before the harness writes or loads a file a result named."""
+    return Path(path).resolve().is_relative_to(Path(root).resolve())
 
 
 # The folder where `harness ab` keeps the workers that choose min_time's epochs (no values).

@@ -790,7 +790,8 @@ def _cell_id(items: list[tuple[str, Any]]) -> str:
     if not items:
         return "default"
     parts = [_LABELS.get(k, str)(v) for k, v in items]
-    return re.sub(r"[^A-Za-z0-9_.+-]", "_", "-".join(parts))
+    # a result's reader accepts these names only (results.is_safe_name): no dot first
+    return re.sub(r"^\.", "_", re.sub(r"[^A-Za-z0-9_.+-]", "_", "-".join(parts)))
 
 
 def json_schema() -> dict[str, Any]:

@@ -116,12 +116,15 @@ def cli_env(extra: dict | None = None) -> dict:
     return env
 
 
-def stub_env(**opts) -> dict:
-    """The environment of a harness whose workers are the stub (tests/stub_worker.py): the
-    runner's own machinery without a backend. ``opts`` set the stub's behaviour."""
-    import json
+# `python -m STUB_HARNESS ARGS`: the CLI whose workers are the stub (tests/stub_worker.py),
+# the runner's own machinery without a backend.
+STUB_HARNESS = "tests.stub_harness"
+STUB_CLI = [sys.executable, "-m", STUB_HARNESS]
 
-    return cli_env({"HARNESS_WORKER_MODULE": "tests.stub_worker", "HARNESS_STUB": json.dumps(opts)})
+
+def stub_env(**opts) -> dict:
+    """The environment of a STUB_CLI process; ``opts`` set the stub's behaviour."""
+    return cli_env({"HARNESS_STUB": json.dumps(opts)})
 
 
 def run_cells(scenario: Path, backend: str, out: Path, *args: str) -> tuple[list[dict], str]:
@@ -148,10 +151,17 @@ def keras_script(code: str, backend: str, *args: str) -> dict:
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
-def run_cli(*args: str, cwd: Path | None = None, env: dict | None = None, timeout: float = 600):
-    """Runs ``python -m harness ARGS`` in a fresh process, as a user would."""
+def run_cli(
+    *args: str,
+    cwd: Path | None = None,
+    env: dict | None = None,
+    timeout: float = 600,
+    module: str = "harness",
+):
+    """Runs ``python -m harness ARGS`` in a fresh process, as a user would (``module``: the
+    tests' own entry point instead, e.g. STUB_HARNESS)."""
     return subprocess.run(
-        [sys.executable, "-m", "harness", *args],
+        [sys.executable, "-m", module, *args],
         cwd=cwd or ROOT,
         env=cli_env(env),
         capture_output=True,

@@ -3,7 +3,7 @@
 It speaks the worker's protocol (``TASK.json RESULT.json --events-fd N``: phase events on the
 pipe, the result file rewritten after phases, ``finished`` set last) and ties itself to its
 parent the same way, so SIGKILL, SIGTERM, Ctrl-C, time limits and ``--resume`` are tested in
-a fraction of a second per cell. The runner starts it when ``HARNESS_WORKER_MODULE`` names it.
+a fraction of a second per cell. The runner starts it under tests/stub_harness.py.
 
 ``HARNESS_STUB`` (JSON) sets its behaviour:
     fit_seconds: seconds of "fit" per epoch of the cell (default 0.05);

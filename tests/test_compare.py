@@ -13,7 +13,7 @@ from fractions import Fraction
 from pathlib import Path
 
 import pytest
-from conftest import run_cli, stub_env
+from conftest import STUB_CLI, STUB_HARNESS, run_cli, stub_env
 from factories import result
 
 from harness import results
@@ -663,8 +663,7 @@ def test_ab_on_real_runs_catches_a_delay_and_passes_the_same_code(once, tmp_path
 
     # The same code on both sides passes: the stub's workers (no backend) report equal
     # throughput, so the whole pass path (plan, rounds, gate, exit 0) runs in seconds.
-    stub = {"HARNESS_WORKER_MODULE": "tests.stub_worker"}
-    proc = run_cli(*common[:-1], str(tmp_path / "aa"), env=stub)
+    proc = run_cli(*common[:-1], str(tmp_path / "aa"), module=STUB_HARNESS)
     assert proc.returncode == 0, proc.stdout + proc.stderr[-3000:]
     assert f"gate/default--{backend}  unchanged" in proc.stdout
 
@@ -865,7 +864,7 @@ def test_calibrate_interleaved_cli(once, tmp_path):
         "epochs = 1\nrepeats = 2\nwarmup_steps = 1\n"
     )
     proc = subprocess.run(
-        [sys.executable, "-m", "harness", "calibrate", str(scenario), "--interleaved", "--runs",
+        [*STUB_CLI, "calibrate", str(scenario), "--interleaved", "--runs",
          "1", "--rounds", "2", "--backend", backend, "--out", str(tmp_path / "r")],
         cwd=ROOT, env=stub_env(), capture_output=True, text=True, timeout=120,
     )  # fmt: skip
@@ -896,7 +895,7 @@ def test_gate_power_analyses_earlier_ab_jobs(once, tmp_path):
     scenario = tmp_path / "g.toml"
     scenario.write_text('name = "g"\n[defaults]\ntrain_samples = 256\nrepeats = 2\n')
     proc = subprocess.run(
-        [sys.executable, "-m", "harness", "ab", str(scenario), "--rounds", "4", "--backend",
+        [*STUB_CLI, "ab", str(scenario), "--rounds", "4", "--backend",
          once, "--out", str(tmp_path / "r")],
         cwd=ROOT, env=stub_env(), capture_output=True, text=True, timeout=120,
     )  # fmt: skip

@@ -46,6 +46,36 @@ def test_matrix_markdown_exact():
     assert portability_markdown([]) == ""
 
 
+def test_matrix_says_which_models_were_not_checked_and_why():
+    """A model whose module needs --trust-code, or whose file was refused, is not checked: the
+    matrix says so, in markdown and html alike (one definition, sections.portability)."""
+    from harness.report.html import render_html
+
+    trust = {"status": "not checked", "reason": "needs --trust-code", "max_abs_diff": None}
+    checks = [
+        {**check("tensorflow", "jax"), **trust},
+        check("jax", "torch", diff=2e-7),
+        {**check("jax", "torch", cell="c2"), **trust},
+        {**check("torch", "jax", cell="c3"), **trust},
+        check("torch", "jax", status="failed", reason="load failed: ValueError: x"),
+    ]
+    lines = portability_markdown(checks).splitlines()
+    assert lines[4] == (
+        "| tensorflow | (same backend: see reload) | not checked: needs --trust-code | not checked |"
+    )
+    assert lines[5] == (
+        "| jax | not checked | (same backend: see reload) | 1/1 agree (max diff 2.0e-07); "
+        "1 not checked: needs --trust-code |"
+    )
+    assert lines[6] == (
+        "| torch | not checked | 0/1 agree; s/c1: load failed: ValueError: x; "
+        "1 not checked: needs --trust-code | (same backend: see reload) |"
+    )
+    page = render_html([], checks)
+    assert page.count(">not checked: needs --trust-code<") == 1
+    assert page.count("; 1 not checked: needs --trust-code<") == 2
+
+
 # The backend under test first, then another one installed beside it.
 PAIR = list(dict.fromkeys([*SELECTED, *backends.installed_backends()]))[:2]
 

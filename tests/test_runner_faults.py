@@ -19,7 +19,7 @@ from pathlib import Path
 
 import psutil
 import pytest
-from conftest import ROOT, once_backend, stub_env
+from conftest import ROOT, STUB_CLI, once_backend, stub_env
 
 BACKEND, WHY = once_backend()  # the stub needs none, but the CLI plans for an installed one
 if BACKEND is None:
@@ -29,14 +29,14 @@ CELLS = "[defaults]\nrepeats = 1\n[matrix]\nseed = [0, 1, 2]\n"
 
 def harness(*args: str, **opts) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "harness", *args], cwd=ROOT, env=stub_env(**opts),
+        [*STUB_CLI, *args], cwd=ROOT, env=stub_env(**opts),
         capture_output=True, text=True, timeout=120,
     )  # fmt: skip
 
 
 def start(*args: str, **opts) -> subprocess.Popen:
     return subprocess.Popen(
-        [sys.executable, "-m", "harness", *args], cwd=ROOT, env=stub_env(**opts),
+        [*STUB_CLI, *args], cwd=ROOT, env=stub_env(**opts),
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )  # fmt: skip
@@ -412,7 +412,7 @@ def test_gpu_beyond_those_the_runner_was_given_is_skipped_without_a_worker(tmp_p
     env = stub_env()
     env["CUDA_VISIBLE_DEVICES"] = "3"
     proc = subprocess.run(
-        [sys.executable, "-m", "harness", "run", str(sc), "--backend", BACKEND,
+        [*STUB_CLI, "run", str(sc), "--backend", BACKEND,
          "--out", str(tmp_path / "r")],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=120,
     )  # fmt: skip

@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, run_cli, stub_env
+from conftest import ROOT, STUB_HARNESS, run_cli, stub_env
 
 from harness import backends, scenario
 from harness.errors import UsageError
@@ -57,7 +57,9 @@ def test_bad_shard_is_one_line(text):
 
 def _run(sc: Path, out: Path, *more: str, **opts):
     env = stub_env(**opts)
-    return run_cli("run", str(sc), "--backend", "jax", "--out", str(out), *more, env=env)
+    return run_cli(
+        "run", str(sc), "--backend", "jax", "--out", str(out), *more, env=env, module=STUB_HARNESS
+    )
 
 
 def test_shards_merge_into_one_report_that_flags_other_hardware(tmp_path):

@@ -9,7 +9,7 @@ import shutil
 from pathlib import Path
 
 from ..errors import UsageError
-from ..results import ResultError, load_results
+from ..results import ResultError, lies_inside, load_results
 from .verdicts import fingerprint
 
 
@@ -40,7 +40,12 @@ def main(args: argparse.Namespace) -> int:
         src = Path(doc["_path"])
         run_name = doc.get("run_id") or src.parent.parent.name
         scenario_name = (doc.get("scenario") or {}).get("name") or src.parent.name
-        plan.append((src, machine, machine / run_name / scenario_name / src.name))
+        dest = machine / run_name / scenario_name / src.name
+        if not lies_inside(dest, args.into):  # the reader refuses such names: never here
+            raise UsageError(
+                f"{src}: the copy would go to {dest}, outside --into {args.into}; nothing written"
+            )
+        plan.append((src, machine, dest))
     machines = sorted({m for _, m, _ in plan})
     if args.replace:
         for m in machines:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from .. import scenario
 from ..errors import UsageError
-from ..results import make_dir
+from ..results import make_dir, name_problem
 from .runner import Job, new_run_id
 
 # Settings whose default changed when the harness learned them: a run recorded before then
@@ -33,6 +33,12 @@ def run_dir_for(
         run_dir = Path(args.resume)
         if not (run_dir / manifest).is_file():
             raise UsageError(f"--resume: {run_dir} is not a {what} (no {manifest})")
+        # The run id its results record is the folder's name: `--resume .` names it too.
+        if run_dir.name in ("", ".", ".."):
+            run_dir = run_dir.resolve()
+        problem = name_problem(run_dir.name)
+        if problem:  # a reader would refuse the results
+            raise UsageError(f"--resume: {run_dir}: the run folder's name {problem}")
         return run_dir
     run_dir = Path(args.out) / (prefix + new_run_id(backends) + suffix)
     if run_dir.exists():

@@ -26,9 +26,10 @@ from ..environment import environment as probe_environment
 from ..lifeline import child_env
 from ..scenario import Cell, Scenario
 
-# The module a worker process runs. Tests of the runner's own faults name a stub worker here
-# that needs no backend (tests/stub_worker.py); users have no reason to set it.
-WORKER_MODULE_ENV = "HARNESS_WORKER_MODULE"
+# The module a worker process runs: always the harness's own worker, whatever the environment
+# says (a worker's result is believed by reports and the gate). The runner's own fault tests
+# set this attribute in their process (tests/stub_harness.py), to a stub with no backend.
+WORKER_MODULE = "harness.worker"
 # Seconds the other processes of a cell get to end by themselves when one ended skipped or
 # unsupported (they find the same reason) before they are stopped.
 PEER_GRACE = 30.0
@@ -299,7 +300,7 @@ class Runner:
         read_fd, write_fd = os.pipe()
         state = {"phase": "starting"}
         started = time.monotonic()
-        module = os.environ.get(WORKER_MODULE_ENV) or "harness.worker"
+        module = WORKER_MODULE
         # The first process here reports its phases; it alone writes `path` and `log_path`
         # (process 0 where it runs here; the others' files go to logs/, out of reports).
         launches = [

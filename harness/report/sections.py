@@ -10,7 +10,7 @@ from typing import Any
 
 from ..backends import NAMES, rank
 from ..orchestrate.shard import MAX_SHARDS
-from ..results import REFERENCE_SAMPLES, TOLERANCE
+from ..results import NOT_CHECKED, REFERENCE_SAMPLES, TOLERANCE
 from .rows import hardware, rows
 from .table import HTML, RIGHT, Cell, Column, Row, Table, row
 
@@ -348,13 +348,20 @@ def _agreement(checks: list[dict], src: str, dst: str) -> Cell:
     sub = [c for c in checks if c["source_backend"] == src and c["target_backend"] == dst]
     if not sub:
         return Cell("not checked", css="muted")
+    # not loaded (needs --trust-code, or a file refused): said apart, never counted as agreeing
+    unchecked = [c for c in sub if c["status"] == NOT_CHECKED]
+    sub = [c for c in sub if c["status"] != NOT_CHECKED]
+    why = f"{NOT_CHECKED}: {unchecked[0].get('reason')}" if unchecked else ""
+    if not sub:
+        return Cell(why, css="muted")
+    tail = f"; {len(unchecked)} {why}" if unchecked else ""
     ok = [c for c in sub if c["status"] == "ok"]
     worst = max((c["max_abs_diff"] for c in ok), default=None)
     text = f"{len(ok)}/{len(sub)} agree"
     if worst is not None:
         text += f" (max diff {worst:.1e})"
     if len(ok) == len(sub):
-        return Cell(text)
+        return Cell(text + tail)
     retried = [c.get("compile_false") for c in sub if c.get("compile_false")]
     if retried:
         bare = sum(r.get("status") == "ok" for r in retried)
@@ -363,4 +370,4 @@ def _agreement(checks: list[dict], src: str, dst: str) -> Cell:
     # the first sentence: Keras' own reasons go on with the whole saved config (the check
     # file keeps all of it)
     reason = str(bad.get("reason")).split(". ", 1)[0]
-    return Cell(f"{text}; {bad['scenario']}/{bad['cell']}: {reason}", css="warn")
+    return Cell(f"{text}; {bad['scenario']}/{bad['cell']}: {reason}{tail}", css="warn")
