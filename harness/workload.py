@@ -156,8 +156,9 @@ def _name(path: str) -> str:
 def differences(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
     """What differs between two results' workloads, readable: ``"batch_size: 32 -> 64"``.
 
-    Only the parts both record are compared (an older result records its settings alone);
-    equal ids mean no difference.
+    Only what both record is compared: an older result records its settings alone, and a
+    newer harness may record more of a part (a value one side lacks is unknown there, not
+    changed); equal ids mean no difference.
 
     Args:
         before: the baseline's result (or the earlier run).
@@ -169,12 +170,8 @@ def differences(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
     common = set(a["parts"]) & set(b["parts"])
     fa = _flat({k: a["parts"][k] for k in common})
     fb = _flat({k: b["parts"][k] for k in common})
-    keys = sorted(set(fa) | set(fb), key=lambda k: (not k.startswith("settings."), k))
-    return [
-        f"{_name(k)}: {_show(fa.get(k))} -> {_show(fb.get(k))}"
-        for k in keys
-        if fa.get(k) != fb.get(k)
-    ]
+    keys = sorted(set(fa) & set(fb), key=lambda k: (not k.startswith("settings."), k))
+    return [f"{_name(k)}: {_show(fa[k])} -> {_show(fb[k])}" for k in keys if fa[k] != fb[k]]
 
 
 def method_differences(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
