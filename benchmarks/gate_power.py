@@ -71,10 +71,13 @@ def analyse(run_dir: Path, limit: float) -> dict:
     all_docs = sides["baseline"] + sides["candidate"]
     found, spreads = {}, {}
     for metric in verdicts.METRICS:
-        (found[metric],), _ = verdicts.check(
+        found_now, refusals = verdicts.check(
             sides["candidate"], sides["baseline"], max_slowdown=limit, allow_mismatch=True,
-            metric=metric,
+            metric=metric, allow_workload_change=True,
         )  # fmt: skip
+        if refusals or len(found_now) != 1:
+            sys.exit(f"{run_dir}: the gate cannot judge it: {refusals or found_now}")
+        (found[metric],) = found_now
         # how far one side's workers spread (log sd), from which the rounds a slowdown needs
         by_side = verdicts.values_by_side(all_docs, metric)
         spreads[metric] = stats.log_spread([v for c in by_side.values() for v in c.values()])
@@ -127,7 +130,7 @@ def main() -> int:
             v, spread = j["verdicts"][metric], j["spreads"][metric]
             print(
                 f"  {j['dir']} {'delay' if j['delayed'] else 'A/A  '}  {v.status:<9} "
-                f"ratio {v.ratio:.3f} (95% CI {v.ci[0]:.3f}-{v.ci[1]:.3f}, p {v.p_slower:.3g}, "
+                f"ratio {v.ratio:.3f} (one-sided bounds {v.ci[0]:.3f}-{v.ci[1]:.3f}, p {v.p_slower:.3g}, "
                 f"n {v.n[0]}/{v.n[1]}; workers spread {spread:.1%}: "
                 f"{stats.rounds_needed(spread, 0.1, limit)} rounds catch 10%)"
             )

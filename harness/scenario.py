@@ -78,6 +78,10 @@ FOR_CLASS_IDS = {
 FOR_ONE_HOT = (set(LOSSES) | set(METRICS)) - FOR_CLASS_IDS - {"accuracy"}
 _DEVICE_RE = re.compile(r"^(cpu|gpu|gpu:\d+)$")
 
+# Settings whose default changed when the harness learned them: a result or run recorded
+# before then ran as this value, not as today's default.
+BEFORE = {"min_time": 0.0}  # exactly `epochs`, before measurement windows had a minimum
+
 # Samples per split of the real datasets, so an impossible batch size is caught before running.
 DATASET_SIZES = {"mnist": (60000, 10000), "digits": (1347, 450)}
 SYNTHETIC_DEFAULT_SIZES = (60000, 10000)

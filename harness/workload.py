@@ -31,6 +31,8 @@ import hashlib
 import json
 from typing import Any
 
+from .scenario import BEFORE, Cell
+
 # Cell settings that change what is computed.
 WORK_FIELDS = (
     "model",
@@ -66,27 +68,15 @@ NEITHER_FIELDS = {
     "backends": "the backend is part of the cell's key",
     "step_delay_ms": "the known slowdown that proves the gate: judged as a slowdown",
 }
-# Defaults of settings older results may lack (they ran as these).
-_DEFAULTS = {
-    "loss": {"name": "sparse_categorical_crossentropy"},
-    "metrics": ["accuracy"],
-    "model": "mlp",
-    "train_samples": None,
-    "test_samples": None,
-    "seed": 0,
-    "precision": "float32",
-    "jit_compile": "auto",
-    "steps_per_execution": 1,
-    "threads": None,
-    "tf32": None,
-    "data_parallel": 1,
-    "data_parallel_processes": 1,
-    "epochs": 1,
-    "repeats": 3,
-    "warmup_steps": 10,
-    "min_time": 0.0,
-    "sync_every_step": False,
-}
+
+
+def _defaults() -> dict[str, Any]:
+    """What an older result that lacks a setting ran as: today's default, or the value it had
+    before the harness changed that default (scenario.BEFORE)."""
+    return json.loads(json.dumps({**Cell(scenario="", id="").to_json(), **BEFORE}))
+
+
+_DEFAULTS = _defaults()
 
 
 def settings(cell: dict[str, Any]) -> dict[str, Any]:
@@ -156,9 +146,10 @@ def _name(path: str) -> str:
 def differences(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
     """What differs between two results' workloads, readable: ``"batch_size: 32 -> 64"``.
 
-    Only what both record is compared: an older result records its settings alone, and a
-    newer harness may record more of a part (a value one side lacks is unknown there, not
-    changed); equal ids mean no difference.
+    Equal ids mean no difference. Otherwise what both record is compared (a result written
+    before workloads were recorded has its settings alone, and is judged on those); where
+    that finds nothing but both ids are recorded, the two were recorded differently (another
+    harness version records other parts): that is named too, never taken for the same work.
 
     Args:
         before: the baseline's result (or the earlier run).
@@ -171,7 +162,14 @@ def differences(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
     fa = _flat({k: a["parts"][k] for k in common})
     fb = _flat({k: b["parts"][k] for k in common})
     keys = sorted(set(fa) & set(fb), key=lambda k: (not k.startswith("settings."), k))
-    return [f"{_name(k)}: {_show(fa[k])} -> {_show(fb[k])}" for k in keys if fa[k] != fb[k]]
+    found = [f"{_name(k)}: {_show(fa[k])} -> {_show(fb[k])}" for k in keys if fa[k] != fb[k]]
+    if not found and a["id"] is not None and b["id"] is not None:
+        only = sorted(set(fa) ^ set(fb))
+        found = [
+            f"workload recorded differently: id {a['id']} -> {b['id']} (recorded on one side "
+            f"only: {', '.join(only[:4])}{' ...' if len(only) > 4 else ''})"
+        ]
+    return found
 
 
 def method_differences(before: dict[str, Any], after: dict[str, Any]) -> list[str]:

@@ -706,12 +706,28 @@ def test_calibrate_on_hand_made_runs():
     # ... and run 1 against runs 2 and 3 (2.8% apart) allows 14.3%: 15% is the smallest
     # slowdown caught against every such baseline. check applies that allowance too.
     assert cal["detectable"] == 0.15
-    assert cal["min_p"] == pytest.approx(1 / 252)
-    assert (cal["level"], cal["repeats_needed"]) == (0.05, 4)
+    assert cal["min_p"] == pytest.approx(1 / 3003)
+    # 5 repeats against a baseline of 2 runs of 5: p can reach 1/3003; the fewest repeats
+    # that could is 3 (3 against 6: 1/84; 2 against 4: 1/15)
+    assert (cal["level"], cal["repeats_needed"]) == (0.05, 3)
     with pytest.raises(ValueError):
         calibrate.calibrate(runs[:1])
-    # At 99% the smallest sample that can reach p < 0.01 is 5 a side (4 vs 4: 1/70 = 0.014).
-    assert calibrate.calibrate(runs, confidence=0.99)["repeats_needed"] == 5
+    # Interleaved, as many on both sides: at 99% the smallest that can reach p < 0.01 is 5 a
+    # side (4 against 4: 1/70 = 0.014)
+    pairs = [(runs[0], runs[1]), (runs[1], runs[0])]
+    assert calibrate.calibrate([], pairs=pairs, confidence=0.99)["repeats_needed"] == 5
+
+
+def test_calibrate_aligns_runs_when_a_cell_failed_in_one():
+    """Each A/A gate holds the cells of one run (they shared its moment); a cell that failed
+    in run 1 is absent from gate 1 and from the others' baselines, never replaced."""
+    a = [[100.0 + r + k / 10 for k in range(5)] for r in range(3)]
+    b = [[200.0 + r + k / 10 for k in range(5)] for r in range(3)]
+    runs = [{"a": a[0]}, {"a": a[1], "b": b[1]}, {"a": a[2], "b": b[2]}]
+    gates = calibrate.gates_of_runs(runs)
+    assert [[s.key for s in g] for g in gates] == [["a"], ["a", "b"], ["a", "b"]]
+    (b1,) = [s for s in gates[1] if s.key == "b"]
+    assert b1.current == b[1] and b1.runs == [b[2]]
 
 
 def test_calibrate_judges_exactly_as_check_does():
@@ -871,7 +887,7 @@ def test_calibrate_interleaved_cli(once, tmp_path):
     assert proc.returncode == 0, proc.stdout + proc.stderr[-3000:]
     assert f"cal/default--{backend}" in proc.stdout
     assert (
-        "with 2 rounds per side no rank test reaches p < 0.05 (the level a lone slowed cell is "
+        "with 2 rounds no rank test reaches p < 0.05 (the level a lone slowed cell is "
         "held to at 95% over 1 cell): a slowdown cannot be shown; use at least 4 rounds"
     ) in proc.stdout
     assert "(2 gates, 2 rounds or more a side)" in proc.stdout

@@ -20,10 +20,32 @@ def test_adjusted_p_values_by_hand():
     assert stats.adjust(p, "bh") == pytest.approx([0.02, 0.04, 0.04, 0.02])
     assert stats.adjust(p, "none") == p
     assert stats.adjust([0.2], "holm") == [0.2]
-    assert stats.levels(p, 0.05, "holm") == pytest.approx([0.05 / 3, 0.05, 0.05 / 2, 0.05 / 4])
+    # Holm's steps: 0.005 < 0.05/4, 0.01 < 0.05/3, 0.03 >= 0.05/2: it stops there
+    assert stats.levels(p, 0.05, "holm") == pytest.approx([0.05 / 3, 0.025, 0.025, 0.05 / 4])
     assert stats.levels(p, 0.05, "bh") == pytest.approx([0.05] * 4)  # all 4 rejected
+    # Holm stops at the first p that fails its step; later ones keep that step's level, so a
+    # bound never calls a cell slower that the correction did not (0.0278 fails 0.05 / 2)
+    assert stats.levels([0.0278, 0.0476], 0.05, "holm") == pytest.approx([0.025, 0.025])
+    assert stats.levels([0.03, 0.03, 0.001], 0.05, "holm") == pytest.approx(
+        [0.025, 0.025, 0.05 / 3]
+    )  # tied p-values share a level
     with pytest.raises(ValueError):
         stats.adjust(p, "bonferoni")
+
+
+def test_each_level_agrees_with_the_adjusted_p():
+    """A cell's raw p is below its level exactly when its adjusted p is below alpha, so its
+    bound (at that level) agrees with its verdict, under every correction."""
+    rng = random.Random(11)
+    for _ in range(2000):
+        m = rng.randint(1, 8)
+        p = [round(rng.random() ** 3, 3) for _ in range(m)]  # small ones, and ties
+        for method in ("holm", "bh", "none"):
+            adj, lv = stats.adjust(p, method), stats.levels(p, 0.05, method)
+            assert [a < 0.05 for a in adj] == [x < v for x, v in zip(p, lv, strict=True)], (
+                p,
+                method,
+            )
 
 
 def _gate(rng, cells, n, slow=None, sigma=0.05):

@@ -192,3 +192,16 @@ def test_check_against_history_takes_only_runs_of_the_same_workload(tmp_path):
     proc = run_cli("check", str(tmp_path / "now"), "--baseline-history", str(history))
     assert proc.returncode == 2, proc.stdout + proc.stderr
     assert "WORKLOAD CHANGED" in proc.stdout and "batch_size: 64 -> 32" in proc.stdout
+
+
+def test_a_cell_ok_in_the_history_and_skipped_now_is_lost(tmp_path):
+    """A skipped cell records no device (nor, skipped before its worker, versions): it is
+    still matched to its history on the same hardware, and lost, never "not compared"."""
+    history = _history(tmp_path, step_at=99)
+    skipped = result("jax", [1.0], run_id="now", status="skipped", reason="no GPU")
+    del skipped["environment"]["keras"]
+    results.write_json_atomic(tmp_path / "now" / "sweep" / "bs32--jax.json", skipped)
+    proc = run_cli("check", str(tmp_path / "now"), "--baseline-history", str(history))
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "sweep/bs32--jax  LOST" in proc.stdout
+    assert "ok in the baseline; current run: skipped: no GPU" in proc.stdout

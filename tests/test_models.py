@@ -140,9 +140,13 @@ inner = keras.Model(j, y)
 k = keras.Input((8, 8, 3))
 twice = keras.layers.Concatenate()([inner(k), inner(k)])  # a nested model called twice
 outer = keras.Model(k, keras.layers.Bidirectional(keras.layers.GRU(2))(twice))
+def wrapped(units):  # a wrapper names its inner layer, numbered by the models built before
+    return keras.Sequential([keras.Input((4, 3)), keras.layers.TimeDistributed(keras.layers.Dense(units))])
+
 print(json.dumps({
     "layers": {**per_layer(seq), **per_layer(inner)},
     "outer": [M.train_flops_per_sample(outer), M.uncounted_layers(outer)],
+    "architecture": [M.architecture(wrapped(2)), M.architecture(wrapped(2)), M.architecture(wrapped(3))],
 }))
 """
 
@@ -171,3 +175,8 @@ def test_flops_of_the_layers_that_dominate_common_models(once):
     # not guessed
     inner = 2 * 36 * 39 + 2 * 16 * 36 + 2 * 16 * 72 + 2 * 16 * 36 + 2 * 16 * 20
     assert got["outer"] == [3 * 2 * inner, ["Bidirectional"]]
+    # the workload's architecture: the same model built twice in one process is the same work
+    # (Keras numbers the wrapped Dense dense_N by what was built before it); 3 units are not
+    same, again, other = got["architecture"]
+    assert same == again and same["params"] == 8 and same["layers"] == "TimeDistributed(8)"
+    assert other["architecture"] != same["architecture"]

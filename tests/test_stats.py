@@ -37,3 +37,11 @@ def test_summarize_rounds_to_significant_digits():
 def test_summarize_needs_values():
     with pytest.raises(ValueError):
         stats.summarize([])
+
+
+def test_bootstrap_median_ci_brackets_the_median_and_is_repeatable():
+    values = [0.97, 0.99, 1.0, 1.01, 1.02, 0.98, 1.03, 0.96]
+    lo, hi = stats.bootstrap_median_ci(values)
+    assert min(values) <= lo < 0.995 < hi <= max(values)  # median 0.995, strictly inside
+    assert stats.bootstrap_median_ci(values) == (lo, hi)  # seeded
+    assert stats.bootstrap_median_ci([2.0, 2.0, 2.0]) == (2.0, 2.0)

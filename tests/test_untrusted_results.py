@@ -56,6 +56,53 @@ def test_a_result_naming_a_path_is_refused_with_one_line(tmp_path, field, value)
     assert str(err.value) == f"{path}: field '{field}': {value!r} {RULE}"
 
 
+def _set(doc, field, value):
+    *where, key = field.split(".")
+    node = doc
+    for part in where:
+        node = node.setdefault(part, {})
+    node[key] = value
+
+
+@pytest.mark.parametrize(
+    "field, value, problem",
+    [
+        ("status", ["ok"], 'must be a string, got ["ok"]'),
+        ("status", "done", "'done' is none of ok, failed, skipped, unsupported, interrupted"),
+        ("cell.id", None, "must be a string, got null"),
+        ("started", 1700000000, "must be a date string, got 1700000000"),
+        ("environment", "box", 'must be an object, got "box"'),
+        ("environment.git", "abc", 'must be an object, got "abc"'),
+        ("ab", "x", 'must be an object, got "x"'),
+        ("train", "fast", 'must be an object, got "fast"'),
+        ("train.samples_per_sec", 5, "must be an object, got 5"),
+        ("train.samples_per_sec.values", [100.0, 0.0], "must be a list of positive numbers"),
+        ("train.samples_per_sec.values", [100.0, None], "must be a list of positive numbers"),
+        ("train.samples_per_sec.median", "x", 'must be a number, got "x"'),
+        ("workload", "w", 'must be an object, got "w"'),
+        ("workload.parts", None, "must be an object, got null"),
+    ],
+)
+def test_a_result_of_the_wrong_shape_is_one_line_never_a_traceback(tmp_path, field, value, problem):
+    """Every field the gate, the history and the reports read is checked as the file is read:
+    a malformed one is refused naming the file and the field (exit 2), where it crashed the
+    commands (a traceback, exit 1: to CI, a regression)."""
+    doc = result("jax", [100.0, 101.0, 99.0])
+    doc["workload"] = {"id": "a", "parts": {}, "method": {}}
+    _set(doc, field, value)
+    path = _write(tmp_path / "cur" / "y.json", doc)
+    with pytest.raises(ResultError) as err:
+        results.read_result(path)
+    assert str(err.value) == f"{path}: field '{field}': {problem}"
+    if field == "status":
+        _write(tmp_path / "base" / "y.json", result("jax", [100.0, 101.0, 99.0]))
+        for args in (("check", str(path.parent), "--baseline", str(tmp_path / "base")),
+                     ("history", str(path.parent)), ("compare", str(path.parent))):  # fmt: skip
+            proc = run_cli(*args)
+            assert proc.returncode == 2 or "warning" in proc.stderr, (args, proc.stderr)
+            assert "Traceback" not in proc.stderr and f"field '{field}'" in proc.stderr
+
+
 def test_every_name_the_harness_writes_reads_back():
     """Run ids (plain, A/B, joining, sharded, calibration), scenario names and cell ids as the
     harness makes them pass the reader's check."""

@@ -58,7 +58,13 @@ def test_differences_name_what_changed():
     same["cell"].update(step_delay_ms=3, time_limit=10, data_path="/x", sample_interval=0.1)
     assert workload.differences(base, recorded(same)) == []
     assert workload.differences(base, recorded(same, backend={"jit_compile": False})) == [
-        "backend.jit_compile: True -> False",  # dtype_policy: not recorded there, not changed
+        "backend.jit_compile: True -> False",  # dtype_policy: not recorded there
+    ]
+    # the same values, but one side records more: not taken for the same work
+    more = recorded(same, backend={"jit_compile": True, "dtype_policy": "float32", "x": 1})
+    assert workload.differences(base, more) == [
+        f"workload recorded differently: id {base['workload']['id']} -> "
+        f"{more['workload']['id']} (recorded on one side only: backend.x)"
     ]
     # how it was measured is apart
     method = copy.deepcopy(base)
@@ -123,9 +129,25 @@ def test_check_fail_on_skip(tmp_path):
     results.write_json_atomic(base / "s" / "gpu.json", skipped | {"run_id": "run-a"})
     proc = run_cli("check", str(cur), "--baseline", str(base))
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    proc = run_cli("check", str(cur), "--baseline", str(base), "--fail-on-skip")
+    junit = tmp_path / "j.xml"
+    proc = run_cli(
+        "check", str(cur), "--baseline", str(base), "--fail-on-skip", "--junit", str(junit)
+    )
     assert proc.returncode == 1
     assert "--fail-on-skip: sweep/gpu--jax skipped: no GPU" in proc.stderr
+    assert 'failures="1"' in junit.read_text()  # the file agrees with the exit code
+    assert "did not run (--fail-on-skip)" in junit.read_text()
+    # every cell skipped on both sides: nothing compared, and still a failure naming them
+    (cur / "s" / "c.json").unlink()
+    (base / "s" / "c.json").unlink()
+    proc = run_cli("check", str(cur), "--baseline", str(base))
+    assert proc.returncode == 2 and "no cell is present" in proc.stderr
+    proc = run_cli(
+        "check", str(cur), "--baseline", str(base), "--fail-on-skip", "--junit", str(junit)
+    )
+    assert proc.returncode == 1, proc.stderr
+    assert "--fail-on-skip: sweep/gpu--jax skipped: no GPU" in proc.stderr
+    assert 'failures="1"' in junit.read_text()
 
 
 def test_a_new_user_changes_a_default_and_gets_no_verdict(once, tmp_path):

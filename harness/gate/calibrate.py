@@ -24,22 +24,23 @@ from .stats import log_spread, min_p_value, rounds_needed
 GRID = tuple(round(0.01 + 0.005 * i, 4) for i in range(99))
 
 
-def gates_of_runs(runs: dict[str, list[list[float]]]) -> list[list[verdicts.Sample]]:
+def gates_of_runs(runs: list[dict[str, list[float]]]) -> list[list[verdicts.Sample]]:
     """The A/A gates that separate runs of the same code give, as ``harness check`` judges
     them against a stored baseline of several runs: each run in turn against all the others
-    (``harness baseline --add``), every cell of that run in one gate.
+    (``harness baseline --add``), every cell of that run in one gate (they shared its moment
+    on the machine).
 
     Args:
-        runs: per cell, one list of values per run (in run order; at least two runs).
+        runs: per run, in run order, each cell's values (a cell that did not run ok is absent
+            from that run: never another run's values in its place).
     """
-    count = max((len(r) for r in runs.values()), default=0)
     gates = []
-    for i in range(count):
-        gate = [
-            verdicts.Sample(key, rs[i], [r for j, r in enumerate(rs) if j != i])
-            for key, rs in sorted(runs.items())
-            if len(rs) > i and len(rs) >= 2
-        ]
+    for i, run in enumerate(runs):
+        gate = []
+        for key, values in sorted(run.items()):
+            others = [r[key] for j, r in enumerate(runs) if j != i and key in r]
+            if others:
+                gate.append(verdicts.Sample(key, values, others))
         if gate:
             gates.append(gate)
     return gates
@@ -90,15 +91,24 @@ def calibrate_gates(
     if not gates:
         raise ValueError("calibration needs at least one A/A comparison")
 
-    def regressed(gate, limit) -> set[str]:
+    def judged(gate, limit) -> tuple[set[str], set[str]]:
+        """The cells of this gate that check calls regressed, and those it refuses as a
+        slowdown no rank test could show (exit 2): either way the gate does not pass."""
+        level = verdicts.lone_level(len(gate), confidence, correction)
+        refused = {s.key for s in gate if verdicts.unjudgeable(s, level, limit)}
         found = verdicts.judge_family(
-            gate, max_slowdown=limit, confidence=confidence, correction=correction, bounds=False
-        )
-        return {v.key for v in found if v.status == "regressed"}
+            [s for s in gate if s.key not in refused], max_slowdown=limit,
+            confidence=confidence, correction=correction, bounds=False,
+        )  # fmt: skip
+        return {v.key for v in found if v.status == "regressed"}, refused
+
+    def alarmed(gate, limit) -> set[str]:
+        regressed, refused = judged(gate, limit)
+        return regressed | refused
 
     keys = sorted({s.key for gate in gates for s in gate})
     cells: dict[str, dict[str, Any]] = {}
-    alarms = {limit: [regressed(gate, limit) for gate in gates] for limit in grid}
+    alarms = {limit: [alarmed(gate, limit) for gate in gates] for limit in grid}
     for key in keys:
         ratios = [
             statistics.median(s.current) / statistics.median(s.baseline)
@@ -116,24 +126,26 @@ def calibrate_gates(
         if gate_limit is not None:
             for d in (d for d in grid if d > gate_limit):
                 if all(
-                    key in regressed(_slowed(gate, key, d), gate_limit)
+                    key in judged(_slowed(gate, key, d), gate_limit)[0]
                     for gate in gates
                     if any(s.key == key for s in gate)
                 ):
                     detectable = d
                     break
         cells[key]["detectable"] = detectable
-    sizes = [n for gate in gates for s in gate for n in (len(s.current), len(s.baseline))]
     level = verdicts.lone_level(max(len(g) for g in gates), confidence, correction)
-    repeats = min(sizes)
+    samples = [s for gate in gates for s in gate]
+    # the cell least able to show a slowdown: its values, and how many it would need
+    worst = max(samples, key=lambda s: min_p_value(len(s.current), len(s.baseline)))
+    per_value = max(1, round(len(worst.baseline) / len(worst.current)))
     return {
         "gates": len(gates),
         "cells": cells,
         "max_slowdown": gate_limit,
-        "repeats": repeats,
+        "repeats": len(worst.current),
         "level": level,
-        "min_p": min_p_value(repeats, repeats),
-        "repeats_needed": verdicts.min_repeats(level),
+        "min_p": min_p_value(len(worst.current), len(worst.baseline)),
+        "repeats_needed": verdicts.min_repeats(level, per_value),
         "spread": log_spread([s.current for gate in gates for s in gate]),
     }
 
@@ -169,7 +181,7 @@ def calibrate(
     if pairs is None:
         if len(runs) < 2:
             raise ValueError("calibration needs at least two runs of the same code")
-        gates = gates_of_runs({"cell": runs})
+        gates = gates_of_runs([{"cell": r} for r in runs])
     else:
         gates = [[verdicts.Sample("cell", a, [b], interleaved=True)] for a, b in pairs]
     found = calibrate_gates(gates, confidence=confidence, correction=correction, grid=grid)
@@ -194,7 +206,7 @@ def main(args: argparse.Namespace) -> int:
     env = environment()
     # separate runs: per cell, one list of values per run; interleaved: per A/A job, per
     # cell, the values of its two sides
-    per_cell: dict[str, list[list[float]]] = {}
+    per_run: list[dict[str, list[float]]] = []
     aa_jobs: list[dict[str, tuple[list[float], list[float]]]] = []
     if args.interleaved:
         pythons = dict.fromkeys(ab.SIDES, sys.executable)
@@ -227,15 +239,18 @@ def main(args: argparse.Namespace) -> int:
             )
         else:
             docs, _ = load_results([run_dir])
-            for d in docs:
-                if d["status"] == "ok" and verdicts.has_metric(d, args.metric):
-                    per_cell.setdefault(cell_key(d), []).append(
-                        d["train"][verdicts.METRICS[args.metric]]["values"]
-                    )
+            per_run.append(
+                {
+                    cell_key(d): d["train"][verdicts.METRICS[args.metric]]["values"]
+                    for d in docs
+                    if d["status"] == "ok" and verdicts.has_metric(d, args.metric)
+                }
+            )
     unit = "rounds" if args.interleaved else "repeats"
-    for key in sorted(k for k, rs in per_cell.items() if len(rs) < 2):
-        print(f"{key}: fewer than two ok runs, left out", file=sys.stderr)
-    gates = gates_of_jobs(aa_jobs) if args.interleaved else gates_of_runs(per_cell)
+    for key in sorted({k for run in per_run for k in run}):
+        if sum(key in run for run in per_run) < 2:
+            print(f"{key}: fewer than two ok runs, left out", file=sys.stderr)
+    gates = gates_of_jobs(aa_jobs) if args.interleaved else gates_of_runs(per_run)
     gates = [g for g in gates if g]
     if not gates:
         print("no cell ran ok often enough to calibrate", file=sys.stderr)
@@ -258,7 +273,7 @@ def main(args: argparse.Namespace) -> int:
     print(f"\nthe whole gate ({cells} cell{'s' * (cells != 1)}, {args.correction} correction): "
           f"--max-slowdown {gate_limit} raises no false alarm in these {cal['gates']} A/A gates")  # fmt: skip
     if cal["min_p"] >= cal["level"]:
-        print(f"with {cal['repeats']} {unit} per side no rank test reaches p < "
+        print(f"with {cal['repeats']} {unit} no rank test reaches p < "
               f"{cal['level']:.3g} (the level a lone slowed cell is held to at "
               f"{verdicts.percent(confidence)} over {cells} cell{'s' * (cells != 1)}): a slowdown cannot be "
               f"shown; use at least {cal['repeats_needed']} {unit}")  # fmt: skip

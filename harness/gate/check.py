@@ -12,7 +12,7 @@ from pathlib import Path
 from ..errors import UsageError
 from ..orchestrate.manifest import planned
 from ..report.table import Column, Table, row, to_markdown, to_text
-from ..results import ResultError, load_results
+from ..results import NOT_RUN, ResultError, cell_key, load_results
 from ..results import fail_on_skip as report_not_run
 from . import ci, stats, verdicts
 
@@ -40,7 +40,7 @@ def main(args: argparse.Namespace) -> int:
 def run_gate(
     current, baseline, limit, confidence, allow_mismatch, fmt, metric, planned=frozenset(),
     junit=None, suite="harness check", correction="holm", allow_workload_change=False,
-    fail_on_skip=False,
+    fail_on_skip=False, ran=None,
 ) -> int:  # fmt: skip
     """Judges, prints the verdicts, and returns the exit code; with ``junit`` also writes
     them as JUnit XML, and appends them to GitHub's job summary where it is set.
@@ -48,7 +48,7 @@ def run_gate(
     Exit codes: 2 when the gate refuses (other machines or versions, a slowdown it cannot
     judge, or a cell whose workload changed, unless allowed), else 1 when a cell fails the
     gate (or, with ``fail_on_skip``, when a cell of the current run was skipped or
-    unsupported), else 0.
+    unsupported; ``ran``: the results that count for that, by default ``current``), else 0.
     """
     found, refusals = verdicts.check(
         current, baseline, max_slowdown=limit, confidence=confidence,
@@ -62,8 +62,20 @@ def run_gate(
             ci.write_junit(junit, [], suite, refusals)
         ci.append_summary(f"### {suite}: refused\n\n" + "\n".join(f"- {r}" for r in refusals))
         return 2
+    # --fail-on-skip: a cell of the current run that did not run fails the gate, also where
+    # nothing else could be compared (a GPU job whose every cell was skipped)
+    ran = current if ran is None else ran
+    not_run = {cell_key(d) for d in ran if d["status"] in NOT_RUN} if fail_on_skip else set()
     if all(v.status == "not compared" for v in found):  # a gate that compared nothing
-        raise UsageError("no cell is present (and ok) in both the current run and the baseline")
+        if not not_run:
+            raise UsageError("no cell is present (and ok) in both the current run and the baseline")
+        report_not_run(ran)
+        if junit:
+            ci.write_junit(junit, found, suite, not_run=not_run)
+        ci.append_summary(
+            f"### {suite}: failed (--fail-on-skip: {len(not_run)} cell(s) did not run)"
+        )
+        return 1
     head = header(found, confidence, correction)
     sys.stdout.write(head + "\n\n" + render_check(found, markdown=fmt == "md"))
     counts = {s: sum(v.status == s for v in found) for s in verdicts.STATUSES}
@@ -76,11 +88,12 @@ def run_gate(
             "a change of speed (--allow-workload-change judges it anyway)",
             file=sys.stderr,
         )
-    not_run = fail_on_skip and report_not_run(current)  # names each: skipped is no pass
+    if not_run:
+        report_not_run(ran)  # names each: skipped is no pass
     fails = verdicts.gate_fails(found) or bool(not_run)
     verdict = "refused" if changed else "failed" if fails else "passed"
     if junit:
-        ci.write_junit(junit, found, suite)
+        ci.write_junit(junit, found, suite, not_run=not_run)
     ci.append_summary(
         f"### {suite}: {verdict} ({tally})\n\n{head}\n\n" + render_check(found, markdown=True)
     )
@@ -105,7 +118,11 @@ def header(found: list[verdicts.Verdict], confidence: float, correction: str) ->
     """The line above the verdicts: the gate's confidence, and how its error rate is held."""
     m = sum(v.p_slower is not None for v in found)
     alpha = verdicts.percent(verdicts.alpha(confidence))
-    how = verdicts.CORRECTIONS[correction].format(alpha=alpha, m=m)
+    how = (
+        verdicts.CORRECTIONS[correction].format(alpha=alpha, m=m)
+        if m
+        else f"{correction} (no cell judged)"
+    )
     return (
         f"Gate at {verdicts.percent(confidence)} confidence; correction {how}. p adj: the "
         "p-value after the correction; bounds: of the ratio, each one-sided at the level its "

@@ -48,15 +48,23 @@ def append_summary(markdown: str, environ=os.environ) -> None:
         print(f"harness: warning: ${SUMMARY_ENV} {target}: {exc.strerror}", file=sys.stderr)
 
 
-def junit_xml(found: list[Verdict], suite: str, refusals: list[str] = ()) -> str:
+def junit_xml(
+    found: list[Verdict], suite: str, refusals: list[str] = (), not_run: set[str] = frozenset()
+) -> str:
     """The verdicts as JUnit XML: a testcase per cell, classname its scenario.
 
     Args:
         found: the gate's verdicts.
         suite: the testsuite's name ("harness check", "harness ab").
         refusals: why the gate refused to compare (exit 2): one errored testcase each.
+        not_run: cells of the current run that were skipped or unsupported, failures under
+            ``--fail-on-skip`` (the exit code says so too).
     """
-    failures = sum(v.status in FAILING for v in found)
+
+    def failing(v: Verdict) -> bool:
+        return v.status in FAILING or v.key in not_run
+
+    failures = sum(failing(v) for v in found)
     skipped = sum(v.status in SKIPPED for v in found)
     root = ET.Element("testsuites")
     attrs = {
@@ -73,7 +81,10 @@ def junit_xml(found: list[Verdict], suite: str, refusals: list[str] = ()) -> str
         message = _xml_text(f"{v.status}: {v.why}" if v.why else v.status)
         if v.ratio is not None:
             message += f" (ratio {v.ratio:.3f})"
-        if v.status in FAILING:
+        if v.key in not_run and v.status not in FAILING:
+            message = f"did not run (--fail-on-skip): {message}"
+            ET.SubElement(case, "failure", {"message": message, "type": "skipped"}).text = message
+        elif v.status in FAILING:
             ET.SubElement(case, "failure", {"message": message, "type": v.status}).text = message
         elif v.status in REFUSED:
             ET.SubElement(case, "error", {"message": message, "type": v.status}).text = message
@@ -93,8 +104,14 @@ def _xml_text(text: str) -> str:
     return re.sub(r"[\x00-\x08\x0b\x0c\x0e-\x1f]", "?", text)
 
 
-def write_junit(path: Path, found: list[Verdict], suite: str, refusals: list[str] = ()) -> None:
+def write_junit(
+    path: Path,
+    found: list[Verdict],
+    suite: str,
+    refusals: list[str] = (),
+    not_run: set[str] = frozenset(),
+) -> None:
     try:
-        Path(path).write_text(junit_xml(found, suite, refusals), encoding="utf-8")
+        Path(path).write_text(junit_xml(found, suite, refusals, not_run), encoding="utf-8")
     except OSError as exc:
         raise UsageError(f"--junit {path}: cannot write ({exc.strerror})") from None

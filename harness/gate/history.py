@@ -101,11 +101,11 @@ def _when(doc: dict[str, Any]) -> tuple[datetime.datetime, datetime.datetime] | 
     start: a series' order. None where a recorded date cannot be parsed: such a run has no
     place in the order, and sorting it first would make it the oldest."""
     git = (doc.get("environment") or {}).get("git") or {}
-    started = _utc(doc.get("started"))
+    started = _utc(doc.get("started")) if doc.get("started") else None
     committed = _utc(git["date"]) if git.get("date") else started
-    if committed is None or started is None:
+    if committed is None or (doc.get("started") and started is None):
         return None
-    return committed, started
+    return committed, started or committed
 
 
 def series(docs: list[dict[str, Any]], problems: list[str] | None = None) -> list[Series]:
@@ -159,6 +159,20 @@ def last_runs(
     the same work, from the series of a history by (machine, cell). Where none did, the last
     runs of the newest workload: the gate then names the change of work."""
     found = by_cell.get((machine_of(current)[0], cell_key(current)))
+    if found is None and current.get("status") != "ok":
+        # A cell that did not run ok may record no device, nor (stopped before its worker
+        # started) the versions: the series of the same cell on the same hardware, with every
+        # version it did record, is its baseline, so that it is "lost", never "not compared".
+        known = {k: v for k, v in fingerprint(current).items() if k != "device" and v}
+        found = next(
+            (
+                s
+                for (_, key), s in sorted(by_cell.items())
+                if key == cell_key(current)
+                and all(fingerprint(s.points[-1].doc).get(k) == v for k, v in known.items())
+            ),
+            None,
+        )
     if not found:
         return []
     same = [p.doc for p in found.points if not workload.differences(p.doc, current)]

@@ -104,6 +104,24 @@ def _mann_whitney_less(x: tuple[float, ...], y: tuple[float, ...]) -> float:
     return float(stats.mannwhitneyu(x, y, alternative="less", method=method).pvalue)
 
 
+def bootstrap_median_ci(
+    values: list[float], confidence: float = 0.95, n: int = 4000, seed: int = 0
+) -> tuple[float, float]:
+    """Percentile-bootstrap interval of the median of ``values`` (seeded, so the same values
+    give the same interval; a lone value, or identical ones, give that value twice)."""
+    import numpy as np
+    from scipy import stats
+
+    data = np.asarray(values, dtype=float)
+    if len(data) < 2 or np.all(data == data[0]):
+        return float(np.median(data)), float(np.median(data))
+    res = stats.bootstrap(
+        (data,), np.median, n_resamples=n, confidence_level=confidence, method="percentile",
+        vectorized=True, rng=seed,
+    )  # fmt: skip
+    return float(res.confidence_interval.low), float(res.confidence_interval.high)
+
+
 def adjust(p_values: Sequence[float], method: str) -> list[float]:
     """P-values adjusted for testing them together, in their order.
 
@@ -144,10 +162,20 @@ def levels(p_values: Sequence[float], alpha: float, method: str) -> list[float]:
     if method == "none" or m < 2:
         return [alpha] * m
     if method == "holm":
+        # Step down while p < alpha / (m - rank); from the first rank that fails, every later
+        # one is held to that rank's level (Holm stops there); tied p-values share the level
+        # of the first of them.
         order = sorted(range(m), key=lambda i: p_values[i])
         out = [0.0] * m
+        step, stopped = 0, False
         for rank, i in enumerate(order):
-            out[i] = alpha / (m - rank)
+            if rank and p_values[i] == p_values[order[rank - 1]]:
+                out[i] = out[order[rank - 1]]
+                continue
+            if not stopped:
+                step = rank
+                stopped = p_values[i] >= alpha / (m - rank)
+            out[i] = alpha / (m - step)
         return out
     rejected = sum(p < alpha for p in adjust(p_values, "bh"))
     return [alpha * max(rejected, 1) / m] * m

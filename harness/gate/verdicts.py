@@ -509,7 +509,7 @@ def check(
     for s in samples:
         min_p = min_p_value(len(s.current), len(s.baseline))
         ratio = statistics.median(s.current) / statistics.median(s.baseline)
-        if min_p >= level and ratio < 1 - max_slowdown:
+        if unjudgeable(s, level, max_slowdown):
             among = (
                 f" (alpha {alpha(confidence):g} over {len(samples)} judged cells, "
                 f"{correction} correction)"
@@ -537,9 +537,18 @@ def min_values(n_baseline: int, level: float, most: int = 1000) -> int:
     return next((n for n in range(1, most) if min_p_value(n, n_baseline) < level), most)
 
 
-def min_repeats(level: float, most: int = 1000) -> int:
-    """The fewest values per side (as many on both) that can reach a p below ``level``."""
-    return next((n for n in range(1, most) if min_p_value(n, n) < level), most)
+def min_repeats(level: float, per_value: int = 1, most: int = 1000) -> int:
+    """The fewest values of the current side that can reach a p below ``level`` when the
+    baseline holds ``per_value`` values for each of them (the same scenario run on both
+    sides: 1 for interleaved sides, the number of stored runs for a stored baseline)."""
+    return next((n for n in range(1, most) if min_p_value(n, n * per_value) < level), most)
+
+
+def unjudgeable(s: Sample, level: float, max_slowdown: float) -> bool:
+    """A slowdown past the limit that no rank test on these values could show at ``level``:
+    judged, it would come out "noisy" and pass however large it is, so the gate refuses it."""
+    ratio = statistics.median(s.current) / statistics.median(s.baseline)
+    return ratio < 1 - max_slowdown and min_p_value(len(s.current), len(s.baseline)) >= level
 
 
 def _workload_changes(unit: list[dict], ref_docs: list[dict]) -> str:

@@ -25,11 +25,11 @@ from pathlib import Path
 from .. import scenario
 from ..backends import resolve_backends
 from ..environment import environment
-from ..errors import UsageError, UserError
+from ..errors import UsageError
 from ..gate import ci
 from ..gate.check import load_pair, run_gate
 from ..gate.verdicts import parse_confidence, parse_limit
-from ..results import CALIBRATION, NOT_RUN, fail_on_skip, write_json_atomic
+from ..results import CALIBRATION, write_json_atomic
 from ..scenario import Scenario
 from . import refcheck
 from .manifest import check_resume, plan_record, read_manifest, run_dir_for
@@ -196,18 +196,8 @@ def main(args: argparse.Namespace) -> int:
     # Two interpreters may hold different versions on purpose, and --baseline-set /
     # --candidate-set may change the work on purpose: that is the question asked, so it is
     # judged, and each verdict lists what differs.
-    skipped = args.fail_on_skip and any(d["status"] in NOT_RUN for d in docs)
-    try:
-        code = run_gate(
-            current, baseline, limit, confidence, True, args.format, args.metric,
-            junit=args.junit, suite="harness ab", correction=args.correction,
-            allow_workload_change=True,
-        )  # fmt: skip
-    except UserError as exc:
-        if not skipped:
-            raise
-        print(f"harness: {exc}", file=sys.stderr)  # it compared nothing: the skips say why
-        code = 0
-    if args.fail_on_skip:  # after the gate and its files: a skipped cell compares nothing
-        code = max(code, fail_on_skip(docs))
-    return code
+    return run_gate(
+        current, baseline, limit, confidence, True, args.format, args.metric,
+        junit=args.junit, suite="harness ab", correction=args.correction,
+        allow_workload_change=True, fail_on_skip=args.fail_on_skip, ran=docs,
+    )  # fmt: skip

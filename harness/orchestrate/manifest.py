@@ -11,11 +11,8 @@ from pathlib import Path
 from .. import scenario
 from ..errors import UsageError
 from ..results import make_dir, name_problem
+from ..scenario import BEFORE
 from .runner import Job, new_run_id
-
-# Settings whose default changed when the harness learned them: a run recorded before then
-# ran as this value, not as today's default.
-BEFORE = {"min_time": 0.0}  # exactly `epochs`, before measurement windows had a minimum
 
 
 def run_dir_for(

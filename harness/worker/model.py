@@ -12,6 +12,7 @@ devices.py and data.py.
 from __future__ import annotations
 
 import copy
+import re
 from typing import Any
 
 import keras
@@ -133,7 +134,7 @@ def architecture(model: keras.Model) -> dict[str, Any]:
                 walk(layer.layers)
                 continue
             try:
-                config = {k: v for k, v in layer.get_config().items() if k != "name"}
+                config = _unnamed({k: v for k, v in layer.get_config().items() if k != "name"})
             except Exception:  # NotImplementedError for a custom layer with arguments
                 config = None
             cls = f"{type(layer).__module__}.{type(layer).__qualname__}"
@@ -148,6 +149,20 @@ def architecture(model: keras.Model) -> dict[str, Any]:
         "layers": ", ".join(summary),
         "architecture": digest([type(model).__qualname__, described]),
     }
+
+
+def _unnamed(config: Any) -> Any:
+    """A layer configuration without Keras' auto-numbering: a wrapped layer's name ("dense_7")
+    counts the models built before it in this process (one per repeat and calibration fit),
+    so its trailing number is dropped wherever a "name" holds one."""
+    if isinstance(config, dict):
+        return {
+            k: re.sub(r"_\d+$", "", v) if k == "name" and isinstance(v, str) else _unnamed(v)
+            for k, v in config.items()
+        }
+    if isinstance(config, list | tuple):
+        return [_unnamed(v) for v in config]
+    return config
 
 
 def make_optimizer(name: str, kwargs: dict[str, Any] | None = None) -> keras.optimizers.Optimizer:
