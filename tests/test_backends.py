@@ -54,6 +54,15 @@ def test_smoke_end_to_end(backend, tmp_path):
     assert train["flops_per_sample"] == 3 * 2 * (784 * 128 + 128 * 10)
     assert [len(h["loss"]) for h in train["history"]] == [2, 2]
     assert all(len(e) == 2 for e in train["epoch_seconds"])
+    # What it computed, as the worker saw it: the gate compares only like with like.
+    work = doc["workload"]
+    assert isinstance(work["id"], str) and work["method"]["repeats"] == 2
+    assert work["parts"]["settings"]["batch_size"] == 64
+    assert work["parts"]["model"]["params"] == 101770
+    assert work["parts"]["model"]["layers"] == "Flatten, Dense(100480), Dense(1290)"
+    assert work["parts"]["data"]["x_shape"] == [28, 28]
+    assert work["parts"]["data"]["x_dtype"] == "uint8"
+    assert work["parts"]["backend"]["dtype_policy"] == "float32"
     # Every phase happened and was measured.
     assert 0 <= doc["evaluate"]["accuracy"] <= 1 and doc["evaluate"]["samples_per_sec"] > 0
     assert doc["predict"]["output_shape"] == [128, 10]
