@@ -147,3 +147,37 @@ def test_check_fail_on_skip(tmp_path):
     assert proc.returncode == 1, proc.stderr
     assert "--fail-on-skip: sweep/gpu--jax skipped: no GPU" in proc.stderr
     assert 'failures="1"' in junit.read_text()
+
+
+def _side(name, values, **cell):
+    docs = []
+    for k, x in enumerate(values, 1):
+        d = result("jax", [x], run_id=f"round-{k:02d}")
+        d["cell"].update(cell)
+        d["ab"] = {"id": "ab-1", "side": name, "round": k}
+        docs.append(d)
+    return docs
+
+
+def test_ab_judges_its_sides_differences_but_not_a_side_that_mixes_work():
+    base = _side("baseline", BASE)
+    cand = _side("candidate", [x * 0.8 for x in BASE], batch_size=64)
+    (v,), _ = verdicts.check(cand, base, sides_may_differ=True)
+    assert v.status == "regressed"
+    assert v.why.endswith("workload changed (judged as asked): batch_size: 32 -> 64")
+    # a job resumed after its code changed: its rounds did two kinds of work
+    cand[2]["cell"]["batch_size"] = 32
+    (v,), _ = verdicts.check(cand, base, sides_may_differ=True)
+    assert v.status == "workload changed"
+    assert v.why.startswith("runs of one side did other work (a job resumed after a change")
+    # so does a stored baseline whose runs did other work than each other
+    runs = [result("jax", BASE, run_id="b1"), result("jax", BASE, run_id="b2")]
+    runs[1]["cell"]["seed"] = 1
+    (v,), _ = verdicts.check([result("jax", BASE, run_id="new")], runs)
+    assert (v.status, v.why) == (
+        "workload changed",
+        "runs of one side did other work (a job resumed after a change, or a baseline stored "
+        "across one): seed: 0 -> 1",
+    )
+    (v,), _ = verdicts.check([result("jax", BASE, run_id="new")], runs, allow_workload_change=True)
+    assert v.status == "unchanged" and "seed: 0 -> 1" in v.why

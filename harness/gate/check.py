@@ -40,7 +40,7 @@ def main(args: argparse.Namespace) -> int:
 def run_gate(
     current, baseline, limit, confidence, allow_mismatch, fmt, metric, planned=frozenset(),
     junit=None, suite="harness check", correction="holm", allow_workload_change=False,
-    fail_on_skip=False, ran=None,
+    fail_on_skip=False, ran=None, sides_may_differ=False,
 ) -> int:  # fmt: skip
     """Judges, prints the verdicts, and returns the exit code; with ``junit`` also writes
     them as JUnit XML, and appends them to GitHub's job summary where it is set.
@@ -53,7 +53,7 @@ def run_gate(
     found, refusals = verdicts.check(
         current, baseline, max_slowdown=limit, confidence=confidence,
         allow_mismatch=allow_mismatch, metric=metric, planned=planned, correction=correction,
-        allow_workload_change=allow_workload_change,
+        allow_workload_change=allow_workload_change, sides_may_differ=sides_may_differ,
     )  # fmt: skip
     for refusal in refusals:
         print(f"harness: {refusal}", file=sys.stderr)

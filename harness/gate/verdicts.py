@@ -372,6 +372,7 @@ def check(
     planned: set[str] | frozenset[str] = frozenset(),
     correction: str = "holm",
     allow_workload_change: bool = False,
+    sides_may_differ: bool = False,
 ) -> tuple[list[Verdict], list[str]]:
     """Judges every cell of the current run against the baseline.
 
@@ -404,7 +405,11 @@ def check(
         planned: cell keys the current run's manifest planned; one without a result is
             missing (a run killed before it).
         correction: how the error rate is held over the judged cells (:data:`CORRECTIONS`).
-        allow_workload_change: judge cells whose workload differs from the baseline's.
+        allow_workload_change: judge cells whose workload differs from the baseline's, or
+            differs inside one side.
+        sides_may_differ: judge cells whose current results do other work than the
+            baseline's, each side doing one (``harness ab``: a --candidate-set is the user's
+            stated intent), listing what differs; a side that mixes workloads is still refused.
 
     Returns:
         The verdicts, and refusals: cells whose machine or versions differ (unless allowed),
@@ -476,10 +481,20 @@ def check(
             )
             continue
         ref_docs = [d for ds in ref_units.values() for d in ds]
-        changed = _workload_changes(unit, ref_docs)
-        if changed and not allow_workload_change:
-            verdicts.append(Verdict(key, "workload changed", why=changed))
+        across, within = _workload_changes(unit, ref_docs)
+        if within and not allow_workload_change:
+            # rounds of one A/B side, or runs of one stored baseline, that did other work (a
+            # job resumed after its code changed): no side is one measurement of one thing
+            why = (
+                "runs of one side did other work (a job resumed after a change, or a baseline "
+                f"stored across one): {within}"
+            )
+            verdicts.append(Verdict(key, "workload changed", why=why))
             continue
+        if across and not (allow_workload_change or sides_may_differ):
+            verdicts.append(Verdict(key, "workload changed", why=across))
+            continue
+        changed = "; ".join(c for c in (across, within) if c)
         lacking = [d for d in unit + ref_docs if not has_metric(d, metric)]
         if lacking:
             why = (
@@ -551,16 +566,19 @@ def unjudgeable(s: Sample, level: float, max_slowdown: float) -> bool:
     return ratio < 1 - max_slowdown and min_p_value(len(s.current), len(s.baseline)) >= level
 
 
-def _workload_changes(unit: list[dict], ref_docs: list[dict]) -> str:
-    """What differs between the work of the current results and the baseline's (or among
-    the current results themselves), readable; "" when it is the same work."""
-    found: list[str] = []
-    for doc in unit[1:] + ref_docs:
-        before, after = (unit[0], doc) if doc in unit else (doc, unit[0])
-        for diff in workload.differences(before, after):
-            if diff not in found:
-                found.append(diff)
-    return "; ".join(found)
+def _workload_changes(unit: list[dict], ref_docs: list[dict]) -> tuple[str, str]:
+    """What differs, readable ("" for nothing): between the baseline's work and the current
+    results'; and inside one side (the current results among themselves, or the baseline's)."""
+
+    def listed(pairs: list[tuple[dict, dict]]) -> str:
+        found: list[str] = []
+        for before, after in pairs:
+            found += [d for d in workload.differences(before, after) if d not in found]
+        return "; ".join(found)
+
+    across = listed([(d, unit[0]) for d in ref_docs])
+    within = listed([(unit[0], d) for d in unit[1:]] + [(ref_docs[0], d) for d in ref_docs[1:]])
+    return across, within
 
 
 def _method_changes(unit: list[dict], ref_docs: list[dict]) -> str:

@@ -199,5 +199,5 @@ def main(args: argparse.Namespace) -> int:
     return run_gate(
         current, baseline, limit, confidence, True, args.format, args.metric,
         junit=args.junit, suite="harness ab", correction=args.correction,
-        allow_workload_change=True, fail_on_skip=args.fail_on_skip, ran=docs,
+        sides_may_differ=True, fail_on_skip=args.fail_on_skip, ran=docs,
     )  # fmt: skip
