@@ -268,6 +268,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = command("schema", "harness.cli:schema", "print the JSON Schema of scenario files")
     p.add_argument("--out", type=Path)
+    p.add_argument(
+        "--markdown", action="store_true", help="the table of every key (docs/scenarios.md)"
+    )
 
     p = command(
         "env", "harness.environment:main", "what the harness sees: versions, CPU, GPU, NVML"
@@ -300,7 +303,10 @@ def validate(args: argparse.Namespace) -> int:
 
 
 def schema(args: argparse.Namespace) -> int:
-    text = json.dumps(scenario.json_schema(), indent=2) + "\n"
+    if args.markdown:  # the key table of docs/scenarios.md
+        text = scenario.keys_table() + "\n"
+    else:
+        text = json.dumps(scenario.json_schema(), indent=2) + "\n"
     if args.out:
         write_text(args.out, text, f"--out {args.out}")
     else:

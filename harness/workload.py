@@ -79,6 +79,12 @@ def _defaults() -> dict[str, Any]:
 _DEFAULTS = _defaults()
 
 
+def part_of(key: str) -> str:
+    """What a cell setting is to the workload: "work" (part of its identity), "method" (how
+    it is measured: named beside a verdict) or "neither"."""
+    return "work" if key in WORK_FIELDS else "method" if key in METHOD_FIELDS else "neither"
+
+
 def settings(cell: dict[str, Any]) -> dict[str, Any]:
     """The work-defining settings of a result's cell (JSON form)."""
     return {f: cell.get(f, _DEFAULTS.get(f)) for f in WORK_FIELDS}

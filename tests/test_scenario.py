@@ -185,6 +185,22 @@ def test_shipped_scenarios_are_valid():
     assert all(c.device.startswith("gpu") for c in gpu.cells)
 
 
+def test_the_docs_list_every_key_as_declared():
+    """docs/scenarios.md holds the key table generated from the declarations: every key of the
+    published schema, with its type, default, axis, workload part and meaning."""
+    text = (ROOT / "docs" / "scenarios.md").read_text()
+    block = text.split(scenario.KEYS_BEGIN, 1)[1].split(scenario.KEYS_END, 1)[0].strip()
+    assert block == scenario.keys_table(), (
+        "regenerate the table in docs/scenarios.md: python -m harness schema --markdown"
+    )
+    published = json.loads((ROOT / "scenario.schema.json").read_text())
+    keys = published["properties"]["defaults"]["properties"]
+    rows = [line.split("|")[1].strip().strip("`") for line in block.splitlines()[2:]]
+    assert rows == list(keys)
+    assert "| `step_delay_ms` | number >= 0 | `0.0` | yes | neither |" in block
+    assert "| `batch_size` | integer >= 1 | `32` | yes | work |" in block
+
+
 def test_json_schema_is_published_and_current():
     published = json.loads((ROOT / "scenario.schema.json").read_text())
     assert published == scenario.json_schema(), (
