@@ -220,7 +220,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = command(
         "calibrate",
-        "harness.gate.calibrate:main",
+        "harness.orchestrate.calibrate:main",
         "measure this runner's noise floor and the smallest slowdown the gate catches",
         "runs",
         "ranks",

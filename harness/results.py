@@ -253,6 +253,10 @@ CALIBRATION = "calibration"
 RESERVED_FOLDERS = ("logs", "portability", "models", CALIBRATION)
 
 
+# The most shards (`harness run --shard K/N`) a run may be cut into; the report trusts no
+# other count a result names.
+MAX_SHARDS = 1000
+
 # The manifests of `harness run`, `harness ab` and `harness worker-join`: no results.
 MANIFESTS = ("run.json", "ab.json", "join.json")
 
@@ -429,3 +433,27 @@ def fail_on_skip(docs: list[dict[str, Any]], stream: TextIO = sys.stderr) -> int
     if cells:
         print(f"--fail-on-skip: {cells} cell(s) ended skipped or unsupported", file=stream)
     return 1 if cells else 0
+
+
+def read_manifest(path: Path, what: str = "--resume") -> dict:
+    """A run's run.json or ab.json, or one line naming it (exit 2)."""
+    try:
+        started = json.loads(Path(path).read_text())
+    except (OSError, ValueError) as exc:
+        raise UsageError(f"{what}: {path}: unreadable ({exc})") from None
+    if not isinstance(started, dict):
+        raise UsageError(f"{what}: {path}: not a run manifest")
+    return started
+
+
+def planned(paths: list[Path]) -> set[str]:
+    """The cells the run manifests (run.json) under these paths planned: one of them without
+    a result is missing, not silently absent (a run killed before it)."""
+    out: set[str] = set()
+    for p in paths:
+        for manifest in sorted(Path(p).rglob("run.json")) if Path(p).is_dir() else []:
+            cells = read_manifest(manifest, "check").get("cells")
+            if not isinstance(cells, list) or not all(isinstance(c, str) for c in cells):
+                raise UsageError(f"{manifest}: 'cells' is not a list of cell names")
+            out.update(cells)
+    return out

@@ -10,9 +10,8 @@ import sys
 from pathlib import Path
 
 from ..errors import UsageError
-from ..orchestrate.manifest import planned
 from ..report.table import Column, Table, row, to_markdown, to_text
-from ..results import NOT_RUN, ResultError, cell_key, load_results
+from ..results import NOT_RUN, ResultError, cell_key, load_results, planned
 from ..results import fail_on_skip as report_not_run
 from . import ci, stats, verdicts
 

@@ -29,10 +29,10 @@ from ..errors import UsageError
 from ..gate import ci
 from ..gate.check import load_pair, run_gate
 from ..gate.verdicts import parse_confidence, parse_limit
-from ..results import CALIBRATION, write_json_atomic
+from ..results import CALIBRATION, read_manifest, write_json_atomic
 from ..scenario import Scenario
 from . import refcheck
-from .manifest import check_resume, plan_record, read_manifest, run_dir_for
+from .manifest import check_resume, plan_record, run_dir_for
 from .runner import Job, Runner
 
 SIDES = ("baseline", "candidate")

@@ -49,17 +49,6 @@ def plan_record(jobs: list[Job]) -> dict[str, dict]:
     return {j.key: j.cell.to_json() for j in jobs}
 
 
-def read_manifest(path: Path, what: str = "--resume") -> dict:
-    """A run's run.json or ab.json, or one line naming it (exit 2)."""
-    try:
-        started = json.loads(Path(path).read_text())
-    except (OSError, ValueError) as exc:
-        raise UsageError(f"{what}: {path}: unreadable ({exc})") from None
-    if not isinstance(started, dict):
-        raise UsageError(f"{what}: {path}: not a run manifest")
-    return started
-
-
 def check_resume(started: dict, run_dir: Path, backends: list[str], jobs: list[Job]) -> None:
     """Refuses to finish a run with other scenarios, settings or backends than it started
     with: one run would silently mix two experiments."""
@@ -106,16 +95,3 @@ def check_resume(started: dict, run_dir: Path, backends: list[str], jobs: list[J
                 f"--resume: {run_dir} was started with {key} {f} = "
                 f"{json.dumps(was.get(f))}, now {json.dumps(is_.get(f))}; {again}"
             )
-
-
-def planned(paths: list[Path]) -> set[str]:
-    """The cells the run manifests (run.json) under these paths planned: one of them without
-    a result is missing, not silently absent (a run killed before it)."""
-    out: set[str] = set()
-    for p in paths:
-        for manifest in sorted(Path(p).rglob("run.json")) if Path(p).is_dir() else []:
-            cells = read_manifest(manifest, "check").get("cells")
-            if not isinstance(cells, list) or not all(isinstance(c, str) for c in cells):
-                raise UsageError(f"{manifest}: 'cells' is not a list of cell names")
-            out.update(cells)
-    return out

@@ -11,9 +11,16 @@ from ..backends import resolve_backends
 from ..environment import environment
 from ..errors import UsageError
 from ..report.markdown import render_markdown
-from ..results import fail_on_skip, load_results, make_dir, write_json_atomic, write_text
+from ..results import (
+    fail_on_skip,
+    load_results,
+    make_dir,
+    read_manifest,
+    write_json_atomic,
+    write_text,
+)
 from . import refcheck, runner, shard
-from .manifest import check_resume, plan_record, read_manifest, run_dir_for
+from .manifest import check_resume, plan_record, run_dir_for
 
 
 def check_address(address: str, jobs: list[runner.Job]) -> None:

@@ -221,7 +221,7 @@ class Runner:
             return False
         procs = (doc.get("cell") or {}).get("data_parallel_processes", 1)
         merged = "process_results" in (doc.get("distribution") or {})
-        if procs > 1 and not merged and doc["status"] not in ("skipped", "unsupported"):
+        if procs > 1 and not merged and doc["status"] not in results.NOT_RUN:
             return False  # the orchestrator died before it merged the processes' views
         return not (self.retry_failed and doc["status"] == "failed")
 
@@ -475,13 +475,13 @@ class Runner:
                     if not _exited(proc):
                         continue
                     status, what = _process_end(proc, out)
-                    if status in ("ok", "skipped", "unsupported"):
+                    if status == "ok" or status in results.NOT_RUN:
                         # the others end alike by themselves, unless they wait in a
                         # collective for this one: after a grace, they are stopped
                         grace_until = grace_until or time.monotonic() + PEER_GRACE
                         if time.monotonic() < grace_until:
                             continue
-                    if status in ("skipped", "unsupported"):
+                    if status in results.NOT_RUN:
                         state["peer_status"] = status  # the cell ends as that process did
                     return f"process {i} of {procs} {what}; the others were stopped"
             phase = _phase(state)

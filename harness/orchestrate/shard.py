@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 
 from ..errors import UsageError
+from ..results import MAX_SHARDS
 from .runner import Job
 
 # Seconds a worker spends outside its measured fits: interpreter and backend import, data,
@@ -19,7 +20,6 @@ from .runner import Job
 STARTUP_SECONDS = 12.0
 # Each process of a multi-process cell imports and joins; they share the machine's cores.
 PROCESS_SECONDS = 6.0
-MAX_SHARDS = 1000
 
 
 def parse(text: str) -> tuple[int, int]:

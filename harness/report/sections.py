@@ -9,8 +9,7 @@ import html
 from typing import Any
 
 from ..backends import NAMES, rank
-from ..orchestrate.shard import MAX_SHARDS
-from ..results import NOT_CHECKED, REFERENCE_SAMPLES, TOLERANCE
+from ..results import MAX_SHARDS, NOT_CHECKED, REFERENCE_SAMPLES, TOLERANCE
 from .rows import hardware, rows
 from .table import HTML, RIGHT, Cell, Column, Row, Table, row
 

@@ -1,0 +1,87 @@
+"""The package's layers, read from its import statements: the gate judges and the reports
+draw, neither runs cells (no orchestrate module), the worker side imports no orchestrator
+code, and no two modules import each other at load time."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent / "harness"
+
+
+def _module(path: Path) -> str:
+    parts = path.relative_to(ROOT.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _imports(path: Path, top_level_only: bool = False) -> set[str]:
+    """The harness modules ``path`` imports (relative imports resolved)."""
+    tree = ast.parse(path.read_text())
+    package = _module(path).rsplit(".", 0 if path.name == "__init__.py" else 1)[0]
+    nodes = tree.body if top_level_only else ast.walk(tree)
+    out = set()
+    for node in nodes:
+        if isinstance(node, ast.Import):
+            out |= {a.name for a in node.names if a.name.startswith("harness")}
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.split(".")
+                base = base[: len(base) - node.level + 1]
+                name = ".".join(base + ([node.module] if node.module else []))
+            else:
+                name = node.module or ""
+            if not name.startswith("harness"):
+                continue
+            for alias in node.names:  # `from . import verdicts` names a module
+                child = f"{name}.{alias.name}"
+                known = (ROOT.parent / Path(*child.split("."))).with_suffix(".py").exists()
+                out.add(child if known else name)
+    return out
+
+
+MODULES = {_module(p): p for p in sorted(ROOT.rglob("*.py"))}
+
+
+def test_the_gate_and_the_reports_run_no_cells():
+    for name, path in MODULES.items():
+        if name.startswith(("harness.gate", "harness.report")):
+            bad = sorted(m for m in _imports(path) if m.startswith("harness.orchestrate"))
+            assert not bad, f"{name} imports {bad}: the gate judges, the reports draw"
+
+
+def test_the_worker_imports_no_orchestrator_code():
+    for name, path in MODULES.items():
+        if name.startswith("harness.worker"):
+            bad = sorted(
+                m for m in _imports(path) if m.startswith(("harness.orchestrate", "harness.report"))
+            )
+            assert not bad, f"{name} imports {bad}"
+
+
+def test_no_import_cycles_at_load_time():
+    graph = {
+        n: {m for m in _imports(p, True) if m in MODULES and m != n} for n, p in MODULES.items()
+    }
+    seen: dict[str, int] = {}  # 1: on the path, 2: done
+
+    def visit(node: str, path: list[str]) -> None:
+        seen[node] = 1
+        for nxt in sorted(graph[node]):
+            if seen.get(nxt) == 1:
+                cycle = path[path.index(nxt) :] + [nxt] if nxt in path else [node, nxt]
+                raise AssertionError("import cycle: " + " -> ".join(cycle))
+            if nxt not in seen:
+                visit(nxt, [*path, nxt])
+        seen[node] = 2
+
+    for name in sorted(graph):
+        if name not in seen:
+            visit(name, [name])
+
+
+def test_the_rules_can_fail():
+    """The reader finds what the rules look for (a rule over nothing would always pass)."""
+    found = _imports(ROOT / "orchestrate" / "ab.py")
+    assert {"harness.gate.check", "harness.orchestrate.runner", "harness.results"} <= found
+    assert "harness.gate.stats" in _imports(ROOT / "worker" / "cell.py")
