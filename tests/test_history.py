@@ -205,3 +205,22 @@ def test_a_cell_ok_in_the_history_and_skipped_now_is_lost(tmp_path):
     assert proc.returncode == 1, proc.stdout + proc.stderr
     assert "sweep/bs32--jax  LOST" in proc.stdout
     assert "ok in the baseline; current run: skipped: no GPU" in proc.stdout
+
+
+def test_a_change_of_model_across_an_older_run_is_still_a_break():
+    """A (model A), an older result recording its settings alone, B (model B): neither
+    neighbour differs on what both record, but A and B did other work."""
+    from harness.gate.history import series
+    from harness.workload import record
+
+    docs = []
+    for i, params in enumerate([100, 100, None, 200, 200]):
+        doc = result("jax", [1000.0 + i], run_id=f"r{i}", started=f"2026-11-0{i + 1}T00:00:00Z")
+        if params is not None:
+            model = {"params": params}
+            doc["workload"] = record(doc["cell"], model=model, data={}, backend={})
+        docs.append(doc)
+    (s,) = series(docs)
+    assert [(b.index, b.label) for b in s.breaks] == [
+        (3, "workload changed: model.params: 100 -> 200")
+    ]

@@ -55,12 +55,21 @@ class Series:
 
     @functools.cached_property
     def breaks(self) -> list[Break]:
-        """Each run whose workload differs from the run before it."""
-        out = []
-        for i in range(1, len(self.points)):
-            diffs = workload.differences(self.points[i - 1].doc, self.points[i].doc)
-            if diffs:
-                out.append(Break(i, "workload changed: " + "; ".join(diffs)))
+        """Each run whose workload differs from the run before it, or, across runs recorded
+        before workloads were (compared on their settings alone), from the last run since the
+        previous break that recorded its whole workload."""
+        out: list[Break] = []
+        full = None  # the last run since the last break with a whole record
+        for i, point in enumerate(self.points):
+            if i:
+                diffs = workload.differences(self.points[i - 1].doc, point.doc)
+                if not diffs and full is not None and full != i - 1:
+                    diffs = workload.differences(self.points[full].doc, point.doc)
+                if diffs:
+                    out.append(Break(i, "workload changed: " + "; ".join(diffs)))
+                    full = None
+            if workload.of(point.doc)["id"] is not None:
+                full = i
         return out
 
     @functools.cached_property
