@@ -6,7 +6,6 @@ given, that process's CPU load and resident memory. Missing values print as '-'.
 
 from __future__ import annotations
 
-import argparse
 import sys
 import time
 
@@ -91,58 +90,22 @@ def format_line(sample: dict) -> list[str]:
     ]
 
 
-def _positive_float(text: str) -> float:
-    value = float(text)
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be positive, got {text}")
-    return value
-
-
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {text}")
-    return value
-
-
-def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
-    """Adds the monitor options to `parser` (e.g. a subcommand's), or to a new parser.
-
-    Args:
-        parser: Parser to extend; None creates one named `harness monitor`.
-
-    Returns:
-        The parser; `run(parser.parse_args(argv))` executes the command.
-    """
-    if parser is None:
-        parser = argparse.ArgumentParser(
-            prog="harness monitor",
-            description="Live CPU/GPU utilization, one line per sample (like nvidia-smi dmon).",
-        )
-    parser.add_argument(
-        "--pid", type=int, default=None, help="process to report pcpu/rss for (default: none)"
-    )
-    parser.add_argument(
-        "--interval", type=_positive_float, default=1.0, help="seconds between samples (1)"
-    )
-    parser.add_argument(
-        "--count", type=_positive_int, default=None, help="stop after N samples (default: never)"
-    )
-    return parser
-
-
-def run(args: argparse.Namespace, out=None) -> int:
-    """Runs the monitor for parsed arguments; returns the exit status."""
+def run(
+    *, pid: int | None = None, interval: float = 1.0, count: int | None = None, out=None
+) -> int:
+    """Prints a header, then one line per GPU (and the host's CPU, and ``pid``'s CPU% and
+    RSS) every ``interval`` seconds, ``count`` times or until Ctrl-C; returns the exit
+    status (2: no process ``pid``)."""
     out = sys.stdout if out is None else out
     try:
         sampler = Sampler(
-            interval=args.interval,
-            pid=args.pid,
-            track_process=args.pid is not None,
+            interval=interval,
+            pid=pid,
+            track_process=pid is not None,
             max_samples=2,  # only the live lines matter: keep no history on long runs
         )
     except ProcessLookupError:
-        print(f"harness monitor: no process with pid {args.pid}", file=sys.stderr)
+        print(f"harness monitor: no process with pid {pid}", file=sys.stderr)
         return 2
     header = format_header(len(sampler.gpus))
     lines_since_header = 0
@@ -150,10 +113,10 @@ def run(args: argparse.Namespace, out=None) -> int:
     deadline = time.monotonic()
     try:
         print("\n".join(header), file=out, flush=True)
-        while args.count is None or taken < args.count:
+        while count is None or taken < count:
             # Sleep first: the CPU figures need a full interval to mean anything.
             # After a stall (Ctrl-Z, overload) restart the schedule instead of bursting.
-            deadline = max(deadline + args.interval, time.monotonic())
+            deadline = max(deadline + interval, time.monotonic())
             time.sleep(max(0.0, deadline - time.monotonic()))
             lines = format_line(sampler.sample_once())
             taken += 1
@@ -167,12 +130,3 @@ def run(args: argparse.Namespace, out=None) -> int:
     finally:
         sampler.stop()
     return 0
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Entry point for `harness monitor`; returns the exit status."""
-    return run(build_parser().parse_args(argv))
-
-
-if __name__ == "__main__":
-    sys.exit(main())

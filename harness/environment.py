@@ -4,7 +4,6 @@
 
 from __future__ import annotations
 
-import argparse
 import datetime
 import json
 import os
@@ -80,7 +79,7 @@ def environment() -> dict[str, Any]:
     }
 
 
-def main(args: argparse.Namespace) -> int:
+def main(*, as_json) -> int:
     """Prints what the harness sees; each backend is asked in its own process."""
     env = environment()
     env["backend_devices"] = {}
@@ -92,7 +91,7 @@ def main(args: argparse.Namespace) -> int:
         )  # fmt: skip
         info = answers[-1] if answers and not failure else {"error": failure or "no output"}
         env["backend_devices"][backend] = info
-    if args.json:
+    if as_json:
         print(json.dumps(env, indent=2))
         return 0
     gpu = env["gpu"]

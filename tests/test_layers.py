@@ -85,3 +85,31 @@ def test_the_rules_can_fail():
     found = _imports(ROOT / "orchestrate" / "ab.py")
     assert {"harness.gate.check", "harness.orchestrate.runner", "harness.results"} <= found
     assert "harness.gate.stats" in _imports(ROOT / "worker" / "cell.py")
+
+
+def _stdlib_imports(path: Path) -> set[str]:
+    out = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            out |= {a.name.split(".")[0] for a in node.names}
+        elif isinstance(node, ast.ImportFrom) and not node.level and node.module:
+            out.add(node.module.split(".")[0])
+    return out
+
+
+def test_only_the_commands_parse_arguments():
+    """Below harness/commands/ (and cli.py, which builds the parser from them) no module sees
+    an argparse Namespace: the work is plain keyword functions. The worker's process has a
+    command line of its own (python -m harness.worker TASK RESULT), apart from the CLI."""
+    allowed = ("harness.cli", "harness.commands", "harness.worker.cell")
+    for name, path in MODULES.items():
+        if not name.startswith(allowed):
+            assert "argparse" not in _stdlib_imports(path), f"{name} imports argparse"
+    assert "argparse" in _stdlib_imports(ROOT / "commands" / "run.py")  # the reader reads
+
+
+def test_every_command_is_a_module_of_its_own():
+    from harness.commands import COMMANDS
+
+    modules = {p.stem for p in (ROOT / "commands").glob("*.py")} - {"__init__", "common_args"}
+    assert sorted(m for _, m in COMMANDS) == sorted(modules)

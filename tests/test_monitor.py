@@ -12,7 +12,7 @@ from types import SimpleNamespace
 import psutil
 import pytest
 
-from harness import dmon
+from harness import cli, dmon
 from harness.monitor import (
     Sampler,
     gpu_inventory,
@@ -886,7 +886,7 @@ def lines_per_sample():
 
 
 def test_dmon_main_prints_header_and_lines(capsys, nvml_here):
-    assert dmon.main(["--count", "2", "--interval", "0.05"]) == 0
+    assert cli.main(["monitor", "--count", "2", "--interval", "0.05"]) == 0
     out, err = capsys.readouterr()
     lines = out.splitlines()
     assert lines[:2] == HEADER
@@ -898,7 +898,10 @@ def test_dmon_main_prints_header_and_lines(capsys, nvml_here):
 
 
 def test_dmon_main_with_pid_and_header_repeat(capsys, nvml_here):
-    assert dmon.main(["--pid", str(os.getpid()), "--count", "21", "--interval", "0.001"]) == 0
+    assert (
+        cli.main(["monitor", "--pid", str(os.getpid()), "--count", "21", "--interval", "0.001"])
+        == 0
+    )
     lines = capsys.readouterr().out.splitlines()
     per = lines_per_sample()
     # The header comes again once HEADER_EVERY (20) data lines have been printed since.
@@ -911,7 +914,7 @@ def test_dmon_main_with_pid_and_header_repeat(capsys, nvml_here):
 
 @pytest.mark.parametrize("pid", ["2147483647", "-5"])
 def test_dmon_main_bad_pid(capsys, pid):
-    assert dmon.main(["--pid", pid, "--count", "1"]) == 2
+    assert cli.main(["monitor", "--pid", pid, "--count", "1"]) == 2
     out, err = capsys.readouterr()
     assert out == ""
     assert err == f"harness monitor: no process with pid {pid}\n"
@@ -928,19 +931,16 @@ def test_dmon_main_ctrl_c_exits_zero(capsys, monkeypatch, nvml_here):
             return super().sample_once()
 
     monkeypatch.setattr(dmon, "Sampler", Interrupted)
-    assert dmon.main(["--interval", "0.01"]) == 0
+    assert cli.main(["monitor", "--interval", "0.01"]) == 0
     out, err = capsys.readouterr()
     assert len(out.splitlines()) == 2 + lines_per_sample()
     assert err == ""
 
 
-def test_dmon_parser_mounts_as_subcommand():
-    import argparse
-
-    root = argparse.ArgumentParser(prog="harness")
-    sub = root.add_subparsers(dest="command")
-    dmon.build_parser(sub.add_parser("monitor"))
-    args = root.parse_args(["monitor", "--pid", "7", "--interval", "2", "--count", "3"])
+def test_monitor_options_parse_as_a_subcommand():
+    args = cli.build_parser().parse_args(
+        ["monitor", "--pid", "7", "--interval", "2", "--count", "3"]
+    )
     assert (args.command, args.pid, args.interval, args.count) == ("monitor", 7, 2.0, 3)
     with pytest.raises(SystemExit):
-        dmon.build_parser().parse_args(["--interval", "0"])
+        cli.build_parser().parse_args(["monitor", "--interval", "0"])

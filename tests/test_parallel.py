@@ -226,7 +226,6 @@ def test_gate_fingerprint_tells_topologies_apart():
 def test_gate_names_a_topology_change_and_baselines_keep_a_run_together(tmp_path):
     """A cell data-parallel on one side only is refused by name (it used to crash), and a
     run's data-parallel cells are stored in the same baseline folder as its others."""
-    import argparse
 
     from factories import result
 
@@ -245,7 +244,7 @@ def test_gate_names_a_topology_change_and_baselines_keep_a_run_together(tmp_path
         doc["cell"]["id"] = name
         doc["run_id"] = "run"
         results.write_json_atomic(run / "sweep" / f"{name}--jax.json", doc)
-    args = argparse.Namespace(run=run, into=tmp_path / "b", add=False, replace=False)
-    assert baseline.main(args) == 0
+    kwargs = dict(run=run, into=tmp_path / "b", add=False, replace=False)
+    assert baseline.main(**kwargs) == 0
     (machine,) = (tmp_path / "b").iterdir()
     assert sorted(f.name for f in machine.rglob("*.json")) == ["one--jax.json", "two--jax.json"]

@@ -8,7 +8,6 @@ Hand-made result files, and commands that start no backend: seconds in all.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import sys
@@ -131,12 +130,11 @@ def test_a_resumed_run_folder_gives_a_safe_run_id(tmp_path, monkeypatch):
     run = tmp_path / "20260101T000000Z-jax"
     _write(run / "run.json", {})
     monkeypatch.chdir(run)
-    args = argparse.Namespace(resume=".", out=None)
-    assert run_dir_for(args, ["jax"]).name == run.name
+    assert run_dir_for(".", None, ["jax"]).name == run.name
     odd = tmp_path / "my run"
     run.rename(odd)
     with pytest.raises(UsageError) as err:
-        run_dir_for(argparse.Namespace(resume=str(odd), out=None), ["jax"])
+        run_dir_for(str(odd), None, ["jax"])
     assert str(err.value) == f"--resume: {odd}: the run folder's name 'my run' {RULE}"
 
 
@@ -161,9 +159,9 @@ def test_baseline_refuses_a_destination_outside_into(tmp_path, monkeypatch):
     doc = {**json.loads(src.read_text()), "run_id": "../../../escape", "_path": str(src)}
     monkeypatch.setattr(baseline, "load_results", lambda *a, **k: ([doc], []))
     into = tmp_path / "a" / "b" / "into"
-    args = argparse.Namespace(run=src.parent.parent, into=into, add=False, replace=False)
+    kwargs = dict(run=src.parent.parent, into=into, add=False, replace=False)
     with pytest.raises(UserError) as err:
-        baseline.main(args)
+        baseline.main(**kwargs)
     assert str(err.value).startswith(f"{src}: the copy would go to {into}/")
     assert str(err.value).endswith(f", outside --into {into}; nothing written")
     assert not (tmp_path / "a").exists() and not (tmp_path / "escape").exists()

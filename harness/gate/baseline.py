@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
 import shutil
@@ -13,44 +12,44 @@ from ..results import ResultError, lies_inside, load_results
 from .verdicts import fingerprint
 
 
-def main(args: argparse.Namespace) -> int:
+def main(*, add, into, replace, run) -> int:
     """Stores a run's ok results as (part of) the baseline for this machine and versions.
 
     Layout: ``INTO/<machine>/<run_id>/<scenario>/<file>``, so a baseline can hold several runs
     (``--add``), from whose spread the gate learns this machine's run-to-run noise.
     """
-    docs, problems = load_results([args.run], latest=False)
+    docs, problems = load_results([run], latest=False)
     if problems:
         raise ResultError(problems[0])
     if any(d.get("ab") for d in docs):
         raise UsageError(
-            f"{args.run}: an A/B run holds its own baseline side; store a plain run "
+            f"{run}: an A/B run holds its own baseline side; store a plain run "
             "(harness run) as a baseline"
         )
     ok = [d for d in docs if d["status"] == "ok"]
     if not ok:
-        raise UsageError(f"{args.run}: no ok results to keep as a baseline")
+        raise UsageError(f"{run}: no ok results to keep as a baseline")
     plan = []
     for doc in ok:
         # The machine and its versions name the folder; a data-parallel cell's topology is
         # compared by the gate, but its cells are the same run's and stay with the others.
         machine_only = {k: v for k, v in fingerprint(doc).items() if k != "data_parallel"}
         fp = json.dumps(machine_only, sort_keys=True)
-        machine = Path(args.into) / hashlib.sha256(fp.encode()).hexdigest()[:12]
+        machine = Path(into) / hashlib.sha256(fp.encode()).hexdigest()[:12]
         src = Path(doc["_path"])
         run_name = doc.get("run_id") or src.parent.parent.name
         scenario_name = (doc.get("scenario") or {}).get("name") or src.parent.name
         dest = machine / run_name / scenario_name / src.name
-        if not lies_inside(dest, args.into):  # the reader refuses such names: never here
+        if not lies_inside(dest, into):  # the reader refuses such names: never here
             raise UsageError(
-                f"{src}: the copy would go to {dest}, outside --into {args.into}; nothing written"
+                f"{src}: the copy would go to {dest}, outside --into {into}; nothing written"
             )
         plan.append((src, machine, dest))
     machines = sorted({m for _, m, _ in plan})
-    if args.replace:
+    if replace:
         for m in machines:
             shutil.rmtree(m, ignore_errors=True)
-    elif not args.add:
+    elif not add:
         held = [m for m in machines if m.exists()]
         if held:
             raise UsageError(

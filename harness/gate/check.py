@@ -4,7 +4,6 @@
 
 from __future__ import annotations
 
-import argparse
 import math
 import sys
 from pathlib import Path
@@ -16,23 +15,38 @@ from ..results import fail_on_skip as report_not_run
 from . import ci, stats, verdicts
 
 
-def main(args: argparse.Namespace) -> int:
+def main(
+    *,
+    allow_mismatch,
+    allow_workload_change,
+    baseline_paths,
+    baseline_history,
+    confidence,
+    correction,
+    current_paths,
+    fail_on_skip,
+    fmt,
+    junit,
+    max_slowdown,
+    metric,
+    window,
+) -> int:
     """The regression gate: 0 nothing regressed, 1 something did, 2 unusable input."""
-    history_dir = getattr(args, "baseline_history", None)
-    for p in [*args.current, *(args.baseline or [history_dir])]:
+    history_dir = baseline_history
+    for p in [*current_paths, *(baseline_paths or [history_dir])]:
         if not Path(p).exists():
             raise UsageError(f"{p}: no such file or folder")
-    limit = verdicts.parse_limit(args.max_slowdown)
-    confidence = verdicts.parse_confidence(args.confidence)
-    ci.check_junit_path(args.junit)
+    limit = verdicts.parse_limit(max_slowdown)
+    confidence = verdicts.parse_confidence(confidence)
+    ci.check_junit_path(junit)
     if history_dir is not None:
-        current, baseline = load_history_pair(args.current, history_dir, args.window)
+        current, baseline = load_history_pair(current_paths, history_dir, window)
     else:
-        current, baseline = load_pair(args.current, args.baseline)
+        current, baseline = load_pair(current_paths, baseline_paths)
     return run_gate(
-        current, baseline, limit, confidence, args.allow_mismatch, args.format, args.metric,
-        planned=planned(args.current), junit=args.junit, correction=args.correction,
-        allow_workload_change=args.allow_workload_change, fail_on_skip=args.fail_on_skip,
+        current, baseline, limit, confidence, allow_mismatch, fmt, metric,
+        planned=planned(current_paths), junit=junit, correction=correction,
+        allow_workload_change=allow_workload_change, fail_on_skip=fail_on_skip,
     )  # fmt: skip
 
 

@@ -9,7 +9,6 @@ spread of its repeats. Step detection (step_detect.py) marks where a series move
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import datetime
 import functools
@@ -362,18 +361,18 @@ th.num, td.num { text-align: right; }
 """
 
 
-def main(args: argparse.Namespace) -> int:
+def main(*, fmt, out, results) -> int:
     """``harness history``: every (machine, cell) series under the folders, with its steps."""
-    for p in args.results:
+    for p in results:
         if not Path(p).exists():
             raise UsageError(f"{p}: no such file or folder")
-    docs, problems = load_results(args.results, latest=False, runs_only=True)
+    docs, problems = load_results(results, latest=False, runs_only=True)
     found = series(docs, problems)
     for problem in problems:
         print(f"harness: warning: {problem}", file=sys.stderr)
-    text = render_html(found) if args.format == "html" else render_markdown(found)
-    if args.out:
-        write_text(Path(args.out), text, f"--out {args.out}")
+    text = render_html(found) if fmt == "html" else render_markdown(found)
+    if out:
+        write_text(Path(out), text, f"--out {out}")
     else:
         print(text, end="")
     return 0

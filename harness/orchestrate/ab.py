@@ -17,7 +17,6 @@ power). Layout: ``OUT/<ab-id>/{baseline,candidate}/round-NN/<scenario>/<cell>--<
 
 from __future__ import annotations
 
-import argparse
 import shutil
 import sys
 from pathlib import Path
@@ -106,44 +105,64 @@ def plan(
     return jobs
 
 
-def main(args: argparse.Namespace) -> int:
+def main(
+    *,
+    backend,
+    baseline_python,
+    baseline_set,
+    candidate_python,
+    candidate_set,
+    confidence,
+    correction,
+    fail_on_skip,
+    fmt,
+    junit,
+    keras_verbose,
+    max_slowdown,
+    metric,
+    out,
+    resume,
+    retry_failed,
+    rounds,
+    scenarios,
+) -> int:
     """Baseline and candidate interleaved, one worker per round and side, then the gate."""
-    if args.rounds < 4 or args.rounds % 2:
+    if rounds < 4 or rounds % 2:
         raise UsageError(
-            f"--rounds: an even number, at least 4, got {args.rounds} (ABBA pairs; with fewer "
+            f"--rounds: an even number, at least 4, got {rounds} (ABBA pairs; with fewer "
             "than 4 per side no rank test can reach 95%)"
         )
     pythons: dict[str, str] = {}  # per side, the interpreter (default: this one)
-    for side, py in (("baseline", args.baseline_python), ("candidate", args.candidate_python)):
+    for side, py in (("baseline", baseline_python), ("candidate", candidate_python)):
         found = shutil.which(py) if py else sys.executable
         if not found:
             raise UsageError(f"--{side}-python: {py}: no such interpreter")
         pythons[side] = str(Path(found).absolute())
-    limit = parse_limit(args.max_slowdown)
-    confidence = parse_confidence(args.confidence)
-    ci.check_junit_path(args.junit)  # before the rounds, not after them
-    loaded = scenario.load_all(args.scenarios)
+    limit = parse_limit(max_slowdown)
+    confidence = parse_confidence(confidence)
+    ci.check_junit_path(junit)  # before the rounds, not after them
+    loaded = scenario.load_all(scenarios)
     sides = {
-        "baseline": [scenario.override(sc, args.baseline_set, "--baseline-set") for sc in loaded],
-        "candidate": [
-            scenario.override(sc, args.candidate_set, "--candidate-set") for sc in loaded
-        ],
+        "baseline": [scenario.override(sc, baseline_set, "--baseline-set") for sc in loaded],
+        "candidate": [scenario.override(sc, candidate_set, "--candidate-set") for sc in loaded],
     }
-    backends = resolve_backends(args.backend)
+    backends = resolve_backends(backend)
     for side, scenarios in sides.items():  # each side's references, in its own interpreter
         refcheck.check(scenarios, backends, python=pythons[side])
-    run_dir = run_dir_for(args, backends, prefix="ab-", what="A/B run folder", manifest="ab.json")
-    jobs = plan(run_dir.name, sides, pythons, backends, args.rounds, run_dir.absolute())
+    run_dir = run_dir_for(
+        resume, out, backends, prefix="ab-", what="A/B run folder", manifest="ab.json"
+    )
+    jobs = plan(run_dir.name, sides, pythons, backends, rounds, run_dir.absolute())
     if not jobs:
         raise UsageError("no cells to run for backend(s) " + ", ".join(backends))
     measured = [j for j in jobs if not j.extra.get("calibrate_only")]
     env = environment()
     settings = {
-        "rounds": args.rounds,
+        "rounds": rounds,
         "backends": backends,
         "scenarios": [sc.path for sc in loaded],
         "python": pythons,
-        "set": {"baseline": args.baseline_set, "candidate": args.candidate_set},
+        "set": {"baseline": baseline_set, "candidate": candidate_set},
     }
     manifest = run_dir / "ab.json"
     if manifest.exists():  # --resume: the rest of the job must be the same experiment
@@ -172,15 +191,13 @@ def main(args: argparse.Namespace) -> int:
             },
         )
     print(
-        f"ab {run_dir.name}: {args.rounds} round(s) x 2 sides x "
-        f"{len(measured) // (2 * args.rounds)} cell(s), one worker each"
+        f"ab {run_dir.name}: {rounds} round(s) x 2 sides x "
+        f"{len(measured) // (2 * rounds)} cell(s), one worker each"
         + (f", after {len(jobs) - len(measured)} calibrating min_time" if measured != jobs else "")
         + f" -> {run_dir}",
         file=sys.stderr,
     )
-    run = Runner(
-        jobs, run_dir, verbose=args.keras_verbose, environment=env, retry_failed=args.retry_failed
-    )
+    run = Runner(jobs, run_dir, verbose=keras_verbose, environment=env, retry_failed=retry_failed)
     docs = run.run()
     if run.interrupted:
         print(f"interrupted; finish with: harness ab ... --resume {run_dir}", file=sys.stderr)
@@ -188,8 +205,8 @@ def main(args: argparse.Namespace) -> int:
     current, baseline = load_pair([run_dir / "candidate"], [run_dir / "baseline"])
     again = (
         f"harness check {run_dir / 'candidate'} --baseline {run_dir / 'baseline'} "
-        f"--max-slowdown {args.max_slowdown} --confidence {confidence:g} "
-        f"--metric {args.metric} --correction {args.correction} --allow-mismatch "
+        f"--max-slowdown {max_slowdown} --confidence {confidence:g} "
+        f"--metric {metric} --correction {correction} --allow-mismatch "
         "--allow-workload-change"
     )
     print(f"\ncandidate vs baseline (again: {again}):", file=sys.stderr)
@@ -197,7 +214,7 @@ def main(args: argparse.Namespace) -> int:
     # --candidate-set may change the work on purpose: that is the question asked, so it is
     # judged, and each verdict lists what differs.
     return run_gate(
-        current, baseline, limit, confidence, True, args.format, args.metric,
-        junit=args.junit, suite="harness ab", correction=args.correction,
-        sides_may_differ=True, fail_on_skip=args.fail_on_skip, ran=docs,
+        current, baseline, limit, confidence, True, fmt, metric,
+        junit=junit, suite="harness ab", correction=correction,
+        sides_may_differ=True, fail_on_skip=fail_on_skip, ran=docs,
     )  # fmt: skip

@@ -5,7 +5,6 @@ gate's own (gate/calibrate.py).
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
@@ -20,48 +19,48 @@ from ..results import CALIBRATION_SUFFIX, cell_key, load_results, make_dir
 from . import ab, runner
 
 
-def main(args: argparse.Namespace) -> int:
+def main(
+    *, backend, confidence, correction, interleaved, metric, out, rounds, runs, scenario_file
+) -> int:
     """Runs a scenario several times and says how small a slowdown the gate can catch here.
 
     Separate runs (the default) calibrate ``harness check`` against a stored baseline;
     ``--interleaved`` runs A/A jobs of ``harness ab`` and calibrates that.
     """
-    scenarios = scenario.load_all([args.scenario])
-    backends = resolve_backends(args.backend)
+    scenarios = scenario.load_all([scenario_file])
+    backends = resolve_backends(backend)
     jobs, _ = runner.plan(scenarios, backends)
     if not jobs:
         raise UsageError("no cells to run")
-    if args.interleaved and args.rounds < 2:
+    if interleaved and rounds < 2:
         raise UsageError("--rounds: at least 2 (the rank test needs several per side)")
-    confidence = verdicts.parse_confidence(args.confidence)
-    make_dir(Path(args.out), f"--out {args.out}")
+    confidence = verdicts.parse_confidence(confidence)
+    make_dir(Path(out), f"--out {out}")
     env = environment()
     # separate runs: per cell, one list of values per run; interleaved: per A/A job, per
     # cell, the values of its two sides
     per_run: list[dict[str, list[float]]] = []
     aa_jobs: list[dict[str, tuple[list[float], list[float]]]] = []
-    if args.interleaved:
+    if interleaved:
         pythons = dict.fromkeys(ab.SIDES, sys.executable)
-    for k in range(args.runs):
-        if args.interleaved:
-            run_dir = (
-                Path(args.out) / f"ab-{runner.new_run_id(backends)}{CALIBRATION_SUFFIX}{k + 1}"
-            )
-            print(f"calibration A/A job {k + 1}/{args.runs} -> {run_dir}", file=sys.stderr)
+    for k in range(runs):
+        if interleaved:
+            run_dir = Path(out) / f"ab-{runner.new_run_id(backends)}{CALIBRATION_SUFFIX}{k + 1}"
+            print(f"calibration A/A job {k + 1}/{runs} -> {run_dir}", file=sys.stderr)
             sides = {side: scenarios for side in ab.SIDES}
-            plan = ab.plan(run_dir.name, sides, pythons, backends, args.rounds, run_dir.absolute())
+            plan = ab.plan(run_dir.name, sides, pythons, backends, rounds, run_dir.absolute())
             run = runner.Runner(plan, run_dir, environment=env)
         else:
-            run_dir = Path(args.out) / f"{runner.new_run_id(backends)}{CALIBRATION_SUFFIX}{k + 1}"
-            print(f"calibration run {k + 1}/{args.runs} -> {run_dir}", file=sys.stderr)
+            run_dir = Path(out) / f"{runner.new_run_id(backends)}{CALIBRATION_SUFFIX}{k + 1}"
+            print(f"calibration run {k + 1}/{runs} -> {run_dir}", file=sys.stderr)
             run = runner.Runner(jobs, run_dir, environment=env)
         run.run()
         if run.interrupted:  # Ctrl-C ends the calibration, not just this run of it
-            print(f"interrupted; calibration runs so far are in {args.out}", file=sys.stderr)
+            print(f"interrupted; calibration runs so far are in {out}", file=sys.stderr)
             return 130
-        if args.interleaved:
+        if interleaved:
             docs, _ = load_results([run_dir], latest=False)
-            values = verdicts.values_by_side(docs, args.metric)
+            values = verdicts.values_by_side(docs, metric)
             aa_jobs.append(
                 {
                     key: (by_side["candidate"], by_side["baseline"])
@@ -73,27 +72,27 @@ def main(args: argparse.Namespace) -> int:
             docs, _ = load_results([run_dir])
             per_run.append(
                 {
-                    cell_key(d): d["train"][verdicts.METRICS[args.metric]]["values"]
+                    cell_key(d): d["train"][verdicts.METRICS[metric]]["values"]
                     for d in docs
-                    if d["status"] == "ok" and verdicts.has_metric(d, args.metric)
+                    if d["status"] == "ok" and verdicts.has_metric(d, metric)
                 }
             )
-    unit = "rounds" if args.interleaved else "repeats"
+    unit = "rounds" if interleaved else "repeats"
     for key in sorted({k for run in per_run for k in run}):
         if sum(key in run for run in per_run) < 2:
             print(f"{key}: fewer than two ok runs, left out", file=sys.stderr)
-    gates = gates_of_jobs(aa_jobs) if args.interleaved else gates_of_runs(per_run)
+    gates = gates_of_jobs(aa_jobs) if interleaved else gates_of_runs(per_run)
     gates = [g for g in gates if g]
     if not gates:
         print("no cell ran ok often enough to calibrate", file=sys.stderr)
         return 1
-    cal = calibrate_gates(gates, confidence=confidence, correction=args.correction)
+    cal = calibrate_gates(gates, confidence=confidence, correction=correction)
     print(f"\n{'cell':<40} {'noise floor':>11} {'--max-slowdown':>14} {'detects':>8}")
     for key, c in cal["cells"].items():
         limit = "-" if c["max_slowdown"] is None else f"{c['max_slowdown']:.1%}"
         detects = "-" if c["detectable"] is None else f"{c['detectable']:.1%}"
         print(f"{key:<40} {c['noise_floor']:>11.1%} {limit:>14} {detects:>8}")
-        if args.interleaved:
+        if interleaved:
             sides = [side for job in aa_jobs if key in job for side in job[key]]
             spread = log_spread(sides)
             n10, n5 = (rounds_needed(spread, d, d / 2, confidence) for d in (0.1, 0.05))
@@ -102,14 +101,14 @@ def main(args: argparse.Namespace) -> int:
                   "--max-slowdown 2.5%")  # fmt: skip
     gate_limit = "none in 1%-50%" if cal["max_slowdown"] is None else f"{cal['max_slowdown']:.1%}"
     cells = len(cal["cells"])
-    print(f"\nthe whole gate ({cells} cell{'s' * (cells != 1)}, {args.correction} correction): "
+    print(f"\nthe whole gate ({cells} cell{'s' * (cells != 1)}, {correction} correction): "
           f"--max-slowdown {gate_limit} raises no false alarm in these {cal['gates']} A/A gates")  # fmt: skip
     if cal["min_p"] >= cal["level"]:
         print(f"with {cal['repeats']} {unit} no rank test reaches p < "
               f"{cal['level']:.3g} (the level a lone slowed cell is held to at "
               f"{verdicts.percent(confidence)} over {cells} cell{'s' * (cells != 1)}): a slowdown cannot be "
               f"shown; use at least {cal['repeats_needed']} {unit}")  # fmt: skip
-    what = "A/A jobs (each side against the other)" if args.interleaved else (
+    what = "A/A jobs (each side against the other)" if interleaved else (
         "runs (each against a baseline of the others, as harness check judges a stored one)"
     )  # fmt: skip
     print(f"\nnoise floor: largest difference between two {what} of the same code; "

@@ -14,7 +14,6 @@ in the run on the first host.
 
 from __future__ import annotations
 
-import argparse
 import socket
 import sys
 import time
@@ -74,14 +73,14 @@ def _listening(address: str) -> bool:
         return False
 
 
-def main(args: argparse.Namespace) -> int:
-    scenarios = scenario.load_all(args.scenarios)
-    backends = resolve_backends(args.backend)
+def main(*, backend, coordinator, out, process_id, scenarios, shard_spec, wait) -> int:
+    scenarios = scenario.load_all(scenarios)
+    backends = resolve_backends(backend)
     jobs, _ = runner.plan(scenarios, backends)
-    if args.shard is not None:
-        jobs = shard.select(jobs, *shard.parse(args.shard))
+    if shard_spec is not None:
+        jobs = shard.select(jobs, *shard.parse(shard_spec))
     jobs = [j for j in jobs if j.cell.data_parallel_processes > 1]
-    check_address(args.coordinator, jobs)
+    check_address(coordinator, jobs)
     if not jobs:
         raise UsageError(
             "no multi-process cell (data_parallel_processes > 1) to join in these scenarios "
@@ -89,15 +88,16 @@ def main(args: argparse.Namespace) -> int:
         )
     for job in jobs:
         procs = job.cell.data_parallel_processes
-        if not 0 < args.process_id < procs:
+        if not 0 < process_id < procs:
             raise UsageError(
-                f"--process-id {args.process_id}: {job.scenario.name}/{job.cell.id} has "
+                f"--process-id {process_id}: {job.scenario.name}/{job.cell.id} has "
                 f"{procs} processes; join as 1 to {procs - 1} (process 0 is the coordinator's)"
             )
-    if not args.wait > 0:
-        raise UsageError(f"--wait {args.wait}: must be a number of seconds > 0")
+    if not wait > 0:
+        raise UsageError(f"--wait {wait}: must be a number of seconds > 0")
     run_dir = run_dir_for(
-        argparse.Namespace(resume=None, out=args.out),
+        None,
+        out,
         backends,
         prefix="join-",
         what="join folder",
@@ -110,24 +110,24 @@ def main(args: argparse.Namespace) -> int:
             "run_id": run_dir.name,
             "argv": sys.argv,
             "backends": backends,
-            "coordinator": args.coordinator,
-            "process_id": args.process_id,
+            "coordinator": coordinator,
+            "process_id": process_id,
             "cells": [j.key for j in jobs],
             "environment": env,
         },
     )
     print(
-        f"joining {len(jobs)} multi-process cell(s) at {args.coordinator} as process "
-        f"{args.process_id} -> {run_dir}",
+        f"joining {len(jobs)} multi-process cell(s) at {coordinator} as process "
+        f"{process_id} -> {run_dir}",
         file=sys.stderr,
     )
     run = JoinRunner(
         jobs,
         run_dir,
         environment=env,
-        coordinator=args.coordinator,
-        processes_here=[args.process_id],
-        wait=args.wait,
+        coordinator=coordinator,
+        processes_here=[process_id],
+        wait=wait,
     )
     docs = run.run()
     if run.interrupted:

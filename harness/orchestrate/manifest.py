@@ -4,7 +4,6 @@ checks that let ``--resume`` finish it without mixing in another experiment.
 
 from __future__ import annotations
 
-import argparse
 import json
 from pathlib import Path
 
@@ -16,7 +15,8 @@ from .runner import Job, new_run_id
 
 
 def run_dir_for(
-    args: argparse.Namespace,
+    resume: str | Path | None,
+    out: str | Path,
     backends: list[str],
     prefix: str = "",
     what: str = "run folder",
@@ -26,8 +26,8 @@ def run_dir_for(
     """The folder of a new run under ``--out`` (created now, so an unusable ``--out`` is one
     line before any cell runs), or the one ``--resume`` names (it must hold the run's
     manifest: resuming into any other folder would write results there)."""
-    if args.resume:
-        run_dir = Path(args.resume)
+    if resume:
+        run_dir = Path(resume)
         if not (run_dir / manifest).is_file():
             raise UsageError(f"--resume: {run_dir} is not a {what} (no {manifest})")
         # The run id its results record is the folder's name: `--resume .` names it too.
@@ -37,10 +37,10 @@ def run_dir_for(
         if problem:  # a reader would refuse the results
             raise UsageError(f"--resume: {run_dir}: the run folder's name {problem}")
         return run_dir
-    run_dir = Path(args.out) / (prefix + new_run_id(backends) + suffix)
+    run_dir = Path(out) / (prefix + new_run_id(backends) + suffix)
     if run_dir.exists():
         raise UsageError(f"{run_dir} already exists; wait a second or use --resume")
-    make_dir(run_dir, f"--out {args.out}")
+    make_dir(run_dir, f"--out {out}")
     return run_dir
 
 

@@ -14,7 +14,6 @@ Such models are recorded as not checked, with the reason.
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import time
@@ -171,25 +170,25 @@ def _check(
     return out
 
 
-def main(args: argparse.Namespace) -> int:
+def main(*, backend, pythons, results_dir, trust_code) -> int:
     """Loads every saved .keras model under the other backends: those installed here, and
     those of other environments' interpreters (``--python BACKEND=PATH``)."""
-    root = Path(args.results)
+    root = Path(results_dir)
     if not root.is_dir():
         raise UsageError(f"{root}: not a results folder")
-    pythons = _pythons(args.python)
+    pythons = _pythons(pythons)
     available = [b for b in backends.NAMES if b in pythons or b in backends.installed_backends()]
     if not available:
         raise UsageError(
             "no backend to load models under: none is installed here, and no --python "
             "interpreter was found"
         )
-    chosen = resolve_backends(args.backend, available) if args.backend else available
+    chosen = resolve_backends(backend, available) if backend else available
     targets = [b for b in available if b in chosen or b in pythons]  # --python adds to them
     docs, problems = load_results([root], runs_only=True)  # calibrations save models too
     for problem in problems:  # e.g. a name that is a path: the file is not read at all
         print(f"note: not checked: {problem}", file=sys.stderr)
-    trust = args.trust_code
+    trust = trust_code
     todo = [
         (d, t)
         for d in candidates(docs, root)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
@@ -11,8 +10,8 @@ from ..backends import resolve_backends
 from ..environment import environment
 from ..errors import UsageError
 from ..report.markdown import render_markdown
+from ..results import fail_on_skip as report_not_run
 from ..results import (
-    fail_on_skip,
     load_results,
     make_dir,
     read_manifest,
@@ -48,18 +47,30 @@ def check_address(address: str, jobs: list[runner.Job]) -> None:
         )
 
 
-def main(args: argparse.Namespace) -> int:
+def main(
+    *,
+    backend,
+    coordinator,
+    fail_on_skip,
+    keras_verbose,
+    out,
+    report,
+    resume,
+    retry_failed,
+    scenarios,
+    shard_spec,
+) -> int:
     """``harness run``: every cell of the scenarios under each backend, then the reports."""
-    scenarios = scenario.load_all(args.scenarios)
-    backends = resolve_backends(args.backend)
+    scenarios = scenario.load_all(scenarios)
+    backends = resolve_backends(backend)
     jobs, notes = runner.plan(scenarios, backends)
     for note in notes:
         print(f"note: {note}", file=sys.stderr)
     if not jobs:
         raise UsageError("no cells to run for backend(s) " + ", ".join(backends))
     part = None
-    if args.shard is not None:  # an empty --shard "$VAR" is a mistake, not "no sharding"
-        k, n = shard.parse(args.shard)
+    if shard_spec is not None:  # an empty --shard "$VAR" is a mistake, not "no sharding"
+        k, n = shard.parse(shard_spec)
         part = f"{k}/{n}"
         planned_jobs = len(jobs)
         jobs = shard.select(jobs, k, n)
@@ -67,20 +78,20 @@ def main(args: argparse.Namespace) -> int:
         if not jobs:  # more runners than cells: this one has nothing to do, and that is fine
             print(f"shard {part} holds no cell of this plan; nothing to run", file=sys.stderr)
             return 0
-    if args.coordinator is not None:
-        check_address(args.coordinator, jobs)
+    if coordinator is not None:
+        check_address(coordinator, jobs)
     # The user's model and dataset functions, tried once before anything is written
     refcheck.check(scenarios, backends, [j.cell for j in jobs])
-    if args.report and Path(args.report).is_dir():
-        raise UsageError(f"--report {args.report}: a folder, not a file")
-    if args.resume and (Path(args.resume) / "run.json").is_file():
-        manifest = Path(args.resume) / "run.json"
+    if report and Path(report).is_dir():
+        raise UsageError(f"--report {report}: a folder, not a file")
+    if resume and (Path(resume) / "run.json").is_file():
+        manifest = Path(resume) / "run.json"
         check_resume(read_manifest(manifest), manifest.parent, backends, jobs)
-    if args.report:  # written after the cells: an unusable path must fail before them
-        make_dir(Path(args.report).parent, f"--report {args.report}")
+    if report:  # written after the cells: an unusable path must fail before them
+        make_dir(Path(report).parent, f"--report {report}")
     # Shards of a CI matrix start in the same second: their folders must differ when merged.
     suffix = f"-shard{part.replace('/', 'of')}" if part else ""
-    run_dir = run_dir_for(args, backends, suffix=suffix)
+    run_dir = run_dir_for(resume, out, backends, suffix=suffix)
     env = environment()
     manifest = run_dir / "run.json"
     settings = plan_record(jobs)
@@ -105,20 +116,20 @@ def main(args: argparse.Namespace) -> int:
     run = runner.Runner(
         jobs,
         run_dir,
-        verbose=args.keras_verbose,
+        verbose=keras_verbose,
         environment=env,
-        retry_failed=args.retry_failed,
-        coordinator=args.coordinator,
-        processes_here=[0] if args.coordinator is not None else None,
+        retry_failed=retry_failed,
+        coordinator=coordinator,
+        processes_here=[0] if coordinator is not None else None,
         shard=part,
     )
     docs = run.run()
     print(render_markdown(docs))
-    if args.report:
-        all_docs, problems = load_results([Path(args.out)], runs_only=True)
+    if report:
+        all_docs, problems = load_results([Path(out)], runs_only=True)
         text = render_markdown(all_docs, problems)
-        write_text(Path(args.report), text, f"--report {args.report}")
-        print(f"\nreport over every run under {args.out}: {args.report}\n", file=sys.stderr)
+        write_text(Path(report), text, f"--report {report}")
+        print(f"\nreport over every run under {out}: {report}\n", file=sys.stderr)
         print(text)
     if run.interrupted:
         print(f"interrupted; finish with: harness run ... --resume {run_dir}", file=sys.stderr)
@@ -131,6 +142,6 @@ def main(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         code = 1
-    if args.fail_on_skip:  # after every result and report is written: nothing is lost
-        code = max(code, fail_on_skip(docs))
+    if fail_on_skip:  # after every result and report is written: nothing is lost
+        code = max(code, report_not_run(docs))
     return code

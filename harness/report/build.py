@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
@@ -29,23 +28,23 @@ def render(fmt: str, docs: list[dict], checks: list[dict]) -> str:
     return {"csv": tabular.render_csv, "json": tabular.render_json}[fmt](docs)
 
 
-def main(args: argparse.Namespace) -> int:
+def main(*, every, fmt, out, results, tee) -> int:
     """``harness compare``: a report in one format from result files."""
-    for p in args.results:
+    for p in results:
         if not Path(p).exists():
             raise UsageError(f"{p}: no such file or folder")
-    docs, problems = load_results(args.results, latest=not args.all, runs_only=True)
+    docs, problems = load_results(results, latest=not every, runs_only=True)
     if problems:  # a report that silently drops a file would mislead: refuse, name the file
         more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
         raise ResultError(problems[0] + more)
     if not docs:  # an empty report that exits 0 would pass a CI step that measured nothing
-        raise UsageError(f"no result files under {', '.join(map(str, args.results))}")
+        raise UsageError(f"no result files under {', '.join(map(str, results))}")
     # CSV and JSON hold the rows alone: the portability checks are read only for md and html
-    checks = load_portability(args.results) if args.format in ("md", "html") else []
-    text = render(args.format, docs, checks)
-    if args.out:
-        write_text(Path(args.out), text, f"--out {args.out}")
-        print(f"wrote {args.out}", file=sys.stderr)
-    if not args.out or args.tee:
+    checks = load_portability(results) if fmt in ("md", "html") else []
+    text = render(fmt, docs, checks)
+    if out:
+        write_text(Path(out), text, f"--out {out}")
+        print(f"wrote {out}", file=sys.stderr)
+    if not out or tee:
         sys.stdout.write(text)
     return 0
