@@ -6,7 +6,6 @@ themselves are made by ``harness calibrate`` (orchestrate/calibrate.py).
 from __future__ import annotations
 
 import dataclasses
-import statistics
 from typing import Any
 
 from . import verdicts
@@ -102,12 +101,7 @@ def calibrate_gates(
     cells: dict[str, dict[str, Any]] = {}
     alarms = {limit: [alarmed(gate, limit) for gate in gates] for limit in grid}
     for key in keys:
-        ratios = [
-            statistics.median(s.current) / statistics.median(s.baseline)
-            for gate in gates
-            for s in gate
-            if s.key == key
-        ]
+        ratios = [s.ratio for gate in gates for s in gate if s.key == key]
         cells[key] = {
             "noise_floor": max(abs(r - 1) for r in ratios),
             "max_slowdown": next((m for m in grid if not any(key in a for a in alarms[m])), None),

@@ -155,6 +155,11 @@ class Sample:
     def baseline(self) -> list[float]:
         return [v for run in self.runs for v in run]
 
+    @property
+    def ratio(self) -> float:
+        """The current median over the pooled baseline's."""
+        return statistics.median(self.current) / statistics.median(self.baseline)
+
 
 def judge(
     key: str,
@@ -523,7 +528,7 @@ def check(
     judged = []
     for s in samples:
         min_p = min_p_value(len(s.current), len(s.baseline))
-        ratio = statistics.median(s.current) / statistics.median(s.baseline)
+        ratio = s.ratio
         if unjudgeable(s, level, max_slowdown):
             among = (
                 f" (alpha {alpha(confidence):g} over {len(samples)} judged cells, "
@@ -562,33 +567,31 @@ def min_repeats(level: float, per_value: int = 1, most: int = 1000) -> int:
 def unjudgeable(s: Sample, level: float, max_slowdown: float) -> bool:
     """A slowdown past the limit that no rank test on these values could show at ``level``:
     judged, it would come out "noisy" and pass however large it is, so the gate refuses it."""
-    ratio = statistics.median(s.current) / statistics.median(s.baseline)
-    return ratio < 1 - max_slowdown and min_p_value(len(s.current), len(s.baseline)) >= level
+    return s.ratio < 1 - max_slowdown and min_p_value(len(s.current), len(s.baseline)) >= level
+
+
+def _listed(pairs: list[tuple[dict, dict]], compare) -> str:
+    """Every difference ``compare(before, after)`` names over these pairs, once each."""
+    found: list[str] = []
+    for before, after in pairs:
+        found += [d for d in compare(before, after) if d not in found]
+    return "; ".join(found)
 
 
 def _workload_changes(unit: list[dict], ref_docs: list[dict]) -> tuple[str, str]:
     """What differs, readable ("" for nothing): between the baseline's work and the current
     results'; and inside one side (the current results among themselves, or the baseline's)."""
-
-    def listed(pairs: list[tuple[dict, dict]]) -> str:
-        found: list[str] = []
-        for before, after in pairs:
-            found += [d for d in workload.differences(before, after) if d not in found]
-        return "; ".join(found)
-
-    across = listed([(d, unit[0]) for d in ref_docs])
-    within = listed([(unit[0], d) for d in unit[1:]] + [(ref_docs[0], d) for d in ref_docs[1:]])
+    across = _listed([(d, unit[0]) for d in ref_docs], workload.differences)
+    within = _listed(
+        [(unit[0], d) for d in unit[1:]] + [(ref_docs[0], d) for d in ref_docs[1:]],
+        workload.differences,
+    )
     return across, within
 
 
 def _method_changes(unit: list[dict], ref_docs: list[dict]) -> str:
     """How the measuring differs between the baseline and the current results."""
-    found: list[str] = []
-    for doc in ref_docs:
-        for diff in workload.method_differences(doc, unit[0]):
-            if diff not in found:
-                found.append(diff)
-    return "; ".join(found)
+    return _listed([(d, unit[0]) for d in ref_docs], workload.method_differences)
 
 
 def _scenario_backend(key: str) -> tuple[str, str]:
