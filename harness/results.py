@@ -8,6 +8,7 @@ loading and files from a newer harness are refused with a clear message.
 from __future__ import annotations
 
 import datetime as _dt
+import enum
 import json
 import math
 import os
@@ -33,10 +34,23 @@ TOLERANCE = 1e-5  # float32 kernels differ in summation order across backends
 # loading it would import the user's own module: results may come from another machine.
 NOT_CHECKED = "not checked"
 NEEDS_TRUST = "needs --trust-code"
-STATUSES = ("ok", "failed", "skipped", "unsupported", "interrupted")
+
+
+class Status(enum.StrEnum):
+    """A cell's status, as its result file spells it (a StrEnum: it compares and serialises as
+    the string, so files written before it read the same)."""
+
+    OK = "ok"
+    FAILED = "failed"
+    SKIPPED = "skipped"  # the device is not here (no GPU on this runner)
+    UNSUPPORTED = "unsupported"  # a setting this backend cannot honour, with the reason
+    INTERRUPTED = "interrupted"
+
+
+STATUSES = tuple(Status)
 # Results that never ran, for a reason the harness chose (no GPU here, a setting a backend
 # cannot honour): not a fault of the code under test.
-NOT_RUN = ("skipped", "unsupported")
+NOT_RUN = (Status.SKIPPED, Status.UNSUPPORTED)
 
 
 class ResultError(UserError):

@@ -30,13 +30,15 @@ from pathlib import Path
 
 from harness import lifeline, results
 from harness.gate import stats
+from harness.protocol import Task
 from harness.worker import cell as worker
 
 
 def main(argv: list[str] | None = None) -> int:
     lifeline.tie_to_parent()
     args = worker.parse_args(argv)  # numpy, but no keras: the worker imports that in a phase
-    task = json.loads(args.task.read_text())
+    task = Task.read(args.task).to_json()
+    task.update(ab=task["options"]["ab"])
     opts = json.loads(os.environ.get("HARNESS_STUB") or "{}")
     # Only the first process of a cell reports its phases.
     events = os.fdopen(args.events_fd if args.events_fd is not None else os.open(os.devnull, os.O_WRONLY), "w", buffering=1)  # fmt: skip

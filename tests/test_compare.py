@@ -391,32 +391,32 @@ def test_ab_plan_without_a_backend(tmp_path):
     ]  # fmt: skip
     for j in jobs:
         side = j.subdir.split("/")[-1 if j.subdir.startswith("calibration") else 0]
-        assert j.python == pythons[side] and j.extra["ab"]["python"] == pythons[side]
-        assert j.extra["train_only"] is True and j.extra["ab"]["id"] == "ab-1"
+        assert j.python == pythons[side] and j.options.ab.python == pythons[side]
+        assert j.options.train_only is True and j.options.ab.id == "ab-1"
     # the calibrating worker chooses min_time's epochs, every measured one takes them
-    assert sc.cells[0].min_time > 0 and jobs[0].extra["calibrate_only"] is True
+    assert sc.cells[0].min_time > 0 and jobs[0].options.calibrate_only is True
     chosen = str(tmp_path / "calibration/baseline/g/default--jax.json")
-    assert "epochs_from" not in jobs[0].extra
-    assert all(j.extra["epochs_from"] == chosen for j in jobs[1:])
-    assert not any(j.extra.get("calibrate_only") for j in jobs[1:])
+    assert jobs[0].options.epochs_from is None
+    assert all(j.options.epochs_from == chosen for j in jobs[1:])
+    assert not any(j.options.calibrate_only for j in jobs[1:])
     # a side that measures other work chooses apart; one without min_time measures epochs
     for setting, theirs in (("batch_size=32", "calibration/candidate"), ("min_time=0", None)):
         other = scenario.override(sc, [setting], "--candidate-set")
         jobs = ab.plan("ab-1", {"baseline": [sc], "candidate": [other]}, pythons, ["jax"], 4,
                        tmp_path)  # fmt: skip
-        assert [j.subdir for j in jobs if j.extra.get("calibrate_only")] == [
+        assert [j.subdir for j in jobs if j.options.calibrate_only] == [
             "calibration/baseline",
             *([theirs] if theirs else []),
         ]
         for j in jobs:
-            took = j.extra.get("epochs_from")
+            took = j.options.epochs_from
             if j.subdir.startswith("candidate"):
                 assert took == (str(tmp_path / theirs / "g/default--jax.json") if theirs else None)
             elif j.subdir.startswith("baseline"):
                 assert took == chosen
     # without a run folder (an older caller) each worker calibrates for itself
     jobs = ab.plan("ab-1", {"baseline": [sc], "candidate": [sc]}, pythons, ["jax"], 4)
-    assert len(jobs) == 8 and not any("epochs_from" in j.extra for j in jobs)
+    assert len(jobs) == 8 and not any(j.options.epochs_from for j in jobs)
 
 
 def test_ab_whose_baseline_side_failed_in_every_round_is_missing():

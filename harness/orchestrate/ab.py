@@ -17,6 +17,7 @@ power). Layout: ``OUT/<ab-id>/{baseline,candidate}/round-NN/<scenario>/<cell>--<
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 import sys
 from pathlib import Path
@@ -28,6 +29,7 @@ from ..errors import UsageError
 from ..gate import ci
 from ..gate.check import load_pair, run_gate
 from ..gate.verdicts import parse_confidence, parse_limit
+from ..protocol import ABRole, Options
 from ..results import CALIBRATION, read_manifest, write_json_atomic
 from ..scenario import Scenario
 from . import refcheck
@@ -84,24 +86,22 @@ def plan(
         for backend in backends:
             for sc in scenarios[side]:
                 for cell in sc.cells_for(backend):
-                    extra: dict = {
-                        "train_only": True,
-                        "ab": {"id": ab_id, "side": side, "round": rnd, "python": pythons[side]},
-                    }
+                    role = ABRole(ab_id, side, rnd, pythons[side])
+                    options = Options(train_only=True, ab=role)
                     if cell.min_time > 0 and run_dir is not None:
                         work = (sc.name, cell.id, backend, *(getattr(cell, k) for k in WORK))
                         if work not in chosen:
                             calibration = Job(
                                 sc, cell, backend, subdir=f"{CALIBRATION}/{side}",
                                 python=pythons[side],
-                                extra={"train_only": True, "calibrate_only": True,
-                                       "ab": {**extra["ab"], "round": 0}},
+                                options=Options(train_only=True, calibrate_only=True,
+                                                ab=dataclasses.replace(role, round=0)),
                             )  # fmt: skip
                             jobs.append(calibration)
                             chosen[work] = run_dir / calibration.relpath
-                        extra["epochs_from"] = str(chosen[work])
+                        options = dataclasses.replace(options, epochs_from=str(chosen[work]))
                     jobs.append(Job(sc, cell, backend, subdir=f"{side}/round-{rnd:02d}",
-                                    python=pythons[side], extra=extra))  # fmt: skip
+                                    python=pythons[side], options=options))  # fmt: skip
     return jobs
 
 
@@ -155,7 +155,7 @@ def main(
     jobs = plan(run_dir.name, sides, pythons, backends, rounds, run_dir.absolute())
     if not jobs:
         raise UsageError("no cells to run for backend(s) " + ", ".join(backends))
-    measured = [j for j in jobs if not j.extra.get("calibrate_only")]
+    measured = [j for j in jobs if not j.options.calibrate_only]
     env = environment()
     settings = {
         "rounds": rounds,

@@ -24,6 +24,7 @@ from typing import Any, TextIO
 from .. import results
 from ..environment import environment as probe_environment
 from ..lifeline import child_env
+from ..protocol import Options, ScenarioRef, Task
 from ..scenario import Cell, Scenario
 
 # The module a worker process runs: always the harness's own worker, whatever the environment
@@ -51,10 +52,10 @@ class Job:
     cell: Cell
     backend: str
     # Set by `harness ab`: a sub-folder of the run (side/round), the interpreter that runs the
-    # worker (a side may be another environment) and extra task keys.
+    # worker (a side may be another environment) and how its task departs from a plain cell.
     subdir: str = ""
     python: str | None = None
-    extra: dict[str, Any] = dataclasses.field(default_factory=dict)
+    options: Options = Options()
 
     @property
     def label(self) -> str:
@@ -252,20 +253,16 @@ class Runner:
     def run_job(self, index: int, job: Job, path: Path) -> dict[str, Any]:
         from .. import devices as dev
 
-        task = {
-            "cell": job.cell.to_json(),
-            "backend": job.backend,
-            "scenario": {
-                "name": job.scenario.name,
-                "description": job.scenario.description,
-                "file": job.scenario.path,
-            },
-            "run_id": self.run_dir.name,
-            "environment": self.environment,
-            "artifacts_dir": str(self.run_dir / "models"),
-            **({"shard": self.shard} if self.shard else {}),
-            **job.extra,
-        }
+        task = Task(
+            cell=job.cell.to_json(),
+            backend=job.backend,
+            scenario=ScenarioRef(job.scenario.name, job.scenario.description, job.scenario.path),
+            run_id=self.run_dir.name,
+            environment=self.environment,
+            artifacts_dir=str(self.run_dir / "models"),
+            shard=self.shard,
+            options=job.options,
+        )
         log_path = self.log_path(job)
         log_path.parent.mkdir(parents=True, exist_ok=True)
         cell = job.cell
@@ -292,11 +289,11 @@ class Runner:
                     KERAS_DISTRIBUTION_NUM_PROCESSES=str(procs),
                     KERAS_DISTRIBUTION_PROCESS_ID=str(i),
                 )
-            task["processes_here"] = ids
+            task = dataclasses.replace(task, processes_here=ids)
         # Beside the log, not in /tmp: what the worker was told stays with the run, and a
         # harness killed outright leaves nothing behind elsewhere.
         task_path = log_path.with_suffix(".task.json")
-        task_path.write_text(json.dumps(task))
+        task.write(task_path)
         read_fd, write_fd = os.pipe()
         state = {"phase": "starting"}
         started = time.monotonic()
@@ -496,8 +493,8 @@ class Runner:
         doc["environment"] = self.environment
         if self.shard:
             doc["shard"] = self.shard
-        if job.extra.get("ab"):
-            doc["ab"] = job.extra["ab"]
+        if job.options.ab:
+            doc["ab"] = dataclasses.asdict(job.options.ab)
         return doc
 
     def _finalize(

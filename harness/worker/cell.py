@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import json
 import math
 import os
@@ -27,6 +28,7 @@ from .. import lifeline, results, workload
 from ..backends import backend_versions
 from ..errors import one_line
 from ..gate import stats
+from ..protocol import Task
 from ..scenario import Cell, is_ref, label_problems, parallel_problems
 from . import data as data_mod
 from . import devices, parallel, timing, userdata
@@ -48,21 +50,23 @@ class CellOutcome(Exception):
 
 
 class Worker:
-    def __init__(self, task: dict[str, Any], out: Path, events_fd: int | None, verbose: bool):
+    def __init__(self, task: Task, out: Path, events_fd: int | None, verbose: bool):
         self.task = task
-        self.cell = Cell.from_json(task["cell"])
-        self.backend = task["backend"]
+        self.options = task.options
+        self.cell = Cell.from_json(task.cell)
+        self.backend = task.backend
         self.out = out
         self.verbose = verbose
         self.events = os.fdopen(events_fd, "w", buffering=1) if events_fd is not None else None
-        self.result = results.new_result(task["cell"], self.backend, task["scenario"])
-        self.result["run_id"] = task.get("run_id")
-        self.result["environment"] = task.get("environment", {})
+        scenario = dataclasses.asdict(task.scenario)
+        self.result = results.new_result(task.cell, self.backend, scenario)
+        self.result["run_id"] = task.run_id
+        self.result["environment"] = task.environment
         self.result["warnings"] = []
-        if task.get("ab"):
-            self.result["ab"] = task["ab"]
-        if task.get("shard"):
-            self.result["shard"] = task["shard"]
+        if task.options.ab:
+            self.result["ab"] = dataclasses.asdict(task.options.ab)
+        if task.shard:
+            self.result["shard"] = task.shard
         self.sampler = None
         self.parallel: parallel.Single = parallel.Single()
         self.ds: data_mod.Dataset | None = None
@@ -220,7 +224,7 @@ class Worker:
             keras.mixed_precision.set_global_policy(cell.precision)
         self.result["train"] = self._train(keras, ds)
         self.result["workload"] = self._workload(ds)
-        if self.task.get("train_only"):
+        if self.options.train_only:
             # `harness ab` runs a worker per round and side, many processes: it gates on training
             # throughput, and the other phases would only lengthen each round.
             self.result["phases_skipped"] = ["evaluate", "predict", "efficiency", "save"]
@@ -263,7 +267,7 @@ class Worker:
         if is_ref(cell.dataset):
             data["source"] = source_digest(cell.dataset)
         ran = {k: v for k, v in (self.result.get("backend_settings") or {}).items() if k != "error"}
-        return workload.record(self.task["cell"], model=model, data=data, backend=ran)
+        return workload.record(self.task.cell, model=model, data=data, backend=ran)
 
     def _load_data(self) -> data_mod.Dataset:
         """The cell's dataset: a built-in one (skipped where it cannot be had here), or the
@@ -273,7 +277,7 @@ class Worker:
             return userdata.load(
                 cell.dataset,
                 cell.python_path,
-                self.task["cell"],
+                self.task.cell,
                 batch_size=cell.batch_size,
                 train_samples=cell.train_samples,
                 test_samples=cell.test_samples,
@@ -303,7 +307,7 @@ class Worker:
         shared = self._shared_epochs()
         epochs, calibration = shared or cell.epochs, []
         # `harness ab`'s calibrating worker stops once it has chosen: its fit is no value
-        repeats = 1 if self.task.get("calibrate_only") else cell.repeats
+        repeats = 1 if self.options.calibrate_only else cell.repeats
         self._sample_fits_finely()
         repeat = 0
         while repeat < repeats:
@@ -378,7 +382,7 @@ class Worker:
                     pool = data_mod.tf_data_threads(feed.x)
                     self.result["backend_settings"]["tf_data_threads"] = pool
         trained = None
-        if epochs != cell.epochs and not self.task.get("train_only"):
+        if epochs != cell.epochs and not self.options.train_only:
             # min_time measured more epochs than the scenario asks; what is evaluated, saved
             # and loaded elsewhere is the model of exactly `epochs`, as under every backend.
             self.phase("train")  # untimed: the model of exactly `epochs`
@@ -410,7 +414,7 @@ class Worker:
             "epochs_asked": cell.epochs,
             "min_time": cell.min_time,
             "calibration": calibration,  # the fits found too short: their epochs and seconds
-            "epochs_from": self.task.get("epochs_from") if shared else None,
+            "epochs_from": self.options.epochs_from if shared else None,
             "repeats": repeats,
             "warmup": {
                 "steps": cell.warmup_steps,
@@ -443,7 +447,7 @@ class Worker:
         """`harness ab`: the epochs its calibrating worker chose for min_time, so that every
         round of both sides measures the same work; None where there is none to take (that
         worker failed before it chose): this one calibrates for itself, and says so."""
-        path = self.task.get("epochs_from")
+        path = self.options.epochs_from
         if not path:
             return None
         try:
@@ -468,7 +472,7 @@ class Worker:
             model = model_mod.build_model(
                 cell.model,
                 cell.python_path,
-                self.task["cell"],
+                self.task.cell,
                 input_shape=self.ds.input_shape,
                 num_classes=self.ds.num_classes,
             )
@@ -562,11 +566,11 @@ class Worker:
                 "of numpy arrays; the harness does not shard other pipelines",
             )
         kind, _ = device_strings.parse(cell.device)
-        scenario = self.task["scenario"]["name"]
+        scenario = self.task.scenario.name
         # What the processes must share: settings of the host's own (a local data file, time
         # limits, sampling) may differ between hosts.
         local = ("data_path", "time_limit", "sample_interval", "jax_preallocate")
-        shared = {k: v for k, v in self.task["cell"].items() if k not in local}
+        shared = {k: v for k, v in self.task.cell.items() if k not in local}
         identity = f"{scenario}/{cell.id}--{self.backend} " + json.dumps(shared, sort_keys=True)
         try:
             self.parallel = parallel.start(
@@ -686,10 +690,10 @@ class Worker:
 
     def _save_reload(self, keras, ds, model) -> dict[str, Any]:
         out: dict[str, Any] = {}
-        folder = Path(self.task.get("artifacts_dir") or self.out.parent / "models")
+        folder = Path(self.task.artifacts_dir or self.out.parent / "models")
         folder.mkdir(parents=True, exist_ok=True)
         # Scenario in the name: two scenarios may have a cell of the same id.
-        stem = f"{self.task['scenario']['name']}--{self.out.stem}"
+        stem = f"{self.task.scenario.name}--{self.out.stem}"
         # Reference predictions let another backend check it loads this model faithfully.
         from ..results import REFERENCE_SAMPLES, reference_inputs, reference_paths
 
@@ -771,8 +775,7 @@ def main(argv: list[str] | None = None) -> int:
     # First: a worker must not outlive the orchestrator that started it (lifeline.py).
     lifeline.tie_to_parent()
     args = parse_args(argv)
-    task = json.loads(args.task.read_text())
-    worker = Worker(task, args.out, args.events_fd, args.verbose)
+    worker = Worker(Task.read(args.task), args.out, args.events_fd, args.verbose)
     code = worker.run()
     if worker.parallel.processes > 1 and worker.result["status"] != "ok":
         # Its result is written. Exiting normally would wait at jax.distributed's shutdown
