@@ -14,6 +14,7 @@ from harness.devices import (
     visible_entries,
 )
 from harness.monitor import gpu_presence
+from harness.protocol import Task
 from harness.worker.devices import gpu_probe, require
 
 UUID_A = "GPU-5e1d3c2a-0000-4000-8000-00000000000a"
@@ -345,7 +346,7 @@ def test_a_data_parallel_gpu_cell_that_sees_no_gpu_fails_where_one_is_there(
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0,1")
     cell = Cell(scenario="s", id="dp2", device="gpu", data_parallel=2)
     task = {"cell": cell.to_json(), "backend": "jax", "scenario": {"name": "s"}}
-    worker = worker_cell.Worker(task, tmp_path / "result.json", None, False)
+    worker = worker_cell.Worker(Task.from_json(task), tmp_path / "result.json", None, False)
     if present:
         with pytest.raises(GpuUnusable, match=f"but jax cannot use it: {BROKEN}"):
             worker._start_parallel()

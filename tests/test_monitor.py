@@ -21,6 +21,7 @@ from harness.monitor import (
     nvml_status,
     resolve_visible_gpu,
 )
+from harness.protocol import Task
 from harness.scenario import Cell
 from harness.worker.cell import Worker
 
@@ -719,7 +720,7 @@ def started_worker(tmp_path, device):
     """A worker for a one-cell task whose sampler ran (no backend is imported)."""
     cell = Cell(scenario="s", id="default", device=device, sample_interval=60.0)
     task = {"cell": cell.to_json(), "backend": "torch", "scenario": {"name": "s"}}
-    worker = Worker(task, tmp_path / "result.json", None, False)
+    worker = Worker(Task.from_json(task), tmp_path / "result.json", None, False)
     worker._start_sampler()
     worker._stop_sampler()
     return worker
