@@ -14,12 +14,12 @@ result records ``workload = {"id", "parts", "method"}``:
 - ``method``: how it was measured (``METHOD_FIELDS``): a change is named beside a verdict,
   but is not a change of work.
 
-Not part of either (they change neither what is computed nor how it is timed): ``time_limit``,
-``sample_interval``, ``data_path`` and ``python_path`` (where this host finds its files: the
-module's own digest stands for a user's code), ``jax_preallocate`` (memory reservation),
-``backends`` (the backend is in the cell's key), and ``step_delay_ms``: the known slowdown
-that proves the gate, which must be judged as a slowdown. ``min_time``'s epochs are chosen by
-calibration, so ``epochs`` is part of the method, not of the work.
+Each scenario key declares which of the two it is, or neither (harness/scenario/keys.py; the
+docs' key table shows it): neither changes what is computed nor how it is timed (a time
+limit, where this host finds its files, memory reservation, which backends run). For a user's
+code, its module's digest stands in the parts. ``step_delay_ms`` is neither on purpose: it is
+the known slowdown that proves the gate, and must be judged as a slowdown. ``min_time``'s epochs
+are chosen by calibration, so ``epochs`` is part of the method, not of the work.
 
 Results written before the harness recorded a workload are compared on the settings their
 cell records (``settings`` only).
@@ -31,43 +31,14 @@ import hashlib
 import json
 from typing import Any
 
-from .scenario import BEFORE, Cell
+from .scenario import BEFORE, KEYS, Cell, Part
 
-# Cell settings that change what is computed.
-WORK_FIELDS = (
-    "model",
-    "dataset",
-    "pipeline",
-    "batch_size",
-    "optimizer",
-    "loss",
-    "metrics",
-    "device",
-    "train_samples",
-    "test_samples",
-    "seed",
-    "precision",
-    "jit_compile",
-    "steps_per_execution",
-    "threads",
-    "tf32",
-    "data_parallel",
-    "data_parallel_processes",
-)
-# Cell settings that change how the work is measured, not the work.
-METHOD_FIELDS = ("epochs", "repeats", "warmup_steps", "min_time", "sync_every_step")
-# The settings in neither, and why, for the docs and a test that every field is placed.
-NEITHER_FIELDS = {
-    "scenario": "the cell's name",
-    "id": "the cell's name",
-    "time_limit": "a guard, not work",
-    "sample_interval": "utilization sampling",
-    "data_path": "where this host keeps MNIST",
-    "python_path": "where this host finds the user's modules (their digests are recorded)",
-    "jax_preallocate": "memory reservation",
-    "backends": "the backend is part of the cell's key",
-    "step_delay_ms": "the known slowdown that proves the gate: judged as a slowdown",
-}
+# The cell settings by part, as each key declares it (harness/scenario/keys.py): those that
+# change what is computed, those that change how it is measured, and the rest (with the cell's
+# own names, scenario and id).
+WORK_FIELDS = tuple(k.name for k in KEYS if k.part is Part.WORK)
+METHOD_FIELDS = tuple(k.name for k in KEYS if k.part is Part.METHOD)
+NEITHER_FIELDS = ("scenario", "id", *(k.name for k in KEYS if k.part is Part.NEITHER))
 
 
 def _defaults() -> dict[str, Any]:
@@ -77,12 +48,6 @@ def _defaults() -> dict[str, Any]:
 
 
 _DEFAULTS = _defaults()
-
-
-def part_of(key: str) -> str:
-    """What a cell setting is to the workload: "work" (part of its identity), "method" (how
-    it is measured: named beside a verdict) or "neither"."""
-    return "work" if key in WORK_FIELDS else "method" if key in METHOD_FIELDS else "neither"
 
 
 def settings(cell: dict[str, Any]) -> dict[str, Any]:

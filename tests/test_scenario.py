@@ -1,3 +1,4 @@
+import dataclasses
 import json
 from pathlib import Path
 
@@ -202,10 +203,12 @@ def test_the_docs_list_every_key_as_declared():
 
 
 def test_json_schema_is_published_and_current():
-    published = json.loads((ROOT / "scenario.schema.json").read_text())
-    assert published == scenario.json_schema(), (
+    """scenario.schema.json is `harness schema`'s output, byte for byte."""
+    text = (ROOT / "scenario.schema.json").read_text()
+    assert text == json.dumps(scenario.json_schema(), indent=2) + "\n", (
         "regenerate: python -m harness schema --out scenario.schema.json"
     )
+    published = json.loads(text)
     props = published["properties"]["defaults"]["properties"]
     assert set(props) == set(scenario.FIELDS)
     assert props["pipeline"]["enum"] == ["numpy", "pydataset", "tf.data", "torch"]
@@ -266,3 +269,114 @@ def test_threads_and_tf32_are_validated_axes_left_to_each_backend_by_default(tmp
         with pytest.raises(ScenarioError) as err:
             scenario.load(write(tmp_path, f"[defaults]\n{text}\n", "bad.toml"))
         assert str(err.value).endswith(message)
+
+
+def _undeclared(cell_type: type) -> list[str]:
+    """The fields of a cell type after scenario and id that are not declared with key()."""
+    fields = dataclasses.fields(cell_type)
+    assert [f.name for f in fields[:2]] == ["scenario", "id"]
+    return [f.name for f in fields[2:] if not isinstance(scenario.key_of(f), scenario.Key)]
+
+
+def test_every_cell_field_is_a_key_declared_in_full():
+    """Each key states its default, kind, workload part and meaning once, on its Cell field;
+    a field added without key() is caught here, and key() refuses a declaration that lacks a
+    part (the schema, the docs' table, the cell ids and the workload groups are read from it)."""
+    assert _undeclared(scenario.Cell) == []
+    plain = dataclasses.make_dataclass(
+        "Plain", [("extra", int, 1)], bases=(scenario.Cell,), frozen=True
+    )
+    assert _undeclared(plain) == ["extra"]
+    names = [f.name for f in dataclasses.fields(scenario.Cell)[2:]]
+    assert [k.name for k in scenario.KEYS] == names
+    for k in scenario.KEYS:
+        assert k.doc.strip() and isinstance(k.kind, scenario.Kind), k.name
+        assert k.part in ("work", "method", "neither"), k.name
+        if k.default is not None:  # the default is a value its own kind accepts, as JSON too
+            as_json = json.loads(json.dumps(k.kind.to_json(k.default)))
+            assert k.kind.check(as_json, k.name) == k.default, k.name
+            assert k.kind.from_json(as_json) == k.default, k.name
+    with pytest.raises(TypeError):
+        scenario.key(1, scenario.checks.Int(1), "samples per step")  # no part
+    for bad in (
+        (1, "integer", scenario.Part.WORK, "samples per step"),  # no kind
+        (1, scenario.checks.Int(1), "work", "samples per step"),  # a part not declared
+        (1, scenario.checks.Int(1), scenario.Part.WORK, " "),  # no meaning
+    ):
+        with pytest.raises(TypeError, match="a key needs a kind, a workload part and a meaning"):
+            scenario.key(*bad)
+
+
+def test_what_is_read_from_the_declarations():
+    from harness import workload
+    from harness.orchestrate import ab
+
+    assert list(scenario.FIELDS) == [k.name for k in scenario.KEYS if k.name != "python_path"]
+    assert list(scenario.TOP_LEVEL_FIELDS) == ["python_path"]
+    assert scenario.TOP_LEVEL == ("name", "description", "python_path", "defaults", "matrix")
+    run_settings = ["data_path", "time_limit", "min_time", "sample_interval", "jax_preallocate"]
+    assert [k for k in scenario.FIELDS if k not in scenario.MATRIX_FIELDS] == [
+        *run_settings,
+        "backends",
+    ]
+    assert scenario.REF_FIELDS == ("model", "dataset")
+    assert scenario.BEFORE == {"min_time": 0.0}
+    assert sorted(ab.WORK) == sorted(
+        ["dataset", "data_path", "train_samples", "batch_size", "epochs", "min_time"]
+    )
+    assert workload.METHOD_FIELDS == (
+        "epochs",
+        "repeats",
+        "warmup_steps",
+        "min_time",
+        "sync_every_step",
+    )
+    assert workload.NEITHER_FIELDS == (
+        "scenario",
+        "id",
+        "data_path",
+        "time_limit",
+        "sample_interval",
+        "step_delay_ms",
+        "jax_preallocate",
+        "python_path",
+        "backends",
+    )
+    # the defaults a cell has are the declared ones
+    assert scenario.Cell(scenario="s", id="c").batch_size == scenario.FIELDS["batch_size"].default
+
+
+def test_cell_ids_label_each_axis_as_declared():
+    named = scenario.Named("sgd", (("learning_rate", 0.01), ("nesterov", True)))
+    values = [
+        ("batch_size", 32, "bs32"),
+        ("model", "pkg.mod:build", "pkg.mod_build"),
+        ("pipeline", "tf.data", "tfdata"),
+        ("metrics", ("accuracy", "mae"), "accuracy+mae"),
+        ("metrics", (), "no-metrics"),
+        ("device", "gpu:1", "gpu1"),
+        ("step_delay_ms", 0.5, "delay0.5ms"),
+        ("optimizer", named, "sgd-lr0.01-nesterovon"),
+        ("loss", scenario.Named("kl_divergence"), "kl_divergence"),
+        ("jit_compile", True, "jit-on"),
+        ("jit_compile", "auto", "jit-auto"),
+        ("dataset", ".odd value/..", "_odd_value_.."),
+        ("epochs", 3, "e3"),
+        ("repeats", 2, "r2"),
+        ("seed", 1, "seed1"),
+        ("warmup_steps", 0, "warm0"),
+        ("train_samples", 5, "n5"),
+        ("test_samples", 6, "t6"),
+        ("steps_per_execution", 2, "spe2"),
+        ("sync_every_step", True, "sync"),
+        ("sync_every_step", False, "async"),
+        ("threads", 2, "threads2"),
+        ("tf32", True, "tf32"),
+        ("tf32", False, "no-tf32"),
+        ("data_parallel", 2, "dp2"),
+        ("data_parallel_processes", 2, "procs2"),
+        ("precision", "mixed_float16", "mixed_float16"),
+    ]
+    assert [scenario.cell_id([(k, v)]) for k, v, _ in values] == [want for *_, want in values]
+    assert scenario.cell_id([("batch_size", 64), ("device", "cpu")]) == "bs64-cpu"
+    assert scenario.cell_id([]) == "default"

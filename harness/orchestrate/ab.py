@@ -48,8 +48,9 @@ def order(rounds: int) -> list[tuple[int, str]]:
     return out
 
 
-# What decides how much work an epoch is: sides that differ here calibrate apart.
-WORK = ("dataset", "data_path", "train_samples", "batch_size", "epochs", "min_time")
+# What decides how much work an epoch is: sides that differ here calibrate apart (each key
+# declares it: harness/scenario/keys.py).
+WORK = scenario.CALIBRATION_FIELDS
 
 
 def plan(
