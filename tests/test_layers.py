@@ -59,6 +59,39 @@ def test_the_worker_imports_no_orchestrator_code():
             assert not bad, f"{name} imports {bad}"
 
 
+# Top down: the commands parse arguments; orchestration runs cells, the gate judges, the
+# reports draw; below them what every layer reads (scenarios, result files, the environment,
+# the worker's task, the sampler); lowest, helpers that import no other harness module. The
+# worker side stands apart: it reads the two lower layers (and the gate's pure statistics).
+LAYERS = (
+    (4, ("harness.cli", "harness.commands", "harness.__main__")),
+    (3, ("harness.orchestrate", "harness.gate", "harness.report", "harness.dmon")),
+    (2, ("harness.scenario", "harness.results", "harness.environment", "harness.workload",
+         "harness.protocol", "harness.monitor")),
+)  # fmt: skip
+WORKER_MAY_READ = ("harness.gate.stats",)
+
+
+def _layer(name: str) -> int:
+    if name.startswith("harness.worker"):
+        return 0
+    return next((n for n, prefixes in LAYERS if name.startswith(prefixes)), 1)
+
+
+def test_each_layer_imports_only_the_layers_below_it():
+    for name, path in MODULES.items():
+        mine = _layer(name)
+        for dep in _imports(path):
+            theirs = _layer(dep) if dep in MODULES else None
+            if theirs is None:
+                continue
+            if mine == 0:  # the worker side
+                assert theirs in (0, 1, 2) or dep in WORKER_MAY_READ, f"{name} imports {dep}"
+            else:
+                assert theirs != 0, f"{name} imports the worker's {dep}"
+                assert theirs <= mine, f"{name} (layer {mine}) imports {dep} (layer {theirs})"
+
+
 def test_no_import_cycles_at_load_time():
     graph = {
         n: {m for m in _imports(p, True) if m in MODULES and m != n} for n, p in MODULES.items()
@@ -85,6 +118,8 @@ def test_the_rules_can_fail():
     found = _imports(ROOT / "orchestrate" / "ab.py")
     assert {"harness.gate.check", "harness.orchestrate.runner", "harness.results"} <= found
     assert "harness.gate.stats" in _imports(ROOT / "worker" / "cell.py")
+    assert _layer("harness.commands.run") > _layer("harness.gate.check") > _layer("harness.results")
+    assert _layer("harness.results") > _layer("harness.errors") > _layer("harness.worker.cell")
 
 
 def _stdlib_imports(path: Path) -> set[str]:
