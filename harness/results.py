@@ -162,9 +162,12 @@ def read_result(path: Path) -> dict[str, Any]:
     return doc
 
 
-# The per-repeat figures the gate ranks and the reports draw: each, where present, an object
-# whose values are positive finite numbers.
-RATE_FIELDS = ("samples_per_sec", "typical_samples_per_sec")
+# The per-repeat figures the gate ranks and the reports draw, fields of a result's ``train``:
+# each, where present, an object whose values are positive finite numbers (stats.summarize).
+# Throughput: samples over each repeat's measured epochs / their wall time; typical: batch size
+# / the median timed chunk's time per step.
+THROUGHPUT, TYPICAL = "samples_per_sec", "typical_samples_per_sec"
+RATE_FIELDS = (THROUGHPUT, TYPICAL)
 
 
 def shape_problem(doc: dict[str, Any]) -> str | None:

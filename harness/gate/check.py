@@ -12,7 +12,8 @@ from ..errors import UsageError
 from ..report.table import Column, Table, row, to_markdown, to_text
 from ..results import NOT_RUN, ResultError, cell_key, load_results, planned
 from ..results import fail_on_skip as report_not_run
-from . import ci, stats, verdicts
+from . import ci, options, stats, verdicts
+from .judge import REFUSED, STATUSES, Verdict, gate_fails
 
 
 def main(
@@ -36,8 +37,8 @@ def main(
     for p in [*current_paths, *(baseline_paths or [history_dir])]:
         if not Path(p).exists():
             raise UsageError(f"{p}: no such file or folder")
-    limit = verdicts.parse_limit(max_slowdown)
-    confidence = verdicts.parse_confidence(confidence)
+    limit = options.parse_limit(max_slowdown)
+    confidence = options.parse_confidence(confidence)
     ci.check_junit_path(junit)
     if history_dir is not None:
         current, baseline = load_history_pair(current_paths, history_dir, window)
@@ -91,10 +92,10 @@ def run_gate(
         return 1
     head = header(found, confidence, correction)
     sys.stdout.write(head + "\n\n" + render_check(found, markdown=fmt == "md"))
-    counts = {s: sum(v.status == s for v in found) for s in verdicts.STATUSES}
+    counts = {s: sum(v.status == s for v in found) for s in STATUSES}
     tally = ", ".join(f"{n} {s}" for s, n in counts.items() if n)
     print("\n" + tally, file=sys.stderr)
-    changed = [v for v in found if v.status in verdicts.REFUSED]
+    changed = [v for v in found if v.status in REFUSED]
     for v in changed:
         print(
             f"harness: {v.key}: workload changed ({v.why}): not judged; a change of work is not "
@@ -103,7 +104,7 @@ def run_gate(
         )
     if not_run:
         report_not_run(ran)  # names each: skipped is no pass
-    fails = verdicts.gate_fails(found) or bool(not_run)
+    fails = gate_fails(found) or bool(not_run)
     verdict = "refused" if changed else "failed" if fails else "passed"
     if junit:
         ci.write_junit(junit, found, suite, not_run=not_run)
@@ -127,23 +128,23 @@ def run_gate(
     return 2 if changed else 1 if fails else 0
 
 
-def header(found: list[verdicts.Verdict], confidence: float, correction: str) -> str:
+def header(found: list[Verdict], confidence: float, correction: str) -> str:
     """The line above the verdicts: the gate's confidence, and how its error rate is held."""
     m = sum(v.p_slower is not None for v in found)
-    alpha = verdicts.percent(verdicts.alpha(confidence))
+    alpha = options.percent(options.alpha(confidence))
     how = (
-        verdicts.CORRECTIONS[correction].format(alpha=alpha, m=m)
+        options.CORRECTIONS[correction].format(alpha=alpha, m=m)
         if m
         else f"{correction} (no cell judged)"
     )
     return (
-        f"Gate at {verdicts.percent(confidence)} confidence; correction {how}. p adj: the "
+        f"Gate at {options.percent(confidence)} confidence; correction {how}. p adj: the "
         "p-value after the correction; bounds: of the ratio, each one-sided at the level its "
         "test was held to."
     )
 
 
-def rounds_hint(v: verdicts.Verdict, sides: list[list[float]], limit: float, confidence: float):
+def rounds_hint(v: Verdict, sides: list[list[float]], limit: float, confidence: float):
     """For a noisy interleaved cell: how many rounds would settle it, if its slowdown is real."""
     spread = stats.log_spread(sides)
     seen = 1 - v.ratio
@@ -204,7 +205,7 @@ def load_pair(current: list[Path], baseline: list[Path]) -> tuple[list[dict], li
     return cur, base
 
 
-def render_check(found: list[verdicts.Verdict], markdown: bool = False) -> str:
+def render_check(found: list[Verdict], markdown: bool = False) -> str:
     """The verdicts as a text (or markdown) table, the gate's failures first.
 
     Args:

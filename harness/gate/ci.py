@@ -17,7 +17,7 @@ from pathlib import Path
 
 from ..errors import UsageError
 from ..results import make_dir
-from .verdicts import FAILING, REFUSED, Verdict
+from .judge import FAILING, REFUSED, Verdict
 
 # GitHub Actions sets it to a file per step; what a step appends there shows on the run's page.
 SUMMARY_ENV = "GITHUB_STEP_SUMMARY"
