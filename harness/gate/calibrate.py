@@ -92,7 +92,7 @@ def calibrate_gates(
             [s for s in gate if s.key not in refused], max_slowdown=limit,
             confidence=confidence, correction=correction, bounds=False,
         )  # fmt: skip
-        return {v.key for v in found if v.status == "regressed"}, refused
+        return {v.key for v in found if v.status == judge.VerdictStatus.REGRESSED}, refused
 
     def alarmed(gate, limit) -> set[str]:
         regressed, refused = judged(gate, limit)

@@ -13,7 +13,7 @@ from ..report.table import Column, Table, row, to_markdown, to_text
 from ..results import NOT_RUN, ResultError, cell_key, load_results, planned
 from ..results import fail_on_skip as report_not_run
 from . import ci, options, stats, verdicts
-from .judge import REFUSED, STATUSES, Verdict, gate_fails
+from .judge import REFUSED, STATUSES, Verdict, VerdictStatus, gate_fails
 
 
 def main(
@@ -80,7 +80,7 @@ def run_gate(
     # nothing else could be compared (a GPU job whose every cell was skipped)
     ran = current if ran is None else ran
     not_run = {cell_key(d) for d in ran if d["status"] in NOT_RUN} if fail_on_skip else set()
-    if all(v.status == "not compared" for v in found):  # a gate that compared nothing
+    if all(v.status == VerdictStatus.NOT_COMPARED for v in found):  # a gate that compared nothing
         if not not_run:
             raise UsageError("no cell is present (and ok) in both the current run and the baseline")
         report_not_run(ran)
@@ -114,7 +114,7 @@ def run_gate(
     if verdicts.is_interleaved(current + baseline):
         sides = verdicts.values_by_side(current + baseline, metric)
         for v in found:
-            if v.status == "noisy" and len(sides.get(v.key, {})) == 2:
+            if v.status == VerdictStatus.NOISY and len(sides.get(v.key, {})) == 2:
                 hint = rounds_hint(v, list(sides[v.key].values()), limit, confidence)
                 if hint:
                     print(hint, file=sys.stderr)
@@ -214,7 +214,7 @@ def render_check(found: list[Verdict], markdown: bool = False) -> str:
     """
     head = ("cell", "verdict", "ratio", "bounds", "p (slower)", "p adj", "n", "why")
     rows = []
-    first = ("regressed", "lost", "workload changed")
+    first = (VerdictStatus.REGRESSED, VerdictStatus.LOST, VerdictStatus.WORKLOAD_CHANGED)
     for v in sorted(found, key=lambda v: (v.status not in first, v.key)):
         ratio = "" if v.ratio is None else f"{v.ratio:.3f}"
         bounds = "" if v.ci is None else f"{_bound(v.ci[0])}-{_bound(v.ci[1])}"

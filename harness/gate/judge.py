@@ -11,34 +11,40 @@ percent. The statistics themselves are in stats.py; which results make a sample,
 from __future__ import annotations
 
 import dataclasses
+import enum
 import math
 import statistics
 
 from .options import CORRECTIONS, alpha, check_confidence, percent
 from .stats import adjust, levels, mann_whitney_less, min_p_value, ratio_bounds, run_allowance
 
-# Every verdict the gate gives a cell, in the order the CLI counts them.
-STATUSES = (
-    "regressed",
-    "lost",
-    "workload changed",
-    "improved",
-    "noisy",
-    "unchanged",
-    "missing",
-    "not compared",
-)
+
+class VerdictStatus(enum.StrEnum):
+    """Every verdict the gate gives a cell, in the order the CLI counts them (a StrEnum: it
+    compares and prints as its text)."""
+
+    REGRESSED = "regressed"
+    LOST = "lost"  # ok in the baseline, not ok now
+    WORKLOAD_CHANGED = "workload changed"  # other work than the baseline's: not judged
+    IMPROVED = "improved"
+    NOISY = "noisy"
+    UNCHANGED = "unchanged"
+    MISSING = "missing"  # ran on one side only, or crashed
+    NOT_COMPARED = "not compared"
+
+
+STATUSES = tuple(VerdictStatus)
 # Verdicts that fail the gate: a slowdown, a cell ok in the baseline that did not run ok now
 # (lost), or one that ran on one side only (or crashed).
-FAILING = ("regressed", "lost", "missing")
+FAILING = (VerdictStatus.REGRESSED, VerdictStatus.LOST, VerdictStatus.MISSING)
 # Verdicts that make the gate refuse (exit 2): other work than the baseline's, not judged.
-REFUSED = ("workload changed",)
+REFUSED = (VerdictStatus.WORKLOAD_CHANGED,)
 
 
 @dataclasses.dataclass(frozen=True)
 class Verdict:
     key: str
-    status: str  # one of STATUSES
+    status: VerdictStatus
     ratio: float | None = None
     # one-sided bounds of the ratio: (lower, upper), each at the level its test used
     ci: tuple[float, float] | None = None
@@ -124,12 +130,12 @@ def judge(
     slower = f"p={p_slower:.3g}" + (f" (raw {raw_slower:.3g})" if p_slower != raw_slower else "")
     faster = f"p={p_faster:.3g}" + (f" (raw {raw_faster:.3g})" if p_faster != raw_faster else "")
 
-    def verdict(status: str, why: str) -> Verdict:
+    def verdict(status: VerdictStatus, why: str) -> Verdict:
         return Verdict(key, status, ratio, None, raw_slower, raw_faster, why, None, p_slower)
 
     if ratio < 1 - max_slowdown:
         if p_slower < threshold and ratio >= low:
-            return verdict("noisy", (
+            return verdict(VerdictStatus.NOISY, (
                 f"{change} is significant ({slower}), but from the spread of the "
                 f"baseline's {baseline_runs} runs another run of the same code may land "
                 f"{1 - low:.1%} lower by chance ({percent(confidence)} prediction bound): too noisy "
@@ -137,17 +143,19 @@ def judge(
             ))  # fmt: skip
         if p_slower < threshold:
             return verdict(
-                "regressed",
+                VerdictStatus.REGRESSED,
                 f"{change}, past the allowed -{percent(max_slowdown)}; Mann-Whitney "
                 f"{slower} < {threshold:.3g}",
             )
-        return verdict("noisy", (
+        return verdict(VerdictStatus.NOISY, (
             f"{change} looks slower, but {slower} >= {threshold:.3g} with "
             f"{len(current)} vs {len(baseline)} repeats: too noisy to judge"
         ))  # fmt: skip
     if ratio > max(1 + max_slowdown, high) and p_faster < threshold:
-        return verdict("improved", f"{change}; Mann-Whitney {faster}")
-    return verdict("unchanged", f"{change}, within ±{percent(max_slowdown)} or not significant")
+        return verdict(VerdictStatus.IMPROVED, f"{change}; Mann-Whitney {faster}")
+    return verdict(
+        VerdictStatus.UNCHANGED, f"{change}, within ±{percent(max_slowdown)} or not significant"
+    )
 
 
 def judge_family(

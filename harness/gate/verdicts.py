@@ -20,6 +20,7 @@ from .judge import (
     STATUSES,
     Sample,
     Verdict,
+    VerdictStatus,
     gate_fails,
     judge,
     judge_family,
@@ -43,7 +44,7 @@ from .options import (
 
 __all__ = [
     "CONFIDENCE_RANGE", "CORRECTIONS", "FAILING", "METRICS", "REFUSED", "STATUSES",
-    "LimitError", "Sample", "Verdict", "alpha", "baseline_runs", "check", "check_confidence",
+    "LimitError", "Sample", "Verdict", "VerdictStatus", "alpha", "baseline_runs", "check", "check_confidence",
     "fingerprint", "gate_fails", "has_metric", "is_interleaved", "judge", "judge_family",
     "lone_level", "min_repeats", "min_values", "parse_confidence", "parse_limit", "percent",
     "unit_id", "unjudgeable", "values_by_side",
@@ -195,11 +196,15 @@ def check(
             why = "in the baseline, not in the current run" + (
                 " (planned, but it never ran)" if key in planned else ""
             )
-            verdicts.append(Verdict(key, "missing", why=why))
+            verdicts.append(Verdict(key, VerdictStatus.MISSING, why=why))
         else:
-            verdicts.append(Verdict(key, "not compared", why="its scenario was not run now"))
+            verdicts.append(
+                Verdict(key, VerdictStatus.NOT_COMPARED, why="its scenario was not run now")
+            )
     for key in sorted(planned - set(current_units) - set(base_units) - set(base_failed)):
-        verdicts.append(Verdict(key, "missing", why="planned in the current run, never ran"))
+        verdicts.append(
+            Verdict(key, VerdictStatus.MISSING, why="planned in the current run, never ran")
+        )
     for key, units in current_units.items():
         unit = _newest(units)
         if key not in base_units:  # the baseline has nothing to judge by
@@ -214,7 +219,7 @@ def check(
             d = bad[0]
             who = f"{d['ab']['side']} side" if d.get("ab") else "current run"
             why = f"ok in the baseline; {who}: {d['status']}: {d.get('reason')}"
-            verdicts.append(Verdict(key, "lost", why=why))
+            verdicts.append(Verdict(key, VerdictStatus.LOST, why=why))
             continue
         other_side = [
             d
@@ -225,7 +230,7 @@ def check(
         if other_side:
             d = other_side[0]
             why = f"{d['ab']['side']} side: {d['status']}: {d.get('reason')}"
-            verdicts.append(Verdict(key, "missing", why=why))
+            verdicts.append(Verdict(key, VerdictStatus.MISSING, why=why))
             continue
         ref_units = base_units[key]
         fp_cur = fingerprint(unit[0])
@@ -249,10 +254,10 @@ def check(
                 "runs of one side did other work (a job resumed after a change, or a baseline "
                 f"stored across one): {within}"
             )
-            verdicts.append(Verdict(key, "workload changed", why=why))
+            verdicts.append(Verdict(key, VerdictStatus.WORKLOAD_CHANGED, why=why))
             continue
         if across and not (allow_workload_change or sides_may_differ):
-            verdicts.append(Verdict(key, "workload changed", why=across))
+            verdicts.append(Verdict(key, VerdictStatus.WORKLOAD_CHANGED, why=across))
             continue
         changed = "; ".join(c for c in (across, within) if c)
         lacking = [d for d in unit + ref_docs if not has_metric(d, metric)]
@@ -261,7 +266,7 @@ def check(
                 f"{lacking[0].get('_path') or 'a result'} has no train.{METRICS[metric]} "
                 f"(--metric {metric}: an older harness, or no step was timed)"
             )
-            verdicts.append(Verdict(key, "missing", why=why))
+            verdicts.append(Verdict(key, VerdictStatus.MISSING, why=why))
             continue
         notes = [f"workload changed (judged as asked): {changed}"] if changed else []
         measured = _method_changes(unit, ref_docs)
@@ -348,7 +353,9 @@ def _unjudged(key: str, unit: list[dict], base: dict[str, list[dict]]) -> Verdic
         if cur_bad:
             why += f"; current: {_outcomes(cur_bad)}"
         crashed = any(d["status"] not in NOT_RUN for d in cur_bad)
-        return Verdict(key, "missing" if crashed else "not compared", why=why)
+        return Verdict(
+            key, VerdictStatus.MISSING if crashed else VerdictStatus.NOT_COMPARED, why=why
+        )
     base_docs = [d for ds in base.values() for d in ds]
     outcomes = {(d["status"], d.get("reason")) for d in unit + base_docs}
     if len(outcomes) == 1:
@@ -356,13 +363,13 @@ def _unjudged(key: str, unit: list[dict], base: dict[str, list[dict]]) -> Verdic
         if status in NOT_RUN:
             # the same choice on both sides (no GPU here, a setting a backend cannot honour):
             # no code under test ran, so there is nothing to compare and nothing went wrong
-            return Verdict(key, "not compared", why=f"{status} on both sides: {reason}")
+            return Verdict(key, VerdictStatus.NOT_COMPARED, why=f"{status} on both sides: {reason}")
     d = base_docs[0]
     who = f"{d['ab']['side']} side" if d.get("ab") else "baseline"
     why = f"{who}: {_outcomes(base_docs)}"
     if cur_bad:
         why += f"; current: {_outcomes(cur_bad)}"
-    return Verdict(key, "missing", why=why)
+    return Verdict(key, VerdictStatus.MISSING, why=why)
 
 
 def is_interleaved(docs: list[dict]) -> bool:
