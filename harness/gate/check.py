@@ -10,7 +10,7 @@ from pathlib import Path
 
 from ..errors import UsageError
 from ..report.table import Column, Table, row, to_markdown, to_text
-from ..results import NOT_RUN, ResultError, cell_key, load_results, planned
+from ..results import Result, ResultError, load_results, planned
 from ..results import fail_on_skip as report_not_run
 from . import ci, options, stats, verdicts
 from .judge import REFUSED, STATUSES, Verdict, VerdictStatus, gate_fails
@@ -79,7 +79,7 @@ def run_gate(
     # --fail-on-skip: a cell of the current run that did not run fails the gate, also where
     # nothing else could be compared (a GPU job whose every cell was skipped)
     ran = current if ran is None else ran
-    not_run = {cell_key(d) for d in ran if d["status"] in NOT_RUN} if fail_on_skip else set()
+    not_run = {r.name for r in map(Result, ran) if r.not_run} if fail_on_skip else set()
     if all(v.status == VerdictStatus.NOT_COMPARED for v in found):  # a gate that compared nothing
         if not not_run:
             raise UsageError("no cell is present (and ok) in both the current run and the baseline")
@@ -175,11 +175,11 @@ def load_history_pair(
         print(f"harness: warning: --baseline-history: {problem}; left out", file=sys.stderr)
     # Never the current run itself (it may be stored in the history already).
     runs = {verdicts.unit_id(d) for d in cur}
-    mine = {str(Path(d["_path"]).resolve()) for d in cur if d.get("_path")}
+    mine = {str(Path(r.path).resolve()) for r in map(Result, cur) if r.path}
     hist = [
         d
         for d in hist
-        if verdicts.unit_id(d) not in runs and str(Path(d.get("_path", "")).resolve()) not in mine
+        if verdicts.unit_id(d) not in runs and str(Path(Result(d).path or "").resolve()) not in mine
     ]
     undated: list[str] = []
     by_cell = {(s.machine, s.key): s for s in series(hist, undated)}

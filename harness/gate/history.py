@@ -22,7 +22,7 @@ from typing import Any
 from .. import workload
 from ..errors import UsageError
 from ..report.table import RIGHT, Column, Table, row, to_markdown
-from ..results import cell_key, load_results, write_text
+from ..results import Result, cell_key, load_results, write_text
 from . import step_detect
 from .verdicts import fingerprint
 
@@ -108,10 +108,10 @@ def _when(doc: dict[str, Any]) -> tuple[datetime.datetime, datetime.datetime] | 
     """The commit's date (else, where none was recorded, the run's start), then the run's
     start: a series' order. None where a recorded date cannot be parsed: such a run has no
     place in the order, and sorting it first would make it the oldest."""
-    git = (doc.get("environment") or {}).get("git") or {}
-    started = _utc(doc.get("started")) if doc.get("started") else None
-    committed = _utc(git["date"]) if git.get("date") else started
-    if committed is None or (doc.get("started") and started is None):
+    r = Result(doc)
+    started = _utc(r.started) if r.started else None
+    committed = _utc(r.git["date"]) if r.git.get("date") else started
+    if committed is None or (r.started and started is None):
         return None
     return committed, started or committed
 
@@ -126,33 +126,32 @@ def series(docs: list[dict[str, Any]], problems: list[str] | None = None) -> lis
     found: dict[tuple[str, str], list[tuple[tuple, dict]]] = {}
     labels: dict[str, str] = {}
     for d in docs:
-        if d.get("status") != "ok" or d.get("ab"):
+        r = Result(d)
+        if not r.ok or r.ab:
             continue
         when = _when(d)
         if when is None:
             if problems is not None:
-                git = (d.get("environment") or {}).get("git") or {}
                 problems.append(
-                    f"{d.get('_path') or cell_key(d)}: its date (commit {git.get('date')!r}, "
-                    f"started {d.get('started')!r}) cannot be parsed; left out of the history"
+                    f"{r.path or r.name}: its date (commit {r.git.get('date')!r}, "
+                    f"started {r.started!r}) cannot be parsed; left out of the history"
                 )
             continue
         machine, label = machine_of(d)
         labels[machine] = label
-        found.setdefault((machine, cell_key(d)), []).append((when, d))
+        found.setdefault((machine, r.name), []).append((when, d))
     out = []
     for (machine, key), dated in sorted(found.items()):
         points = []
         for (committed, _), d in sorted(dated, key=lambda pair: pair[0]):
-            sps = d["train"]["samples_per_sec"]
-            git = (d.get("environment") or {}).get("git") or {}
+            r = Result(d)
             points.append(
                 Point(
-                    commit=(git.get("commit") or "unknown")[:10],
+                    commit=(r.git.get("commit") or "unknown")[:10],
                     date=committed.isoformat(),
-                    run_id=d.get("run_id") or "?",
-                    median=sps["median"],
-                    mad=sps.get("mad") or 0.0,
+                    run_id=r.run_id or "?",
+                    median=r.throughput.median,
+                    mad=r.throughput.mad or 0.0,
                     doc=d,
                 )
             )
@@ -167,7 +166,7 @@ def last_runs(
     the same work, from the series of a history by (machine, cell). Where none did, the last
     runs of the newest workload: the gate then names the change of work."""
     found = by_cell.get((machine_of(current)[0], cell_key(current)))
-    if found is None and current.get("status") != "ok":
+    if found is None and not Result(current).ok:
         # A cell that did not run ok may record no device, nor (stopped before its worker
         # started) the versions: the series of the same cell on the same hardware, with every
         # version it did record, is its baseline, so that it is "lost", never "not compared".

@@ -13,7 +13,7 @@ import statistics
 from typing import Any
 
 from .. import workload
-from ..results import NOT_RUN, cell_key, natural_key
+from ..results import NOT_RUN, Result, natural_key
 from .judge import (
     FAILING,
     REFUSED,
@@ -55,7 +55,8 @@ def fingerprint(doc: dict[str, Any]) -> dict[str, Any]:
     """What must match for two results to be comparable: hardware and versions, and for a
     data-parallel cell its devices, processes and the processes run on other hosts (added
     only there, so a one-device cell's fingerprint is what it always was)."""
-    env = doc.get("environment") or {}
+    r = Result(doc)
+    env = r.environment
     gpu = env.get("gpu") or {}
     out = {
         "cpu_model": env.get("cpu_model"),
@@ -64,12 +65,11 @@ def fingerprint(doc: dict[str, Any]) -> dict[str, Any]:
         "driver": gpu.get("driver"),
         "keras": env.get("keras"),
         "backend_versions": env.get("backend_versions"),
-        "device": (doc.get("device") or {}).get("variables_on"),
+        "device": r.variables_on,
     }
-    cell = doc.get("cell") or {}
-    devices, procs = cell.get("data_parallel", 1), cell.get("data_parallel_processes", 1)
+    devices, procs = r.devices, r.processes
     if devices > 1 or procs > 1:
-        elsewhere = (doc.get("distribution") or {}).get("processes_elsewhere") or []
+        elsewhere = r.distribution.get("processes_elsewhere") or []
         out["data_parallel"] = {
             "devices": devices,
             "processes": procs,
@@ -81,31 +81,32 @@ def fingerprint(doc: dict[str, Any]) -> dict[str, Any]:
 def unit_id(doc: dict[str, Any]) -> str:
     """Which measurement a result belongs to: one side of an A/B run (a file per round),
     else its run."""
-    ab = doc.get("ab")
-    if ab:
-        return f"ab:{ab['id']}/{ab['side']}"
-    return f"run:{doc.get('run_id') or doc.get('_path', '?')}"
+    r = Result(doc)
+    if r.ab:
+        return f"ab:{r.ab_id}/{r.ab_side}"
+    return f"run:{r.run_id or r.path or '?'}"
 
 
 def _units(docs: list[dict]) -> dict[str, dict[str, list[dict]]]:
     """key -> unit -> results, in file order."""
     out: dict[str, dict[str, list[dict]]] = {}
     for d in docs:
-        out.setdefault(cell_key(d), {}).setdefault(unit_id(d), []).append(d)
+        out.setdefault(Result(d).name, {}).setdefault(unit_id(d), []).append(d)
     return out
 
 
 def has_metric(doc: dict[str, Any], metric: str = "throughput") -> bool:
-    return bool(((doc.get("train") or {}).get(METRICS[metric]) or {}).get("values"))
+    rate = Result(doc).rate(METRICS[metric])
+    return bool(rate and rate.values)
 
 
 def _values(docs: list[dict], metric: str = "throughput") -> list[float]:
     """The values to rank: every repeat of a run; one per process (its median) of an A/B
     side, whose repeats share their process's luck and are not independent samples."""
     out = []
-    for d in docs:
-        values = d["train"][METRICS[metric]]["values"]
-        out += [statistics.median(values)] if d.get("ab") else values
+    for d in map(Result, docs):
+        values = d.rate(METRICS[metric]).values
+        out += [statistics.median(values)] if d.ab else values
     return out
 
 
@@ -116,9 +117,9 @@ def values_by_side(
     carry ``metric``."""
     out: dict[str, dict[str, list[float]]] = {}
     for d in docs:
-        if d["status"] == "ok" and d.get("ab") and has_metric(d, metric):
-            side = out.setdefault(cell_key(d), {}).setdefault(d["ab"]["side"], [])
-            side += _values([d], metric)
+        r = Result(d)
+        if r.ok and r.ab and has_metric(d, metric):
+            out.setdefault(r.name, {}).setdefault(r.ab_side, []).extend(_values([d], metric))
     return out
 
 
@@ -180,8 +181,8 @@ def check(
         ValueError: ``confidence`` outside [0.5, 1), or an unknown correction.
     """
     check_confidence(confidence)
-    base_units = _units([d for d in baseline if d["status"] == "ok"])
-    base_failed = _units([d for d in baseline if d["status"] != "ok"])
+    base_units = _units([d for d in baseline if Result(d).ok])
+    base_failed = _units([d for d in baseline if not Result(d).ok])
     verdicts, refusals = [], []
     samples: list[Sample] = []
     current_units = _units(current)
@@ -210,77 +211,17 @@ def check(
         if key not in base_units:  # the baseline has nothing to judge by
             verdicts.append(_unjudged(key, unit, base_failed.get(key, {})))
             continue
-        # A result of this side that is not ok: the cell is lost (it ran ok in the baseline).
-        # A failed worker of the other side of the same A/B run: its rounds are no longer
-        # paired, and a baseline that crashes is news, not noise to drop.
-        ab_id = (unit[0].get("ab") or {}).get("id")
-        bad = [d for d in unit if d["status"] != "ok"]
-        if bad:
-            d = bad[0]
-            who = f"{d['ab']['side']} side" if d.get("ab") else "current run"
-            why = f"ok in the baseline; {who}: {d['status']}: {d.get('reason')}"
-            verdicts.append(Verdict(key, VerdictStatus.LOST, why=why))
-            continue
-        other_side = [
-            d
-            for ds in (base_failed.get(key) or {}).values()
-            for d in ds
-            if ab_id is not None and (d.get("ab") or {}).get("id") == ab_id
-        ]
-        if other_side:
-            d = other_side[0]
-            why = f"{d['ab']['side']} side: {d['status']}: {d.get('reason')}"
-            verdicts.append(Verdict(key, VerdictStatus.MISSING, why=why))
-            continue
-        ref_units = base_units[key]
-        fp_cur = fingerprint(unit[0])
-        other = next(
-            (fp for fp in (fingerprint(ds[0]) for ds in ref_units.values()) if fp != fp_cur),
-            None,
-        )
-        if other is not None and not allow_mismatch:
-            diff = [k for k in sorted(set(fp_cur) | set(other)) if fp_cur.get(k) != other.get(k)]
-            detail = "; ".join(f"{k}: {other.get(k)} -> {fp_cur.get(k)}" for k in diff)
-            refusals.append(
-                f"{key}: different machine or versions ({detail}); use --allow-mismatch to compare anyway"
-            )
-            continue
-        ref_docs = [d for ds in ref_units.values() for d in ds]
-        across, within = _workload_changes(unit, ref_docs)
-        if within and not allow_workload_change:
-            # rounds of one A/B side, or runs of one stored baseline, that did other work (a
-            # job resumed after its code changed): no side is one measurement of one thing
-            why = (
-                "runs of one side did other work (a job resumed after a change, or a baseline "
-                f"stored across one): {within}"
-            )
-            verdicts.append(Verdict(key, VerdictStatus.WORKLOAD_CHANGED, why=why))
-            continue
-        if across and not (allow_workload_change or sides_may_differ):
-            verdicts.append(Verdict(key, VerdictStatus.WORKLOAD_CHANGED, why=across))
-            continue
-        changed = "; ".join(c for c in (across, within) if c)
-        lacking = [d for d in unit + ref_docs if not has_metric(d, metric)]
-        if lacking:
-            why = (
-                f"{lacking[0].get('_path') or 'a result'} has no train.{METRICS[metric]} "
-                f"(--metric {metric}: an older harness, or no step was timed)"
-            )
-            verdicts.append(Verdict(key, VerdictStatus.MISSING, why=why))
-            continue
-        notes = [f"workload changed (judged as asked): {changed}"] if changed else []
-        measured = _method_changes(unit, ref_docs)
-        if measured:
-            notes.append(f"measured otherwise: {measured}")
-        samples.append(
-            Sample(
-                key,
-                _values(unit, metric),
-                [_values(ds, metric) for ds in ref_units.values()],
-                interleaved=is_interleaved(unit + ref_docs),
-                note="; ".join(notes),
-            )
-        )
+        found = _cell(
+            key, unit, base_units[key], base_failed.get(key) or {}, metric=metric,
+            allow_mismatch=allow_mismatch, allow_workload_change=allow_workload_change,
+            sides_may_differ=sides_may_differ,
+        )  # fmt: skip
+        if isinstance(found, Sample):
+            samples.append(found)
+        elif isinstance(found, Verdict):
+            verdicts.append(found)
+        else:
+            refusals.append(found)
     judged, unjudged = split_unjudgeable(
         samples, max_slowdown=max_slowdown, confidence=confidence, correction=correction
     )
@@ -289,6 +230,91 @@ def check(
         judged, max_slowdown=max_slowdown, confidence=confidence, correction=correction
     )
     return sorted(verdicts, key=lambda v: natural_key(v.key)), refusals
+
+
+def _cell(
+    key: str,
+    unit: list[dict],
+    ref_units: dict[str, list[dict]],
+    base_failed: dict[str, list[dict]],
+    *,
+    metric: str,
+    allow_mismatch: bool,
+    allow_workload_change: bool,
+    sides_may_differ: bool,
+) -> Sample | Verdict | str:
+    """One cell the baseline holds ok results of: its sample to judge, or its verdict without
+    one, or why the gate refuses it (another machine). The arguments are :func:`check`'s.
+
+    Args:
+        key: the cell's name.
+        unit: its results on the current side (the newest unit).
+        ref_units: its ok results in the baseline, by unit.
+        base_failed: its other results in the baseline, by unit.
+    """
+    # A result of this side that is not ok: the cell is lost (it ran ok in the baseline).
+    # A failed worker of the other side of the same A/B run: its rounds are no longer
+    # paired, and a baseline that crashes is news, not noise to drop.
+    ab_id = Result(unit[0]).ab_id
+    bad = [r for r in map(Result, unit) if not r.ok]
+    if bad:
+        r = bad[0]
+        why = f"ok in the baseline; {_who(r, 'current run')}: {r.status}: {r.reason}"
+        return Verdict(key, VerdictStatus.LOST, why=why)
+    other_side = [
+        r
+        for ds in base_failed.values()
+        for r in map(Result, ds)
+        if ab_id is not None and r.ab_id == ab_id
+    ]
+    if other_side:
+        r = other_side[0]
+        return Verdict(key, VerdictStatus.MISSING, why=f"{r.ab_side} side: {r.status}: {r.reason}")
+    fp_cur = fingerprint(unit[0])
+    other = next(
+        (fp for fp in (fingerprint(ds[0]) for ds in ref_units.values()) if fp != fp_cur),
+        None,
+    )
+    if other is not None and not allow_mismatch:
+        diff = [k for k in sorted(set(fp_cur) | set(other)) if fp_cur.get(k) != other.get(k)]
+        detail = "; ".join(f"{k}: {other.get(k)} -> {fp_cur.get(k)}" for k in diff)
+        return f"{key}: different machine or versions ({detail}); use --allow-mismatch to compare anyway"
+    ref_docs = [d for ds in ref_units.values() for d in ds]
+    across, within = _workload_changes(unit, ref_docs)
+    if within and not allow_workload_change:
+        # rounds of one A/B side, or runs of one stored baseline, that did other work (a
+        # job resumed after its code changed): no side is one measurement of one thing
+        why = (
+            "runs of one side did other work (a job resumed after a change, or a baseline "
+            f"stored across one): {within}"
+        )
+        return Verdict(key, VerdictStatus.WORKLOAD_CHANGED, why=why)
+    if across and not (allow_workload_change or sides_may_differ):
+        return Verdict(key, VerdictStatus.WORKLOAD_CHANGED, why=across)
+    changed = "; ".join(c for c in (across, within) if c)
+    lacking = [d for d in unit + ref_docs if not has_metric(d, metric)]
+    if lacking:
+        why = (
+            f"{Result(lacking[0]).path or 'a result'} has no train.{METRICS[metric]} "
+            f"(--metric {metric}: an older harness, or no step was timed)"
+        )
+        return Verdict(key, VerdictStatus.MISSING, why=why)
+    notes = [f"workload changed (judged as asked): {changed}"] if changed else []
+    measured = _method_changes(unit, ref_docs)
+    if measured:
+        notes.append(f"measured otherwise: {measured}")
+    return Sample(
+        key,
+        _values(unit, metric),
+        [_values(ds, metric) for ds in ref_units.values()],
+        interleaved=is_interleaved(unit + ref_docs),
+        note="; ".join(notes),
+    )
+
+
+def _who(r: Result, plain: str) -> str:
+    """Whose result ``r`` is, in a reason: "baseline side" of an A/B run, else ``plain``."""
+    return f"{r.ab_side} side" if r.ab else plain
 
 
 def _listed(pairs: list[tuple[dict, dict]], compare) -> str:
@@ -325,15 +351,15 @@ def _newest(units: dict[str, list[dict]]) -> list[dict]:
     return max(
         units.values(),
         key=lambda ds: (
-            (ds[0].get("ab") or {}).get("side") != "baseline",
-            max(d.get("started") or "" for d in ds),
+            Result(ds[0]).ab_side != "baseline",
+            max(Result(d).started or "" for d in ds),
         ),
     )
 
 
 def _outcomes(docs: list[dict]) -> str:
     """The distinct "status: reason" of these results, in file order."""
-    seen = dict.fromkeys(f"{d['status']}: {d.get('reason')}" for d in docs)
+    seen = dict.fromkeys(f"{r.status}: {r.reason}" for r in map(Result, docs))
     return ", ".join(seen)
 
 
@@ -345,28 +371,26 @@ def _unjudged(key: str, unit: list[dict], base: dict[str, list[dict]]) -> Verdic
         unit: the cell's results on the current side (its newest unit).
         base: the baseline's results of the cell, by unit, none of them ok (may be empty).
     """
-    cur_bad = [d for d in unit if d["status"] != "ok"]
+    cur_bad = [d for d in unit if not Result(d).ok]
     if not base:
         # a new cell (or a baseline of other scenarios): nothing to say about its speed, but
         # one that crashed is news whatever the baseline holds
         why = "not in the baseline"
         if cur_bad:
             why += f"; current: {_outcomes(cur_bad)}"
-        crashed = any(d["status"] not in NOT_RUN for d in cur_bad)
+        crashed = any(not Result(d).not_run for d in cur_bad)
         return Verdict(
             key, VerdictStatus.MISSING if crashed else VerdictStatus.NOT_COMPARED, why=why
         )
     base_docs = [d for ds in base.values() for d in ds]
-    outcomes = {(d["status"], d.get("reason")) for d in unit + base_docs}
+    outcomes = {(r.status, r.reason) for r in map(Result, unit + base_docs)}
     if len(outcomes) == 1:
         ((status, reason),) = outcomes
         if status in NOT_RUN:
             # the same choice on both sides (no GPU here, a setting a backend cannot honour):
             # no code under test ran, so there is nothing to compare and nothing went wrong
             return Verdict(key, VerdictStatus.NOT_COMPARED, why=f"{status} on both sides: {reason}")
-    d = base_docs[0]
-    who = f"{d['ab']['side']} side" if d.get("ab") else "baseline"
-    why = f"{who}: {_outcomes(base_docs)}"
+    why = f"{_who(Result(base_docs[0]), 'baseline')}: {_outcomes(base_docs)}"
     if cur_bad:
         why += f"; current: {_outcomes(cur_bad)}"
     return Verdict(key, VerdictStatus.MISSING, why=why)
@@ -374,11 +398,11 @@ def _unjudged(key: str, unit: list[dict], base: dict[str, list[dict]]) -> Verdic
 
 def is_interleaved(docs: list[dict]) -> bool:
     """True when all these results come from one A/B run (measured together)."""
-    ids = {(d.get("ab") or {}).get("id") for d in docs}
+    ids = {Result(d).ab_id for d in docs}
     return len(ids) == 1 and None not in ids
 
 
 def baseline_runs(baseline: list[dict]) -> int:
     """The fewest runs any cell of the baseline holds (A/B sides count as one)."""
-    units = _units([d for d in baseline if d["status"] == "ok"])
+    units = _units([d for d in baseline if Result(d).ok])
     return min((len(u) for u in units.values()), default=0)

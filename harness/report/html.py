@@ -11,6 +11,7 @@ import html
 from typing import Any
 
 from ..backends import BY_NAME, NAMES
+from ..results import Result
 from . import sections
 from .table import to_html
 
@@ -39,13 +40,13 @@ def _nice_max(x: float) -> float:
 
 def throughput_chart(scenario: str, docs: list[dict]) -> str:
     """Grouped bars: one group per cell, one bar per backend, whiskers from min to max repeat."""
-    ok = [d for d in docs if d["status"] == "ok"]
+    ok = [r for r in map(Result, docs) if r.ok]
     if not ok:
         return ""
-    cells = list(dict.fromkeys(d["cell"]["id"] for d in docs))
-    backends = [b for b in NAMES if any(d["backend"] == b for d in ok)]
-    values = {(d["cell"]["id"], d["backend"]): d["train"]["samples_per_sec"] for d in ok}
-    top = _nice_max(max(v["max"] for v in values.values()))
+    cells = list(dict.fromkeys(Result(d).cell["id"] for d in docs))
+    backends = [b for b in NAMES if any(r.backend == b for r in ok)]
+    values = {(r.cell["id"], r.backend): r.throughput for r in ok}
+    top = _nice_max(max(v.max for v in values.values()))
     width, height, left, bottom = max(360, 100 * len(cells) + 80), 260, 70, 50
     plot_h = height - bottom - 20
     group_w = (width - left - 10) / len(cells)
@@ -65,16 +66,16 @@ def throughput_chart(scenario: str, docs: list[dict]) -> str:
             if v is None:
                 continue
             x = gx + bi * bar_w
-            h = plot_h * v["median"] / top
+            h = plot_h * v.median / top
             y = 20 + plot_h - h
             out.append(
                 f'<rect x="{x:.1f}" y="{y:.1f}" width="{bar_w - 3:.1f}" height="{h:.1f}" '
                 f'fill="{(BY_NAME[backend].color if backend in BY_NAME else "#888")}"><title>{_e(backend)} {_e(cell)}: median '
-                f"{v['median']:,.0f} samples/s (min {v['min']:,.0f}, max {v['max']:,.0f})</title></rect>"
+                f"{v.median:,.0f} samples/s (min {v.min:,.0f}, max {v.max:,.0f})</title></rect>"
             )
             cx = x + (bar_w - 3) / 2
-            y_lo = 20 + plot_h * (1 - v["min"] / top)
-            y_hi = 20 + plot_h * (1 - v["max"] / top)
+            y_lo = 20 + plot_h * (1 - v.min / top)
+            y_hi = 20 + plot_h * (1 - v.max / top)
             out.append(
                 f'<line x1="{cx:.1f}" x2="{cx:.1f}" y1="{y_lo:.1f}" y2="{y_hi:.1f}" class="whisker"/>'
             )
@@ -164,11 +165,11 @@ def render_html(docs: list[dict], portability_checks: list[dict] | None = None) 
             body.append(f"<h3>{_e(sections.SCALING_TITLE)}</h3>{to_html(scaling)}")
             body.append(f'<p class="muted">{_e(sections.SCALING_NOTE)}</p>')
         body.append("<details><summary>CPU / GPU utilization over time</summary><div class='grid'>")
-        for d in sdocs:
-            if d["status"] == "ok":
+        for r in map(Result, sdocs):
+            if r.ok:
                 body.append(
-                    f"<figure>{utilization_chart(d)}<figcaption>{_e(d['cell']['id'])} under "
-                    f"{_e(d['backend'])}: CPU % (line), GPU SM % (dashed); shading: warm-up, fit, "
+                    f"<figure>{utilization_chart(r.doc)}<figcaption>{_e(r.cell['id'])} under "
+                    f"{_e(r.backend)}: CPU % (line), GPU SM % (dashed); shading: warm-up, fit, "
                     "evaluate, predict</figcaption></figure>"
                 )
         body.append("</div></details>")
