@@ -13,6 +13,8 @@ from typing import Any
 from ..backends import BY_NAME, NAMES
 from ..results import Result
 from . import sections
+from .page import page
+from .svg import svg_open, y_axis
 from .table import to_html
 
 PHASE_COLORS = {
@@ -51,14 +53,9 @@ def throughput_chart(scenario: str, docs: list[dict]) -> str:
     plot_h = height - bottom - 20
     group_w = (width - left - 10) / len(cells)
     bar_w = min(28, (group_w - 16) / max(len(backends), 1))
-    out = [
-        f'<svg class="chart" width="{width}" height="{height}" role="img" aria-label="throughput {_e(scenario)}">'
-    ]
-    for i in range(5):
-        y = 20 + plot_h * i / 4
-        label = top * (1 - i / 4)
-        out.append(f'<line x1="{left}" x2="{width - 10}" y1="{y:.1f}" y2="{y:.1f}" class="grid"/>')
-        out.append(f'<text x="{left - 6}" y="{y + 4:.1f}" text-anchor="end">{label:,.0f}</text>')
+    out = [svg_open(width, height, f"throughput {scenario}")]
+    ticks = ((20 + plot_h * i / 4, f"{top * (1 - i / 4):,.0f}") for i in range(5))
+    out += y_axis(ticks, left, width - 10)
     for gi, cell in enumerate(cells):
         gx = left + gi * group_w + 8
         for bi, backend in enumerate(backends):
@@ -111,9 +108,7 @@ def utilization_chart(doc: dict) -> str:
     def y(p: float) -> float:
         return 8 + plot_h * (1 - min(p, 100) / 100)
 
-    out = [
-        f'<svg class="chart" width="{width}" height="{height}" role="img" aria-label="utilization">'
-    ]
+    out = [svg_open(width, height, "utilization")]
     start = samples[0]
     for prev, cur in zip(samples, samples[1:], strict=False):
         if cur["phase"] != prev["phase"] or cur is samples[-1]:
@@ -124,8 +119,7 @@ def utilization_chart(doc: dict) -> str:
                     f'height="{plot_h}" fill="{color}"><title>{_e(start["phase"])}</title></rect>'
                 )
             start = cur
-    for pct in (0, 50, 100):
-        out.append(f'<text x="{left - 4}" y="{y(pct) + 4:.1f}" text-anchor="end">{pct}%</text>')
+    out += y_axis(((y(pct), f"{pct}%") for pct in (0, 50, 100)), left, gap=4)
     cpu = " ".join(f"{x(s['t']):.1f},{y(s['cpu']):.1f}" for s in samples)
     out.append(f'<polyline points="{cpu}" class="cpu"/>')
     gpu_pts = [(s["t"], s["gpus"][0].get("sm")) for s in samples if s.get("gpus")]
@@ -184,12 +178,10 @@ def render_html(docs: list[dict], portability_checks: list[dict] | None = None) 
     body.append("<h2>Environments</h2>")
     body.append(to_html(sections.environments(docs)))
     body.append(f'<p class="muted">{_e(sections.DETAILS_NOTE)}</p>')
-    return PAGE.replace("{{BODY}}", "\n".join(body))
+    return page("Keras backend comparison", body, STYLE)
 
 
-PAGE = """<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>Keras backend comparison</title>
-<style>
+STYLE = """\
 body { font: 14px/1.4 system-ui, sans-serif; margin: 24px; color: #202124; }
 h1 { font-size: 22px; } h2 { font-size: 18px; margin-top: 32px; }
 table { border-collapse: collapse; margin: 12px 0; }
@@ -204,7 +196,4 @@ tr.off td { color: #80868b; }
 .key { display: inline-block; width: 12px; height: 12px; margin: 0 4px 0 12px; vertical-align: -1px; }
 div.grid { display: flex; flex-wrap: wrap; gap: 12px; }
 figure { margin: 0; } figcaption { font-size: 12px; color: #5f6368; max-width: 420px; }
-</style></head><body>
-{{BODY}}
-</body></html>
 """
