@@ -15,7 +15,7 @@ from ..gate import step_detect
 from ..gate.history import Series, series
 from ..results import load_results, write_text
 from .page import page
-from .svg import svg_open
+from .svg import svg_open, y_axis
 from .table import RIGHT, Column, Table, row, to_html, to_markdown
 
 STEPS_COLUMNS = (
@@ -97,12 +97,7 @@ def chart(s: Series, width: int = 640, height: int = 220) -> str:
     band += [f"{x(i):.1f},{y(max(p.median - p.mad, 0)):.1f}" for i, p in reversed(list(enumerate(s.points)))]  # fmt: skip
     line = " ".join(f"{x(i):.1f},{y(p.median):.1f}" for i, p in enumerate(s.points))
     parts = [svg_open(width, height, f"{s.key} samples/s over commits")]
-    for frac in (0.0, 0.5, 1.0):
-        v = top * frac
-        parts.append(
-            f'<line class="grid" x1="{pad_l}" x2="{width - pad_r}" y1="{y(v):.1f}" y2="{y(v):.1f}"/>'
-        )
-        parts.append(f'<text x="{pad_l - 6}" y="{y(v) + 4:.1f}" text-anchor="end">{v:,.0f}</text>')
+    parts += y_axis(((y(v), f"{v:,.0f}") for v in (0.0, top * 0.5, top)), pad_l, width - pad_r)
     parts.append(f'<polygon class="band" points="{" ".join(band)}"/>')
     parts.append(f'<polyline class="line" points="{line}"/>')
     for i, p in enumerate(s.points):
@@ -155,26 +150,7 @@ def render_html(all_series: list[Series]) -> str:
         for s in group:
             body.append(f"<h3>{html.escape(s.key)}</h3>{chart(s)}")
     body.append(f'<p class="muted">{html.escape(NOTE)}</p>')
-    return page("Throughput history", body, STYLE)
-
-
-STYLE = """\
-body { font: 14px/1.4 system-ui, sans-serif; margin: 24px; color: #202124; }
-h1 { font-size: 22px; } h2 { font-size: 18px; margin-top: 32px; } h3 { font-size: 15px; }
-table { border-collapse: collapse; margin: 12px 0; }
-th, td { border-bottom: 1px solid #dadce0; padding: 4px 10px; text-align: left; }
-th.num, td.num { text-align: right; }
-.muted { color: #5f6368; }
-.chart text { font-size: 11px; fill: #3c4043; }
-.chart .grid { stroke: #eee; }
-.chart .band { fill: #1a73e8; opacity: 0.15; }
-.chart .line { fill: none; stroke: #1a73e8; stroke-width: 1.5; }
-.chart circle { fill: #1a73e8; }
-.chart .step { stroke: #d93025; stroke-width: 1.5; stroke-dasharray: 4 3; }
-.chart .steplabel { fill: #d93025; font-weight: 600; }
-.chart .break { stroke: #5f6368; stroke-width: 2; }
-.chart .breaklabel { fill: #5f6368; font-style: italic; }
-"""
+    return page("Throughput history", body)
 
 
 def main(*, fmt, out, results) -> int:

@@ -178,22 +178,4 @@ def render_html(docs: list[dict], portability_checks: list[dict] | None = None) 
     body.append("<h2>Environments</h2>")
     body.append(to_html(sections.environments(docs)))
     body.append(f'<p class="muted">{_e(sections.DETAILS_NOTE)}</p>')
-    return page("Keras backend comparison", body, STYLE)
-
-
-STYLE = """\
-body { font: 14px/1.4 system-ui, sans-serif; margin: 24px; color: #202124; }
-h1 { font-size: 22px; } h2 { font-size: 18px; margin-top: 32px; }
-table { border-collapse: collapse; margin: 12px 0; }
-th, td { border-bottom: 1px solid #dadce0; padding: 4px 10px; text-align: left; }
-th.num, td.num { text-align: right; }
-tr.off td { color: #80868b; }
-.muted { color: #5f6368; } .warn { color: #b06000; font-weight: 600; }
-.chart text { font-size: 11px; fill: #3c4043; }
-.chart .grid { stroke: #eee; } .chart .whisker { stroke: #202124; stroke-width: 1.2; }
-.chart .cpu { fill: none; stroke: #1e8e3e; stroke-width: 1.5; }
-.chart .gpu { fill: none; stroke: #9334e6; stroke-width: 1.5; stroke-dasharray: 4 2; }
-.key { display: inline-block; width: 12px; height: 12px; margin: 0 4px 0 12px; vertical-align: -1px; }
-div.grid { display: flex; flex-wrap: wrap; gap: 12px; }
-figure { margin: 0; } figcaption { font-size: 12px; color: #5f6368; max-width: 420px; }
-"""
+    return page("Keras backend comparison", body)
