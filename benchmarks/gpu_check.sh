@@ -67,7 +67,7 @@ for f in sorted(pathlib.Path(sys.argv[1]).rglob("*--*.json")):
           "proc_gpu_mem", fit.get("proc_gpu_mem"), (d.get("monitor") or {}).get("proc_gpu_mem_note"))
 PY
   timeout 240 python3 -m pytest -q -p no:cacheprovider -m "not backend" tests/test_monitor.py tests/test_devices.py \
-    tests/test_compare.py tests/test_runner_faults.py 2>&1 | tail -n 15
+    tests/test_gate.py tests/test_calibrate.py tests/test_ab.py tests/test_runner_faults.py 2>&1 | tail -n 15
   KERAS_BACKEND=torch timeout 240 python3 -m pytest -q -p no:cacheprovider tests/test_backends.py \
     -k "smoke or pipelines" 2>&1 | tail -n 15
 } > "$OUT/issue10.txt" 2>&1

@@ -2,13 +2,14 @@
 
 One JSON document per (cell, backend). A result is never half-written (temporary file, fsync,
 rename) and never silently overwritten. Reading checks the schema version, so old files keep
-loading and files from a newer harness are refused with a clear message.
+loading and files from a newer harness are refused with a clear message. What a result says
+(its statuses, its rates, the read-only view ``Result``) is in result_view.py; its names are
+importable from here too.
 """
 
 from __future__ import annotations
 
 import datetime as _dt
-import enum
 import json
 import math
 import os
@@ -20,6 +21,11 @@ from typing import Any, TextIO
 
 from .backends import rank
 from .errors import UsageError, UserError
+from .result_view import NOT_RUN, RATE_FIELDS, STATUSES, Result
+from .result_view import THROUGHPUT as THROUGHPUT
+from .result_view import TYPICAL as TYPICAL
+from .result_view import Rate as Rate
+from .result_view import Status as Status
 
 SCHEMA = "keras-backend-harness/result"
 SCHEMA_VERSION = 1
@@ -34,23 +40,6 @@ TOLERANCE = 1e-5  # float32 kernels differ in summation order across backends
 # loading it would import the user's own module: results may come from another machine.
 NOT_CHECKED = "not checked"
 NEEDS_TRUST = "needs --trust-code"
-
-
-class Status(enum.StrEnum):
-    """A cell's status, as its result file spells it (a StrEnum: it compares and serialises as
-    the string, so files written before it read the same)."""
-
-    OK = "ok"
-    FAILED = "failed"
-    SKIPPED = "skipped"  # the device is not here (no GPU on this runner)
-    UNSUPPORTED = "unsupported"  # a setting this backend cannot honour, with the reason
-    INTERRUPTED = "interrupted"
-
-
-STATUSES = tuple(Status)
-# Results that never ran, for a reason the harness chose (no GPU here, a setting a backend
-# cannot honour): not a fault of the code under test.
-NOT_RUN = (Status.SKIPPED, Status.UNSUPPORTED)
 
 
 class ResultError(UserError):
@@ -160,11 +149,6 @@ def read_result(path: Path) -> dict[str, Any]:
         raise ResultError(f"{path}: {problem}")
     doc["_path"] = str(path)
     return doc
-
-
-# The per-repeat figures the gate ranks and the reports draw: each, where present, an object
-# whose values are positive finite numbers.
-RATE_FIELDS = ("samples_per_sec", "typical_samples_per_sec")
 
 
 def shape_problem(doc: dict[str, Any]) -> str | None:
@@ -361,12 +345,13 @@ def natural_key(text: str) -> list:
 
 
 def result_key(doc: dict) -> tuple[str, str, str]:
-    return (doc.get("scenario", {}).get("name", "?"), doc["cell"].get("id", "?"), doc["backend"])
+    """(scenario, cell id, backend): what a result is the result of."""
+    return Result(doc).key
 
 
 def cell_key(doc: dict) -> str:
     """``scenario/cell--backend``: how a cell is named in verdicts, manifests and messages."""
-    return "{}/{}--{}".format(*result_key(doc))
+    return Result(doc).name
 
 
 def reference_paths(model_path: str | Path) -> Path:

@@ -16,6 +16,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    from ..gate import history
+    from ..report import history
 
     return history.main(results=args.results, fmt=args.format, out=args.out)

@@ -8,7 +8,7 @@ import shutil
 from pathlib import Path
 
 from ..errors import UsageError
-from ..results import ResultError, lies_inside, load_results
+from ..results import Result, ResultError, lies_inside, load_results
 from .verdicts import fingerprint
 
 
@@ -21,12 +21,12 @@ def main(*, add, into, replace, run) -> int:
     docs, problems = load_results([run], latest=False)
     if problems:
         raise ResultError(problems[0])
-    if any(d.get("ab") for d in docs):
+    if any(Result(d).ab for d in docs):
         raise UsageError(
             f"{run}: an A/B run holds its own baseline side; store a plain run "
             "(harness run) as a baseline"
         )
-    ok = [d for d in docs if d["status"] == "ok"]
+    ok = [d for d in docs if Result(d).ok]
     if not ok:
         raise UsageError(f"{run}: no ok results to keep as a baseline")
     plan = []
@@ -36,8 +36,8 @@ def main(*, add, into, replace, run) -> int:
         machine_only = {k: v for k, v in fingerprint(doc).items() if k != "data_parallel"}
         fp = json.dumps(machine_only, sort_keys=True)
         machine = Path(into) / hashlib.sha256(fp.encode()).hexdigest()[:12]
-        src = Path(doc["_path"])
-        run_name = doc.get("run_id") or src.parent.parent.name
+        src = Path(Result(doc).path)
+        run_name = Result(doc).run_id or src.parent.parent.name
         scenario_name = (doc.get("scenario") or {}).get("name") or src.parent.name
         dest = machine / run_name / scenario_name / src.name
         if not lies_inside(dest, into):  # the reader refuses such names: never here

@@ -8,14 +8,15 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from . import verdicts
+from . import judge
+from .options import check_confidence
 from .stats import log_spread, min_p_value
 
 # Candidate limits and slowdowns: 1% to 50% in 0.5% steps.
 GRID = tuple(round(0.01 + 0.005 * i, 4) for i in range(99))
 
 
-def gates_of_runs(runs: list[dict[str, list[float]]]) -> list[list[verdicts.Sample]]:
+def gates_of_runs(runs: list[dict[str, list[float]]]) -> list[list[judge.Sample]]:
     """The A/A gates that separate runs of the same code give, as ``harness check`` judges
     them against a stored baseline of several runs: each run in turn against all the others
     (``harness baseline --add``), every cell of that run in one gate (they shared its moment
@@ -31,7 +32,7 @@ def gates_of_runs(runs: list[dict[str, list[float]]]) -> list[list[verdicts.Samp
         for key, values in sorted(run.items()):
             others = [r[key] for j, r in enumerate(runs) if j != i and key in r]
             if others:
-                gate.append(verdicts.Sample(key, values, others))
+                gate.append(judge.Sample(key, values, others))
         if gate:
             gates.append(gate)
     return gates
@@ -49,7 +50,7 @@ def gates_of_jobs(jobs: list[dict[str, tuple[list[float], list[float]]]]) -> lis
         for flip in (False, True):
             gates.append(
                 [
-                    verdicts.Sample(key, b if flip else a, [a if flip else b], interleaved=True)
+                    judge.Sample(key, b if flip else a, [a if flip else b], interleaved=True)
                     for key, (a, b) in sorted(job.items())
                 ]
             )
@@ -57,14 +58,14 @@ def gates_of_jobs(jobs: list[dict[str, tuple[list[float], list[float]]]]) -> lis
 
 
 def calibrate_gates(
-    gates: list[list[verdicts.Sample]],
+    gates: list[list[judge.Sample]],
     *,
     confidence: float = 0.95,
     correction: str = "holm",
     grid: tuple[float, ...] = GRID,
 ) -> dict[str, Any]:
     """How small a slowdown can this runner's gate catch, from A/A gates (the same code on
-    both sides), each judged as the gate that runs judges it (:func:`verdicts.judge_family`:
+    both sides), each judged as the gate that runs judges it (:func:`judge.judge_family`:
     the run-to-run allowance of a stored baseline, the correction over the gate's cells).
 
     Returns:
@@ -78,20 +79,20 @@ def calibrate_gates(
         smallest p these value counts can reach) and ``repeats_needed`` (the fewest values
         per side that can reach the level).
     """
-    verdicts.check_confidence(confidence)
+    check_confidence(confidence)
     if not gates:
         raise ValueError("calibration needs at least one A/A comparison")
 
     def judged(gate, limit) -> tuple[set[str], set[str]]:
         """The cells of this gate that check calls regressed, and those it refuses as a
         slowdown no rank test could show (exit 2): either way the gate does not pass."""
-        level = verdicts.lone_level(len(gate), confidence, correction)
-        refused = {s.key for s in gate if verdicts.unjudgeable(s, level, limit)}
-        found = verdicts.judge_family(
+        level = judge.lone_level(len(gate), confidence, correction)
+        refused = {s.key for s in gate if judge.unjudgeable(s, level, limit)}
+        found = judge.judge_family(
             [s for s in gate if s.key not in refused], max_slowdown=limit,
             confidence=confidence, correction=correction, bounds=False,
         )  # fmt: skip
-        return {v.key for v in found if v.status == "regressed"}, refused
+        return {v.key for v in found if v.status == judge.VerdictStatus.REGRESSED}, refused
 
     def alarmed(gate, limit) -> set[str]:
         regressed, refused = judged(gate, limit)
@@ -119,7 +120,7 @@ def calibrate_gates(
                     detectable = d
                     break
         cells[key]["detectable"] = detectable
-    level = verdicts.lone_level(max(len(g) for g in gates), confidence, correction)
+    level = judge.lone_level(max(len(g) for g in gates), confidence, correction)
     samples = [s for gate in gates for s in gate]
     # the cell least able to show a slowdown: its values, and how many it would need
     worst = max(samples, key=lambda s: min_p_value(len(s.current), len(s.baseline)))
@@ -131,12 +132,12 @@ def calibrate_gates(
         "repeats": len(worst.current),
         "level": level,
         "min_p": min_p_value(len(worst.current), len(worst.baseline)),
-        "repeats_needed": verdicts.min_repeats(level, per_value),
+        "repeats_needed": judge.min_repeats(level, per_value),
         "spread": log_spread([s.current for gate in gates for s in gate]),
     }
 
 
-def _slowed(gate: list[verdicts.Sample], key: str, slowdown: float) -> list[verdicts.Sample]:
+def _slowed(gate: list[judge.Sample], key: str, slowdown: float) -> list[judge.Sample]:
     """The gate with one cell's current values made ``slowdown`` slower."""
     return [
         dataclasses.replace(s, current=[x * (1 - slowdown) for x in s.current])
@@ -169,6 +170,6 @@ def calibrate(
             raise ValueError("calibration needs at least two runs of the same code")
         gates = gates_of_runs([{"cell": r} for r in runs])
     else:
-        gates = [[verdicts.Sample("cell", a, [b], interleaved=True)] for a, b in pairs]
+        gates = [[judge.Sample("cell", a, [b], interleaved=True)] for a, b in pairs]
     found = calibrate_gates(gates, confidence=confidence, correction=correction, grid=grid)
     return {**found, **found["cells"]["cell"]}

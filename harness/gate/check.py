@@ -10,9 +10,10 @@ from pathlib import Path
 
 from ..errors import UsageError
 from ..report.table import Column, Table, row, to_markdown, to_text
-from ..results import NOT_RUN, ResultError, cell_key, load_results, planned
+from ..results import Result, ResultError, load_results, planned
 from ..results import fail_on_skip as report_not_run
-from . import ci, stats, verdicts
+from . import ci, options, stats, verdicts
+from .judge import REFUSED, STATUSES, Verdict, VerdictStatus, gate_fails
 
 
 def main(
@@ -36,8 +37,8 @@ def main(
     for p in [*current_paths, *(baseline_paths or [history_dir])]:
         if not Path(p).exists():
             raise UsageError(f"{p}: no such file or folder")
-    limit = verdicts.parse_limit(max_slowdown)
-    confidence = verdicts.parse_confidence(confidence)
+    limit = options.parse_limit(max_slowdown)
+    confidence = options.parse_confidence(confidence)
     ci.check_junit_path(junit)
     if history_dir is not None:
         current, baseline = load_history_pair(current_paths, history_dir, window)
@@ -78,8 +79,8 @@ def run_gate(
     # --fail-on-skip: a cell of the current run that did not run fails the gate, also where
     # nothing else could be compared (a GPU job whose every cell was skipped)
     ran = current if ran is None else ran
-    not_run = {cell_key(d) for d in ran if d["status"] in NOT_RUN} if fail_on_skip else set()
-    if all(v.status == "not compared" for v in found):  # a gate that compared nothing
+    not_run = {r.name for r in map(Result, ran) if r.not_run} if fail_on_skip else set()
+    if all(v.status == VerdictStatus.NOT_COMPARED for v in found):  # a gate that compared nothing
         if not not_run:
             raise UsageError("no cell is present (and ok) in both the current run and the baseline")
         report_not_run(ran)
@@ -91,10 +92,10 @@ def run_gate(
         return 1
     head = header(found, confidence, correction)
     sys.stdout.write(head + "\n\n" + render_check(found, markdown=fmt == "md"))
-    counts = {s: sum(v.status == s for v in found) for s in verdicts.STATUSES}
+    counts = {s: sum(v.status == s for v in found) for s in STATUSES}
     tally = ", ".join(f"{n} {s}" for s, n in counts.items() if n)
     print("\n" + tally, file=sys.stderr)
-    changed = [v for v in found if v.status in verdicts.REFUSED]
+    changed = [v for v in found if v.status in REFUSED]
     for v in changed:
         print(
             f"harness: {v.key}: workload changed ({v.why}): not judged; a change of work is not "
@@ -103,7 +104,7 @@ def run_gate(
         )
     if not_run:
         report_not_run(ran)  # names each: skipped is no pass
-    fails = verdicts.gate_fails(found) or bool(not_run)
+    fails = gate_fails(found) or bool(not_run)
     verdict = "refused" if changed else "failed" if fails else "passed"
     if junit:
         ci.write_junit(junit, found, suite, not_run=not_run)
@@ -113,7 +114,7 @@ def run_gate(
     if verdicts.is_interleaved(current + baseline):
         sides = verdicts.values_by_side(current + baseline, metric)
         for v in found:
-            if v.status == "noisy" and len(sides.get(v.key, {})) == 2:
+            if v.status == VerdictStatus.NOISY and len(sides.get(v.key, {})) == 2:
                 hint = rounds_hint(v, list(sides[v.key].values()), limit, confidence)
                 if hint:
                     print(hint, file=sys.stderr)
@@ -127,23 +128,23 @@ def run_gate(
     return 2 if changed else 1 if fails else 0
 
 
-def header(found: list[verdicts.Verdict], confidence: float, correction: str) -> str:
+def header(found: list[Verdict], confidence: float, correction: str) -> str:
     """The line above the verdicts: the gate's confidence, and how its error rate is held."""
     m = sum(v.p_slower is not None for v in found)
-    alpha = verdicts.percent(verdicts.alpha(confidence))
+    alpha = options.percent(options.alpha(confidence))
     how = (
-        verdicts.CORRECTIONS[correction].format(alpha=alpha, m=m)
+        options.CORRECTIONS[correction].format(alpha=alpha, m=m)
         if m
         else f"{correction} (no cell judged)"
     )
     return (
-        f"Gate at {verdicts.percent(confidence)} confidence; correction {how}. p adj: the "
+        f"Gate at {options.percent(confidence)} confidence; correction {how}. p adj: the "
         "p-value after the correction; bounds: of the ratio, each one-sided at the level its "
         "test was held to."
     )
 
 
-def rounds_hint(v: verdicts.Verdict, sides: list[list[float]], limit: float, confidence: float):
+def rounds_hint(v: Verdict, sides: list[list[float]], limit: float, confidence: float):
     """For a noisy interleaved cell: how many rounds would settle it, if its slowdown is real."""
     spread = stats.log_spread(sides)
     seen = 1 - v.ratio
@@ -174,11 +175,11 @@ def load_history_pair(
         print(f"harness: warning: --baseline-history: {problem}; left out", file=sys.stderr)
     # Never the current run itself (it may be stored in the history already).
     runs = {verdicts.unit_id(d) for d in cur}
-    mine = {str(Path(d["_path"]).resolve()) for d in cur if d.get("_path")}
+    mine = {str(Path(r.path).resolve()) for r in map(Result, cur) if r.path}
     hist = [
         d
         for d in hist
-        if verdicts.unit_id(d) not in runs and str(Path(d.get("_path", "")).resolve()) not in mine
+        if verdicts.unit_id(d) not in runs and str(Path(Result(d).path or "").resolve()) not in mine
     ]
     undated: list[str] = []
     by_cell = {(s.machine, s.key): s for s in series(hist, undated)}
@@ -204,7 +205,7 @@ def load_pair(current: list[Path], baseline: list[Path]) -> tuple[list[dict], li
     return cur, base
 
 
-def render_check(found: list[verdicts.Verdict], markdown: bool = False) -> str:
+def render_check(found: list[Verdict], markdown: bool = False) -> str:
     """The verdicts as a text (or markdown) table, the gate's failures first.
 
     Args:
@@ -213,7 +214,7 @@ def render_check(found: list[verdicts.Verdict], markdown: bool = False) -> str:
     """
     head = ("cell", "verdict", "ratio", "bounds", "p (slower)", "p adj", "n", "why")
     rows = []
-    first = ("regressed", "lost", "workload changed")
+    first = (VerdictStatus.REGRESSED, VerdictStatus.LOST, VerdictStatus.WORKLOAD_CHANGED)
     for v in sorted(found, key=lambda v: (v.status not in first, v.key)):
         ratio = "" if v.ratio is None else f"{v.ratio:.3f}"
         bounds = "" if v.ci is None else f"{_bound(v.ci[0])}-{_bound(v.ci[1])}"

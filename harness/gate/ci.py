@@ -17,11 +17,11 @@ from pathlib import Path
 
 from ..errors import UsageError
 from ..results import make_dir
-from .verdicts import FAILING, REFUSED, Verdict
+from .judge import FAILING, REFUSED, Verdict, VerdictStatus
 
 # GitHub Actions sets it to a file per step; what a step appends there shows on the run's page.
 SUMMARY_ENV = "GITHUB_STEP_SUMMARY"
-SKIPPED = ("noisy", "not compared")
+SKIPPED = (VerdictStatus.NOISY, VerdictStatus.NOT_COMPARED)
 
 
 def check_junit_path(path: Path | None) -> None:

@@ -11,7 +11,10 @@ import html
 from typing import Any
 
 from ..backends import BY_NAME, NAMES
+from ..results import Result
 from . import sections
+from .page import page
+from .svg import svg_open, y_axis
 from .table import to_html
 
 PHASE_COLORS = {
@@ -39,25 +42,20 @@ def _nice_max(x: float) -> float:
 
 def throughput_chart(scenario: str, docs: list[dict]) -> str:
     """Grouped bars: one group per cell, one bar per backend, whiskers from min to max repeat."""
-    ok = [d for d in docs if d["status"] == "ok"]
+    ok = [r for r in map(Result, docs) if r.ok]
     if not ok:
         return ""
-    cells = list(dict.fromkeys(d["cell"]["id"] for d in docs))
-    backends = [b for b in NAMES if any(d["backend"] == b for d in ok)]
-    values = {(d["cell"]["id"], d["backend"]): d["train"]["samples_per_sec"] for d in ok}
-    top = _nice_max(max(v["max"] for v in values.values()))
+    cells = list(dict.fromkeys(Result(d).cell["id"] for d in docs))
+    backends = [b for b in NAMES if any(r.backend == b for r in ok)]
+    values = {(r.cell["id"], r.backend): r.throughput for r in ok}
+    top = _nice_max(max(v.max for v in values.values()))
     width, height, left, bottom = max(360, 100 * len(cells) + 80), 260, 70, 50
     plot_h = height - bottom - 20
     group_w = (width - left - 10) / len(cells)
     bar_w = min(28, (group_w - 16) / max(len(backends), 1))
-    out = [
-        f'<svg class="chart" width="{width}" height="{height}" role="img" aria-label="throughput {_e(scenario)}">'
-    ]
-    for i in range(5):
-        y = 20 + plot_h * i / 4
-        label = top * (1 - i / 4)
-        out.append(f'<line x1="{left}" x2="{width - 10}" y1="{y:.1f}" y2="{y:.1f}" class="grid"/>')
-        out.append(f'<text x="{left - 6}" y="{y + 4:.1f}" text-anchor="end">{label:,.0f}</text>')
+    out = [svg_open(width, height, f"throughput {scenario}")]
+    ticks = ((20 + plot_h * i / 4, f"{top * (1 - i / 4):,.0f}") for i in range(5))
+    out += y_axis(ticks, left, width - 10)
     for gi, cell in enumerate(cells):
         gx = left + gi * group_w + 8
         for bi, backend in enumerate(backends):
@@ -65,16 +63,16 @@ def throughput_chart(scenario: str, docs: list[dict]) -> str:
             if v is None:
                 continue
             x = gx + bi * bar_w
-            h = plot_h * v["median"] / top
+            h = plot_h * v.median / top
             y = 20 + plot_h - h
             out.append(
                 f'<rect x="{x:.1f}" y="{y:.1f}" width="{bar_w - 3:.1f}" height="{h:.1f}" '
                 f'fill="{(BY_NAME[backend].color if backend in BY_NAME else "#888")}"><title>{_e(backend)} {_e(cell)}: median '
-                f"{v['median']:,.0f} samples/s (min {v['min']:,.0f}, max {v['max']:,.0f})</title></rect>"
+                f"{v.median:,.0f} samples/s (min {v.min:,.0f}, max {v.max:,.0f})</title></rect>"
             )
             cx = x + (bar_w - 3) / 2
-            y_lo = 20 + plot_h * (1 - v["min"] / top)
-            y_hi = 20 + plot_h * (1 - v["max"] / top)
+            y_lo = 20 + plot_h * (1 - v.min / top)
+            y_hi = 20 + plot_h * (1 - v.max / top)
             out.append(
                 f'<line x1="{cx:.1f}" x2="{cx:.1f}" y1="{y_lo:.1f}" y2="{y_hi:.1f}" class="whisker"/>'
             )
@@ -110,9 +108,7 @@ def utilization_chart(doc: dict) -> str:
     def y(p: float) -> float:
         return 8 + plot_h * (1 - min(p, 100) / 100)
 
-    out = [
-        f'<svg class="chart" width="{width}" height="{height}" role="img" aria-label="utilization">'
-    ]
+    out = [svg_open(width, height, "utilization")]
     start = samples[0]
     for prev, cur in zip(samples, samples[1:], strict=False):
         if cur["phase"] != prev["phase"] or cur is samples[-1]:
@@ -123,8 +119,7 @@ def utilization_chart(doc: dict) -> str:
                     f'height="{plot_h}" fill="{color}"><title>{_e(start["phase"])}</title></rect>'
                 )
             start = cur
-    for pct in (0, 50, 100):
-        out.append(f'<text x="{left - 4}" y="{y(pct) + 4:.1f}" text-anchor="end">{pct}%</text>')
+    out += y_axis(((y(pct), f"{pct}%") for pct in (0, 50, 100)), left, gap=4)
     cpu = " ".join(f"{x(s['t']):.1f},{y(s['cpu']):.1f}" for s in samples)
     out.append(f'<polyline points="{cpu}" class="cpu"/>')
     gpu_pts = [(s["t"], s["gpus"][0].get("sm")) for s in samples if s.get("gpus")]
@@ -164,11 +159,11 @@ def render_html(docs: list[dict], portability_checks: list[dict] | None = None) 
             body.append(f"<h3>{_e(sections.SCALING_TITLE)}</h3>{to_html(scaling)}")
             body.append(f'<p class="muted">{_e(sections.SCALING_NOTE)}</p>')
         body.append("<details><summary>CPU / GPU utilization over time</summary><div class='grid'>")
-        for d in sdocs:
-            if d["status"] == "ok":
+        for r in map(Result, sdocs):
+            if r.ok:
                 body.append(
-                    f"<figure>{utilization_chart(d)}<figcaption>{_e(d['cell']['id'])} under "
-                    f"{_e(d['backend'])}: CPU % (line), GPU SM % (dashed); shading: warm-up, fit, "
+                    f"<figure>{utilization_chart(r.doc)}<figcaption>{_e(r.cell['id'])} under "
+                    f"{_e(r.backend)}: CPU % (line), GPU SM % (dashed); shading: warm-up, fit, "
                     "evaluate, predict</figcaption></figure>"
                 )
         body.append("</div></details>")
@@ -183,27 +178,4 @@ def render_html(docs: list[dict], portability_checks: list[dict] | None = None) 
     body.append("<h2>Environments</h2>")
     body.append(to_html(sections.environments(docs)))
     body.append(f'<p class="muted">{_e(sections.DETAILS_NOTE)}</p>')
-    return PAGE.replace("{{BODY}}", "\n".join(body))
-
-
-PAGE = """<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>Keras backend comparison</title>
-<style>
-body { font: 14px/1.4 system-ui, sans-serif; margin: 24px; color: #202124; }
-h1 { font-size: 22px; } h2 { font-size: 18px; margin-top: 32px; }
-table { border-collapse: collapse; margin: 12px 0; }
-th, td { border-bottom: 1px solid #dadce0; padding: 4px 10px; text-align: left; }
-th.num, td.num { text-align: right; }
-tr.off td { color: #80868b; }
-.muted { color: #5f6368; } .warn { color: #b06000; font-weight: 600; }
-.chart text { font-size: 11px; fill: #3c4043; }
-.chart .grid { stroke: #eee; } .chart .whisker { stroke: #202124; stroke-width: 1.2; }
-.chart .cpu { fill: none; stroke: #1e8e3e; stroke-width: 1.5; }
-.chart .gpu { fill: none; stroke: #9334e6; stroke-width: 1.5; stroke-dasharray: 4 2; }
-.key { display: inline-block; width: 12px; height: 12px; margin: 0 4px 0 12px; vertical-align: -1px; }
-div.grid { display: flex; flex-wrap: wrap; gap: 12px; }
-figure { margin: 0; } figcaption { font-size: 12px; color: #5f6368; max-width: 420px; }
-</style></head><body>
-{{BODY}}
-</body></html>
-"""
+    return page("Keras backend comparison", body)

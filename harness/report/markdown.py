@@ -6,6 +6,7 @@ The tables and their texts come from sections.py, the one definition the HTML pa
 
 from __future__ import annotations
 
+from ..results import Status
 from . import sections
 from .rows import rows
 from .table import Table, to_markdown
@@ -49,7 +50,7 @@ def _long_reasons(docs: list[dict]) -> list[str]:
     return [
         f"- {r['scenario']}/{r['cell']} under {r['backend']}: {reason}"
         for r in rows(docs)
-        if r["status"] != "ok"
+        if r["status"] != Status.OK
         and len(reason := (r["reason"] or "").replace("|", "/")) > REASON_WIDTH
     ]
 

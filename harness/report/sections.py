@@ -9,7 +9,7 @@ import html
 from typing import Any
 
 from ..backends import NAMES, rank
-from ..results import MAX_SHARDS, NOT_CHECKED, REFERENCE_SAMPLES, TOLERANCE
+from ..results import MAX_SHARDS, NOT_CHECKED, REFERENCE_SAMPLES, TOLERANCE, Result, Status
 from .rows import hardware, rows
 from .table import HTML, RIGHT, Cell, Column, Row, Table, row
 
@@ -44,13 +44,13 @@ def by_scenario(docs: list[dict]) -> dict[str, list[dict]]:
     """The results of each scenario, scenarios in the order their results come."""
     out: dict[str, list[dict]] = {}
     for d in docs:
-        out.setdefault((d.get("scenario") or {}).get("name", "?"), []).append(d)
+        out.setdefault(Result(d).scenario, []).append(d)
     return out
 
 
 def description(docs: list[dict]) -> str:
     """What the scenario file says it measures (its first result's)."""
-    return (docs[0].get("scenario") or {}).get("description") or "" if docs else ""
+    return Result(docs[0]).description if docs else ""
 
 
 COMPARISON_NOTE = (
@@ -77,13 +77,13 @@ def comparison(docs: list[dict]) -> Table:
 
 def _speeds(shown: list[dict[str, Any] | None]) -> list[Cell]:
     """The throughput of each backend in one cell; the fastest shown in bold."""
-    ok = [r["samples_per_sec"] for r in shown if r and r["status"] == "ok"]
+    ok = [r["samples_per_sec"] for r in shown if r and r["status"] == Status.OK]
     best = max(ok, default=None)
     cells = []
     for r in shown:
         if r is None:
             cells.append(Cell("-", css="muted"))
-        elif r["status"] != "ok":
+        elif r["status"] != Status.OK:
             cells.append(Cell(r["status"], css="muted"))
         else:
             text = f"{r['samples_per_sec']:,.0f} ± {r['samples_per_sec_mad']:,.0f}"
@@ -108,23 +108,23 @@ def settings(docs: list[dict]) -> Table | None:
     thread pools (intra-op / inter-op; and tf.data's, where it fed the cell), and the cells
     that ran so. None where no result recorded them (older results)."""
     found: dict[tuple[str, ...], list[str]] = {}
-    for d in docs:
-        s = d.get("backend_settings")
-        if d["status"] != "ok" or not s:
+    for r in map(Result, docs):
+        s = r.backend_settings
+        if not r.ok or not s:
             continue
         if "error" in s:
-            key: tuple[str, ...] = (d["backend"], f"not recorded: {s['error']}")
+            key: tuple[str, ...] = (r.backend, f"not recorded: {s['error']}")
         else:
-            on_cpu = (d.get("device") or {}).get("variables_on") == "cpu"
+            on_cpu = r.variables_on == "cpu"
             key = (
-                d["backend"],
-                _compiled(d["backend"], s.get("jit_compile")),
+                r.backend,
+                _compiled(r.backend, s.get("jit_compile")),
                 "float32 (CPU)" if on_cpu else str(s.get("matmul_precision") or "-"),
                 str(s.get("dtype_policy") or "-"),
                 f"{_threads(s.get('intra_op_threads'))} / {_threads(s.get('inter_op_threads'))}"
                 + (f"; tf.data {s['tf_data_threads'] or 'auto'}" if "tf_data_threads" in s else ""),
             )
-        found.setdefault(key, []).append(d["cell"]["id"])
+        found.setdefault(key, []).append(r.cell["id"])
     if not found:
         return None
     ordered = sorted(found, key=lambda k: (rank(k[0]), k))
@@ -162,11 +162,11 @@ def details(docs: list[dict]) -> Table:
 def _detail_row(doc: dict, r: dict[str, Any]) -> Row:
     backend = f"{r['backend']} {r['backend_version']}" if r["backend_version"] else r["backend"]
     data = f"{r['dataset']}/{r['pipeline']}"
-    if r["status"] != "ok":
+    if r["status"] != Status.OK:
         reason = Cell(r["reason"] or "", span=True)
         return row(r["cell"], backend, r["status"], data, reason, off=True)
     return row(
-        r["cell"], backend, "ok", f"{data} (n={r['train_samples']})",
+        r["cell"], backend, Status.OK, f"{data} (n={r['train_samples']})",
         _throughput(r), f"{r['relative']:.2f}x", f"{r['ms_per_step']:.3f}", step_time(doc),
         _number(r["warmup_seconds"], "{:.2f}", ""), _number(r["test_accuracy"], "{:.3f}"),
         _reload(r["reload_ok"]),
@@ -198,7 +198,7 @@ def _reload(ok: bool | None) -> Cell:
 
 def step_time(doc: dict) -> str:
     """Step-time percentiles over timed chunks of steps; empty where the worker recorded none."""
-    st = (doc.get("train") or {}).get("step_time_ms")
+    st = Result(doc).train.get("step_time_ms")
     if not st:
         return ""
     return f"p50 {st['p50']:.3f} / p90 {st['p90']:.3f} / p99 {st['p99']:.3f} ms"
@@ -233,7 +233,7 @@ def scaling(docs: list[dict]) -> Table | None:
         procs = r["processes"]
         where = f"{r['data_parallel']}" + (f" in {procs} processes" if procs > 1 else "")
         head = (r["cell"], r["backend"], where)
-        if r["status"] != "ok":
+        if r["status"] != Status.OK:
             out.append(row(*head, Cell(f"{r['status']}: {r['reason']}", span=True), off=True))
             continue
         one = r.get("single_device_samples_per_sec")
@@ -258,9 +258,9 @@ def shards(docs: list[dict]) -> list[str]:
     each shard, a warning where they differ (their cells are then not one comparison), and
     any shard of the plan with no result here."""
     found: dict[str, set[str]] = {}
-    for d in docs:
-        if d.get("shard"):
-            found.setdefault(str(d["shard"]), set()).add(hardware(d))
+    for r in map(Result, docs):
+        if r.shard:
+            found.setdefault(str(r.shard), set()).add(hardware(r.doc))
     if not found:
         return []
     kinds = set().union(*found.values())
@@ -294,7 +294,7 @@ def environments(docs: list[dict]) -> Table:
     numbers measured on two machines, or two versions, are not one comparison."""
     runs: dict[tuple[str, ...], set[str]] = {}
     for d in docs:
-        runs.setdefault(_environment(d), set()).add(d.get("run_id") or "?")
+        runs.setdefault(_environment(d), set()).add(Result(d).run_id or "?")
     return Table(
         ENVIRONMENT_COLUMNS,
         tuple(
@@ -313,11 +313,11 @@ def _machine_first(key: tuple[str, ...]) -> tuple[str, ...]:
 
 def _environment(doc: dict) -> tuple[str, ...]:
     """backend, its versions, keras, host, CPU, GPU names: what sets an environment apart."""
-    env = doc.get("environment") or {}
+    env = Result(doc).environment
     versions = ", ".join(f"{k} {v}" for k, v in sorted((env.get("backend_versions") or {}).items()))
     gpus = ", ".join(g.get("name", "?") for g in (env.get("gpu") or {}).get("gpus", []))
     return (
-        doc["backend"], versions or "?", str(env.get("keras")), str(env.get("hostname")),
+        Result(doc).backend, versions or "?", str(env.get("keras")), str(env.get("hostname")),
         str(env.get("cpu_model")), gpus or NO_GPU,
     )  # fmt: skip
 
