@@ -148,3 +148,23 @@ def test_every_command_is_a_module_of_its_own():
 
     modules = {p.stem for p in (ROOT / "commands").glob("*.py")} - {"__init__", "common_args"}
     assert sorted(m for _, m in COMMANDS) == sorted(modules)
+
+
+def test_every_package_names_its_modules():
+    """A newcomer reads a package's docstring first: it names every module in the package."""
+    import importlib
+    import re
+
+    for init in sorted(ROOT.rglob("__init__.py")):
+        package = _module(init)
+        doc = importlib.import_module(package).__doc__ or ""
+        stems = [
+            p.stem
+            for p in init.parent.iterdir()
+            if p.suffix == ".py" or (p / "__init__.py").exists()
+        ]
+        missing = [
+            s for s in sorted(stems)
+            if not s.startswith("__") and not re.search(rf"\b{s}\b", doc)
+        ]  # fmt: skip
+        assert not missing, f"{package}'s docstring does not name {missing}"
