@@ -33,8 +33,9 @@ from ..protocol import ABRole, Options
 from ..results import CALIBRATION, read_manifest, write_json_atomic
 from ..scenario import Scenario
 from . import refcheck
+from .jobs import Job
 from .manifest import check_resume, plan_record, run_dir_for
-from .runner import Job, Runner
+from .runner import Runner
 
 SIDES = ("baseline", "candidate")
 

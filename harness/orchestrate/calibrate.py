@@ -17,6 +17,8 @@ from ..gate.calibrate import calibrate_gates, gates_of_jobs, gates_of_runs
 from ..gate.stats import log_spread, rounds_needed
 from ..results import CALIBRATION_SUFFIX, cell_key, load_results, make_dir
 from . import ab, runner
+from .jobs import new_run_id
+from .jobs import plan as plan_jobs
 
 
 def main(
@@ -29,7 +31,7 @@ def main(
     """
     scenarios = scenario.load_all([scenario_file])
     backends = resolve_backends(backend)
-    jobs, _ = runner.plan(scenarios, backends)
+    jobs, _ = plan_jobs(scenarios, backends)
     if not jobs:
         raise UsageError("no cells to run")
     if interleaved and rounds < 2:
@@ -45,13 +47,13 @@ def main(
         pythons = dict.fromkeys(ab.SIDES, sys.executable)
     for k in range(runs):
         if interleaved:
-            run_dir = Path(out) / f"ab-{runner.new_run_id(backends)}{CALIBRATION_SUFFIX}{k + 1}"
+            run_dir = Path(out) / f"ab-{new_run_id(backends)}{CALIBRATION_SUFFIX}{k + 1}"
             print(f"calibration A/A job {k + 1}/{runs} -> {run_dir}", file=sys.stderr)
             sides = {side: scenarios for side in ab.SIDES}
             plan = ab.plan(run_dir.name, sides, pythons, backends, rounds, run_dir.absolute())
             run = runner.Runner(plan, run_dir, environment=env)
         else:
-            run_dir = Path(out) / f"{runner.new_run_id(backends)}{CALIBRATION_SUFFIX}{k + 1}"
+            run_dir = Path(out) / f"{new_run_id(backends)}{CALIBRATION_SUFFIX}{k + 1}"
             print(f"calibration run {k + 1}/{runs} -> {run_dir}", file=sys.stderr)
             run = runner.Runner(jobs, run_dir, environment=env)
         run.run()

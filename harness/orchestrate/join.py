@@ -26,6 +26,7 @@ from ..environment import environment
 from ..errors import UsageError
 from ..results import write_json_atomic
 from . import runner, shard
+from .jobs import Job, plan
 from .manifest import run_dir_for
 from .run import check_address
 
@@ -37,13 +38,13 @@ class JoinRunner(runner.Runner):
         super().__init__(*args, **kwargs)
         self.wait = wait
 
-    def run_job(self, index: int, job: runner.Job, path: Path) -> dict[str, Any]:
+    def run_job(self, index: int, job: Job, path: Path) -> dict[str, Any]:
         behind = self.catch_up(job)
         if behind:
             return self.skip(index, job, path, behind, "join")
         return super().run_job(index, job, path)
 
-    def catch_up(self, job: runner.Job, clock=time.monotonic) -> str | None:
+    def catch_up(self, job: Job, clock=time.monotonic) -> str | None:
         """Waits until the coordinator listens at this cell's port or at a later cell's;
         None to run this cell, else why it is skipped."""
         multi = self.multi
@@ -76,7 +77,7 @@ def _listening(address: str) -> bool:
 def main(*, backend, coordinator, out, process_id, scenarios, shard_spec, wait) -> int:
     scenarios = scenario.load_all(scenarios)
     backends = resolve_backends(backend)
-    jobs, _ = runner.plan(scenarios, backends)
+    jobs, _ = plan(scenarios, backends)
     if shard_spec is not None:
         jobs = shard.select(jobs, *shard.parse(shard_spec))
     jobs = [j for j in jobs if j.cell.data_parallel_processes > 1]

@@ -11,7 +11,7 @@ from .. import scenario
 from ..errors import UsageError
 from ..results import make_dir, name_problem
 from ..scenario import BEFORE
-from .runner import Job, new_run_id
+from .jobs import Job, new_run_id
 
 
 def run_dir_for(

@@ -19,10 +19,11 @@ from ..results import (
     write_text,
 )
 from . import refcheck, runner, shard
+from .jobs import Job, plan
 from .manifest import check_resume, plan_record, run_dir_for
 
 
-def check_address(address: str, jobs: list[runner.Job]) -> None:
+def check_address(address: str, jobs: list[Job]) -> None:
     """HOST:PORT for --coordinator, with a port for each multi-process cell (PORT, PORT + 1,
     ...), or one line naming it."""
     host, sep, port = address.rpartition(":")
@@ -63,7 +64,7 @@ def main(
     """``harness run``: every cell of the scenarios under each backend, then the reports."""
     scenarios = scenario.load_all(scenarios)
     backends = resolve_backends(backend)
-    jobs, notes = runner.plan(scenarios, backends)
+    jobs, notes = plan(scenarios, backends)
     for note in notes:
         print(f"note: {note}", file=sys.stderr)
     if not jobs:
