@@ -211,18 +211,16 @@ class Runner:
                     if self.verbose:
                         cmd.append("--verbose")
                     launches.append((cmd, env, log))
-                procs_here = processes.start_workers(launches, (read_fd, write_fd), self.verbose)
-                running = [
-                    (i, p, out) for i, p, (out, _) in zip(ids, procs_here, files, strict=True)
-                ]
+                workers = processes.start_workers(launches, (read_fd, write_fd), self.verbose)
+                running = [(i, p, out) for i, p, (out, _) in zip(ids, workers, files, strict=True)]
                 reader = processes.follow_events(read_fd, state)
                 outcome = self._watch(running, index, job, state, started, held)
-                processes.kill_all(procs_here)  # after normal exits, what they left
+                processes.kill_all(workers)  # after normal exits, what they left
                 reader.join(timeout=2)
                 record, record_log = files[0]
                 blank = self._skeleton(job)
                 doc = collect.finalize(
-                    record, procs_here[0].returncode, outcome, state, record_log, blank
+                    record, workers[0].returncode, outcome, state, record_log, blank
                 )
                 if doc["status"] == Status.FAILED and doc.get("phase") == "device":
                     collect.quote_log(doc, record, record_log)
