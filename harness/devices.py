@@ -158,7 +158,7 @@ def device_env(
     if backend == "tensorflow" and kind == "gpu":
         # "Could not find cuda drivers" is an info line, the libraries it could not load are
         # dso_loader's verbose lines: the log of a GPU cell keeps them, and where the cell
-        # fails in its device phase the runner quotes them (runner.LIBRARY_LINES).
+        # fails in its device phase the runner quotes them (collect.LIBRARY_LINES).
         env["TF_CPP_MIN_LOG_LEVEL"] = "0"
         env["TF_CPP_VMODULE"] = "dso_loader=1"
     elif backend == "tensorflow":

@@ -152,14 +152,15 @@ def test_resume_of_a_run_recorded_before_min_time_reads_it_as_it_ran(tmp_path):
     """A run recorded before min_time existed measured exactly its epochs (min_time 0): a
     scenario asking for that resumes; one now measuring for a second is another experiment."""
     from harness import scenario
-    from harness.orchestrate import manifest, runner
+    from harness.orchestrate import manifest
+    from harness.orchestrate.jobs import plan
 
     exact = tmp_path / "exact.toml"
     exact.write_text("[defaults]\nmin_time = 0\n")
     timed = tmp_path / "timed.toml"
     timed.write_text('name = "exact"\n[defaults]\n')
     for path, refused in ((exact, False), (timed, True)):
-        jobs, _ = runner.plan([scenario.load(path)], ["jax"])
+        jobs, _ = plan([scenario.load(path)], ["jax"])
         settings = manifest.plan_record(jobs)
         for cell in settings.values():
             del cell["min_time"]  # as an older harness recorded it

@@ -19,7 +19,7 @@ from conftest import ROOT, cli_env, run_cli
 
 from harness import backends, results, scenario
 from harness.devices import DeviceUnavailable, device_env
-from harness.orchestrate.runner import free_port
+from harness.orchestrate.processes import free_port
 
 # --- scenario checks and device environments (no backend) --------------------------------------
 

@@ -538,9 +538,10 @@ def test_a_process_that_ended_unsupported_gives_the_cell_its_status(tmp_path, mo
     """When one process ends unsupported and another stays (waiting for it in a collective),
     the runner stops it after PEER_GRACE, and the cell is unsupported, not failed."""
     from harness import results
+    from harness.orchestrate import processes
     from harness.orchestrate import runner as runner_mod
 
-    monkeypatch.setattr(runner_mod, "PEER_GRACE", 0.5)
+    monkeypatch.setattr(processes, "PEER_GRACE", 0.5)
     sc = tmp_path / "mp.toml"
     sc.write_text(PROCS)
     from harness import scenario
@@ -562,7 +563,7 @@ def test_a_process_that_ended_unsupported_gives_the_cell_its_status(tmp_path, mo
     state = {"phase": "fit"}
     started = time.monotonic()
     outcome = run._watch([(0, stays, out0), (1, ends, out1)], 1, job, state, started, [])
-    runner_mod._kill_all([stays, ends])
+    processes.kill_all([stays, ends])
     assert 0.5 <= time.monotonic() - started < 10
     assert outcome == "process 1 of 2 ended unsupported: no such engine; the others were stopped"
     assert state["peer_status"] == "unsupported"

@@ -12,13 +12,14 @@ from conftest import ROOT, STUB_HARNESS, run_cli, stub_env
 
 from harness import backends, scenario
 from harness.errors import UsageError
-from harness.orchestrate import runner, shard
+from harness.orchestrate import jobs as planning
+from harness.orchestrate import shard
 
 SHIPPED = sorted((ROOT / "scenarios").glob("*.toml"))
 
 
-def plan() -> list[runner.Job]:
-    jobs, _ = runner.plan(scenario.load_all(SHIPPED), list(backends.NAMES))
+def plan() -> list[planning.Job]:
+    jobs, _ = planning.plan(scenario.load_all(SHIPPED), list(backends.NAMES))
     return jobs
 
 
@@ -108,7 +109,7 @@ def test_the_split_is_fixed_by_the_plan_alone(tmp_path):
     min_time), which no machine, clock or seed may change."""
     sc = tmp_path / "s.toml"
     sc.write_text("[defaults]\nmin_time = 2\n[matrix]\nrepeats = [1, 5, 2, 3]\nseed = [0, 1]\n")
-    jobs, _ = runner.plan([scenario.load(sc)], ["jax", "torch"])
+    jobs, _ = planning.plan([scenario.load(sc)], ["jax", "torch"])
     assert [shard.expected_seconds(j) for j in jobs[:4]] == [16.0, 16.0, 24.0, 24.0]
     assert shard.assign(jobs, 3) == GOLDEN
 

@@ -105,7 +105,7 @@ def test_a_result_of_the_wrong_shape_is_one_line_never_a_traceback(tmp_path, fie
 def test_every_name_the_harness_writes_reads_back():
     """Run ids (plain, A/B, joining, sharded, calibration), scenario names and cell ids as the
     harness makes them pass the reader's check."""
-    from harness.orchestrate.runner import new_run_id
+    from harness.orchestrate.jobs import new_run_id
 
     run = new_run_id(["tensorflow", "jax", "torch"], clock=lambda: 0)
     cal = results.CALIBRATION_SUFFIX

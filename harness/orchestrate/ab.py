@@ -24,17 +24,16 @@ from pathlib import Path
 
 from .. import scenario
 from ..backends import resolve_backends
-from ..environment import environment
 from ..errors import UsageError
 from ..gate import ci
 from ..gate.check import load_pair, run_gate
 from ..gate.verdicts import parse_confidence, parse_limit
 from ..protocol import ABRole, Options
-from ..results import CALIBRATION, read_manifest, write_json_atomic
+from ..results import CALIBRATION
 from ..scenario import Scenario
-from . import refcheck
-from .manifest import check_resume, plan_record, run_dir_for
-from .runner import Job, Runner
+from . import setup
+from .jobs import Job
+from .manifest import AB, plan_record
 
 SIDES = ("baseline", "candidate")
 
@@ -148,16 +147,6 @@ def main(
         "candidate": [scenario.override(sc, candidate_set, "--candidate-set") for sc in loaded],
     }
     backends = resolve_backends(backend)
-    for side, scenarios in sides.items():  # each side's references, in its own interpreter
-        refcheck.check(scenarios, backends, python=pythons[side])
-    run_dir = run_dir_for(
-        resume, out, backends, prefix="ab-", what="A/B run folder", manifest="ab.json"
-    )
-    jobs = plan(run_dir.name, sides, pythons, backends, rounds, run_dir.absolute())
-    if not jobs:
-        raise UsageError("no cells to run for backend(s) " + ", ".join(backends))
-    measured = [j for j in jobs if not j.options.calibrate_only]
-    env = environment()
     settings = {
         "rounds": rounds,
         "backends": backends,
@@ -165,32 +154,31 @@ def main(
         "python": pythons,
         "set": {"baseline": baseline_set, "candidate": candidate_set},
     }
-    manifest = run_dir / "ab.json"
-    if manifest.exists():  # --resume: the rest of the job must be the same experiment
-        started = read_manifest(manifest)
-        for k, v in settings.items():
-            if started.get(k) != v:
-                raise UsageError(
-                    f"--resume: {run_dir} was started with {k} = {started.get(k)}, not {v}; "
-                    "resume with the options it was started with"
-                )
-        check_resume(started, run_dir, backends, jobs)  # and the files' settings
-    else:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        write_json_atomic(
-            manifest,
-            {
-                "ab_id": run_dir.name,
-                "argv": sys.argv,
-                **settings,
-                "settings": plan_record(jobs),
-                "order": "ABBA: each round one worker process per side; its median is one value"
-                + (
-                    " (min_time's epochs chosen first, in calibration/)" if measured != jobs else ""
-                ),
-                "environment": env,
-            },
-        )
+
+    def record(jobs: list[Job]) -> dict:
+        calibrating = any(j.options.calibrate_only for j in jobs)
+        return {
+            **settings,
+            "settings": plan_record(jobs),
+            "order": "ABBA: each round one worker process per side; its median is one value"
+            + (" (min_time's epochs chosen first, in calibration/)" if calibrating else ""),
+        }
+
+    run = setup.start(
+        AB,
+        backends,
+        lambda run_dir: plan(run_dir.name, sides, pythons, backends, rounds, run_dir.absolute()),
+        out=out,
+        resume=resume,
+        # each side's references, in its own interpreter
+        check=[setup.References(sides[side], python=pythons[side]) for side in SIDES],
+        same=settings,  # --resume: the rest of the job must be the same experiment
+        record=record,
+        verbose=keras_verbose,
+        retry_failed=retry_failed,
+    )
+    run_dir, jobs = run.run_dir, run.jobs
+    measured = [j for j in jobs if not j.options.calibrate_only]
     print(
         f"ab {run_dir.name}: {rounds} round(s) x 2 sides x "
         f"{len(measured) // (2 * rounds)} cell(s), one worker each"
@@ -198,7 +186,6 @@ def main(
         + f" -> {run_dir}",
         file=sys.stderr,
     )
-    run = Runner(jobs, run_dir, verbose=keras_verbose, environment=env, retry_failed=retry_failed)
     docs = run.run()
     if run.interrupted:
         print(f"interrupted; finish with: harness ab ... --resume {run_dir}", file=sys.stderr)

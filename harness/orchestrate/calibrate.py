@@ -6,17 +6,18 @@ gate's own (gate/calibrate.py).
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
-from .. import scenario
-from ..backends import resolve_backends
 from ..environment import environment
 from ..errors import UsageError
 from ..gate import verdicts
 from ..gate.calibrate import calibrate_gates, gates_of_jobs, gates_of_runs
 from ..gate.stats import log_spread, rounds_needed
-from ..results import CALIBRATION_SUFFIX, cell_key, load_results, make_dir
-from . import ab, runner
+from ..results import CALIBRATION_SUFFIX, Status, cell_key, load_results, make_dir
+from . import ab, setup
+from .jobs import Job
+from .manifest import AB, RUN
 
 
 def main(
@@ -27,10 +28,9 @@ def main(
     Separate runs (the default) calibrate ``harness check`` against a stored baseline;
     ``--interleaved`` runs A/A jobs of ``harness ab`` and calibrates that.
     """
-    scenarios = scenario.load_all([scenario_file])
-    backends = resolve_backends(backend)
-    jobs, _ = runner.plan(scenarios, backends)
-    if not jobs:
+    planned = setup.plan([scenario_file], backend, empty=False)
+    backends = planned.backends
+    if not planned.jobs:
         raise UsageError("no cells to run")
     if interleaved and rounds < 2:
         raise UsageError("--rounds: at least 2 (the rank test needs several per side)")
@@ -41,19 +41,27 @@ def main(
     # cell, the values of its two sides
     per_run: list[dict[str, list[float]]] = []
     aa_jobs: list[dict[str, tuple[list[float], list[float]]]] = []
-    if interleaved:
+    jobs: list[Job] | Callable[[Path], list[Job]] = planned.jobs
+    if interleaved:  # A/A: both sides the same scenarios, in this interpreter
         pythons = dict.fromkeys(ab.SIDES, sys.executable)
+        sides = dict.fromkeys(ab.SIDES, planned.scenarios)
+
+        def aa_jobs_in(run_dir: Path) -> list[Job]:
+            return ab.plan(run_dir.name, sides, pythons, backends, rounds, run_dir.absolute())
+
+        jobs = aa_jobs_in
     for k in range(runs):
-        if interleaved:
-            run_dir = Path(out) / f"ab-{runner.new_run_id(backends)}{CALIBRATION_SUFFIX}{k + 1}"
-            print(f"calibration A/A job {k + 1}/{runs} -> {run_dir}", file=sys.stderr)
-            sides = {side: scenarios for side in ab.SIDES}
-            plan = ab.plan(run_dir.name, sides, pythons, backends, rounds, run_dir.absolute())
-            run = runner.Runner(plan, run_dir, environment=env)
-        else:
-            run_dir = Path(out) / f"{runner.new_run_id(backends)}{CALIBRATION_SUFFIX}{k + 1}"
-            print(f"calibration run {k + 1}/{runs} -> {run_dir}", file=sys.stderr)
-            run = runner.Runner(jobs, run_dir, environment=env)
+        run = setup.start(
+            AB if interleaved else RUN,
+            backends,
+            jobs,
+            out=out,
+            suffix=f"{CALIBRATION_SUFFIX}{k + 1}",
+            environment=env,
+        )
+        run_dir = run.run_dir
+        what = "A/A job" if interleaved else "run"
+        print(f"calibration {what} {k + 1}/{runs} -> {run_dir}", file=sys.stderr)
         run.run()
         if run.interrupted:  # Ctrl-C ends the calibration, not just this run of it
             print(f"interrupted; calibration runs so far are in {out}", file=sys.stderr)
@@ -74,7 +82,7 @@ def main(
                 {
                     cell_key(d): d["train"][verdicts.METRICS[metric]]["values"]
                     for d in docs
-                    if d["status"] == "ok" and verdicts.has_metric(d, metric)
+                    if d["status"] == Status.OK and verdicts.has_metric(d, metric)
                 }
             )
     unit = "rounds" if interleaved else "repeats"

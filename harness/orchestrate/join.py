@@ -20,30 +20,29 @@ import time
 from pathlib import Path
 from typing import Any
 
-from .. import scenario
-from ..backends import resolve_backends
-from ..environment import environment
 from ..errors import UsageError
-from ..results import write_json_atomic
-from . import runner, shard
-from .manifest import run_dir_for
+from ..results import Status
+from . import setup, shard
+from .jobs import Job
+from .manifest import JOIN
 from .run import check_address
+from .runner import Runner
 
 
-class JoinRunner(runner.Runner):
+class JoinRunner(Runner):
     """A runner that meets the coordinator cell by cell (see the module's docstring)."""
 
     def __init__(self, *args, wait: float, **kwargs):
         super().__init__(*args, **kwargs)
         self.wait = wait
 
-    def run_job(self, index: int, job: runner.Job, path: Path) -> dict[str, Any]:
+    def run_job(self, index: int, job: Job, path: Path) -> dict[str, Any]:
         behind = self.catch_up(job)
         if behind:
             return self.skip(index, job, path, behind, "join")
         return super().run_job(index, job, path)
 
-    def catch_up(self, job: runner.Job, clock=time.monotonic) -> str | None:
+    def catch_up(self, job: Job, clock=time.monotonic) -> str | None:
         """Waits until the coordinator listens at this cell's port or at a later cell's;
         None to run this cell, else why it is skipped."""
         multi = self.multi
@@ -74,9 +73,8 @@ def _listening(address: str) -> bool:
 
 
 def main(*, backend, coordinator, out, process_id, scenarios, shard_spec, wait) -> int:
-    scenarios = scenario.load_all(scenarios)
-    backends = resolve_backends(backend)
-    jobs, _ = runner.plan(scenarios, backends)
+    planned = setup.plan(scenarios, backend, empty=False)
+    backends, jobs = planned.backends, planned.jobs
     if shard_spec is not None:
         jobs = shard.select(jobs, *shard.parse(shard_spec))
     jobs = [j for j in jobs if j.cell.data_parallel_processes > 1]
@@ -95,41 +93,28 @@ def main(*, backend, coordinator, out, process_id, scenarios, shard_spec, wait) 
             )
     if not wait > 0:
         raise UsageError(f"--wait {wait}: must be a number of seconds > 0")
-    run_dir = run_dir_for(
-        None,
-        out,
+    run = setup.start(
+        JOIN,
         backends,
-        prefix="join-",
-        what="join folder",
-        manifest="join.json",
-    )
-    env = environment()
-    write_json_atomic(
-        run_dir / "join.json",
-        {
-            "run_id": run_dir.name,
-            "argv": sys.argv,
+        jobs,
+        out=out,
+        record=lambda jobs: {
             "backends": backends,
             "coordinator": coordinator,
             "process_id": process_id,
             "cells": [j.key for j in jobs],
-            "environment": env,
         },
-    )
-    print(
-        f"joining {len(jobs)} multi-process cell(s) at {coordinator} as process "
-        f"{process_id} -> {run_dir}",
-        file=sys.stderr,
-    )
-    run = JoinRunner(
-        jobs,
-        run_dir,
-        environment=env,
+        runner=JoinRunner,
         coordinator=coordinator,
         processes_here=[process_id],
         wait=wait,
     )
+    print(
+        f"joining {len(jobs)} multi-process cell(s) at {coordinator} as process "
+        f"{process_id} -> {run.run_dir}",
+        file=sys.stderr,
+    )
     docs = run.run()
     if run.interrupted:
         return 130
-    return 1 if any(d["status"] == "failed" for d in docs) else 0  # as `harness run`
+    return 1 if any(d["status"] == Status.FAILED for d in docs) else 0  # as `harness run`

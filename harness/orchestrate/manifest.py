@@ -1,9 +1,11 @@
-"""A run's manifest (``run.json``, or ``ab.json`` of an A/B run): what it planned, and the
-checks that let ``--resume`` finish it without mixing in another experiment.
+"""A run's manifest (``run.json``, ``ab.json`` of an A/B run, ``join.json`` of a joining
+host): the kinds of run folder, what a run planned, and the checks that let ``--resume``
+finish it without mixing in another experiment.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -11,25 +13,41 @@ from .. import scenario
 from ..errors import UsageError
 from ..results import make_dir, name_problem
 from ..scenario import BEFORE
-from .runner import Job, new_run_id
+from .jobs import Job, new_run_id
+
+
+@dataclasses.dataclass(frozen=True)
+class Kind:
+    """A kind of run folder: its name's prefix, what a message calls it, its manifest and
+    the manifest's key for the folder's name."""
+
+    prefix: str
+    what: str
+    manifest: str
+    id_key: str = "run_id"
+
+
+RUN = Kind("", "run folder", "run.json")
+AB = Kind("ab-", "A/B run folder", "ab.json", id_key="ab_id")
+JOIN = Kind("join-", "join folder", "join.json")
 
 
 def run_dir_for(
     resume: str | Path | None,
     out: str | Path,
     backends: list[str],
-    prefix: str = "",
-    what: str = "run folder",
-    manifest: str = "run.json",
+    kind: Kind = RUN,
     suffix: str = "",
+    make: bool = True,
 ) -> Path:
-    """The folder of a new run under ``--out`` (created now, so an unusable ``--out`` is one
-    line before any cell runs), or the one ``--resume`` names (it must hold the run's
-    manifest: resuming into any other folder would write results there)."""
+    """The folder of a new run under ``--out`` (created now unless ``make`` is false, so an
+    unusable ``--out`` is one line before any cell runs), or the one ``--resume`` names (it
+    must hold the run's manifest: resuming into any other folder would write results
+    there)."""
     if resume:
         run_dir = Path(resume)
-        if not (run_dir / manifest).is_file():
-            raise UsageError(f"--resume: {run_dir} is not a {what} (no {manifest})")
+        if not (run_dir / kind.manifest).is_file():
+            raise UsageError(f"--resume: {run_dir} is not a {kind.what} (no {kind.manifest})")
         # The run id its results record is the folder's name: `--resume .` names it too.
         if run_dir.name in ("", ".", ".."):
             run_dir = run_dir.resolve()
@@ -37,10 +55,11 @@ def run_dir_for(
         if problem:  # a reader would refuse the results
             raise UsageError(f"--resume: {run_dir}: the run folder's name {problem}")
         return run_dir
-    run_dir = Path(out) / (prefix + new_run_id(backends) + suffix)
+    run_dir = Path(out) / (kind.prefix + new_run_id(backends) + suffix)
     if run_dir.exists():
         raise UsageError(f"{run_dir} already exists; wait a second or use --resume")
-    make_dir(run_dir, f"--out {out}")
+    if make:
+        make_dir(run_dir, f"--out {out}")
     return run_dir
 
 
@@ -49,9 +68,18 @@ def plan_record(jobs: list[Job]) -> dict[str, dict]:
     return {j.key: j.cell.to_json() for j in jobs}
 
 
-def check_resume(started: dict, run_dir: Path, backends: list[str], jobs: list[Job]) -> None:
+def check_resume(
+    started: dict, run_dir: Path, backends: list[str], jobs: list[Job], same: dict | None = None
+) -> None:
     """Refuses to finish a run with other scenarios, settings or backends than it started
-    with: one run would silently mix two experiments."""
+    with: one run would silently mix two experiments. ``same``: more of the manifest's
+    entries that must hold the values given (the options of ``harness ab``)."""
+    for k, v in (same or {}).items():
+        if started.get(k) != v:
+            raise UsageError(
+                f"--resume: {run_dir} was started with {k} = {started.get(k)}, not {v}; "
+                "resume with the options it was started with"
+            )
     again = "resume with the scenario files, --backend and --shard it was started with"
     if started.get("backends") != backends:
         raise UsageError(

@@ -5,24 +5,16 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from .. import scenario
-from ..backends import resolve_backends
-from ..environment import environment
 from ..errors import UsageError
 from ..report.markdown import render_markdown
+from ..results import Status, load_results, write_text
 from ..results import fail_on_skip as report_not_run
-from ..results import (
-    load_results,
-    make_dir,
-    read_manifest,
-    write_json_atomic,
-    write_text,
-)
-from . import refcheck, runner, shard
-from .manifest import check_resume, plan_record, run_dir_for
+from . import setup, shard
+from .jobs import Job
+from .manifest import RUN, plan_record
 
 
-def check_address(address: str, jobs: list[runner.Job]) -> None:
+def check_address(address: str, jobs: list[Job]) -> None:
     """HOST:PORT for --coordinator, with a port for each multi-process cell (PORT, PORT + 1,
     ...), or one line naming it."""
     host, sep, port = address.rpartition(":")
@@ -61,67 +53,52 @@ def main(
     shard_spec,
 ) -> int:
     """``harness run``: every cell of the scenarios under each backend, then the reports."""
-    scenarios = scenario.load_all(scenarios)
-    backends = resolve_backends(backend)
-    jobs, notes = runner.plan(scenarios, backends)
-    for note in notes:
-        print(f"note: {note}", file=sys.stderr)
-    if not jobs:
-        raise UsageError("no cells to run for backend(s) " + ", ".join(backends))
+    planned = setup.plan(scenarios, backend, notes=True)
+    backends, jobs = planned.backends, planned.jobs
     part = None
     if shard_spec is not None:  # an empty --shard "$VAR" is a mistake, not "no sharding"
         k, n = shard.parse(shard_spec)
         part = f"{k}/{n}"
-        planned_jobs = len(jobs)
         jobs = shard.select(jobs, k, n)
-        print(f"shard {part}: {len(jobs)} of {planned_jobs} cell(s)", file=sys.stderr)
+        print(f"shard {part}: {len(jobs)} of {len(planned.jobs)} cell(s)", file=sys.stderr)
         if not jobs:  # more runners than cells: this one has nothing to do, and that is fine
             print(f"shard {part} holds no cell of this plan; nothing to run", file=sys.stderr)
             return 0
     if coordinator is not None:
         check_address(coordinator, jobs)
-    # The user's model and dataset functions, tried once before anything is written
-    refcheck.check(scenarios, backends, [j.cell for j in jobs])
-    if report and Path(report).is_dir():
-        raise UsageError(f"--report {report}: a folder, not a file")
-    if resume and (Path(resume) / "run.json").is_file():
-        manifest = Path(resume) / "run.json"
-        check_resume(read_manifest(manifest), manifest.parent, backends, jobs)
-    if report:  # written after the cells: an unusable path must fail before them
-        make_dir(Path(report).parent, f"--report {report}")
-    # Shards of a CI matrix start in the same second: their folders must differ when merged.
-    suffix = f"-shard{part.replace('/', 'of')}" if part else ""
-    run_dir = run_dir_for(resume, out, backends, suffix=suffix)
-    env = environment()
-    manifest = run_dir / "run.json"
-    settings = plan_record(jobs)
-    if not manifest.exists():
-        write_json_atomic(
-            manifest,
-            {
-                "run_id": run_dir.name,
-                "argv": sys.argv,
-                "backends": backends,
-                "scenarios": [sc.path for sc in scenarios],
-                "cells": list(settings),  # the keys alone, as older manifests have them
-                "settings": settings,
-                "shard": part,
-                "environment": env,
-            },
-        )
-    print(
-        f"run {run_dir.name}: {len(jobs)} cell(s) under {', '.join(backends)} -> {run_dir}",
-        file=sys.stderr,
-    )
-    run = runner.Runner(
+
+    def record(jobs: list[Job]) -> dict:
+        settings = plan_record(jobs)
+        return {
+            "backends": backends,
+            "scenarios": [sc.path for sc in planned.scenarios],
+            "cells": list(settings),  # the keys alone, as older manifests have them
+            "settings": settings,
+            "shard": part,
+        }
+
+    run = setup.start(
+        RUN,
+        backends,
         jobs,
-        run_dir,
+        out=out,
+        resume=resume,
+        # Shards of a CI matrix start in the same second: their folders must differ when merged.
+        suffix=f"-shard{part.replace('/', 'of')}" if part else "",
+        # The user's model and dataset functions, tried once before anything is written
+        check=[setup.References(planned.scenarios, [j.cell for j in jobs])],
+        outputs={"--report": report},
+        record=record,
         verbose=keras_verbose,
-        environment=env,
         retry_failed=retry_failed,
         coordinator=coordinator,
         processes_here=[0] if coordinator is not None else None,
         shard=part,
+    )
+    run_dir = run.run_dir
+    print(
+        f"run {run_dir.name}: {len(jobs)} cell(s) under {', '.join(backends)} -> {run_dir}",
+        file=sys.stderr,
     )
     docs = run.run()
     print(render_markdown(docs))
@@ -135,7 +112,7 @@ def main(
         print(f"interrupted; finish with: harness run ... --resume {run_dir}", file=sys.stderr)
         return 130
     code = 0
-    failed = [d for d in docs if d["status"] == "failed"]
+    failed = [d for d in docs if d["status"] == Status.FAILED]
     if failed:
         print(
             f"{len(failed)} cell(s) failed; see the reasons above and {run_dir}/logs",

@@ -13,7 +13,7 @@ import re
 
 from ..errors import UsageError
 from ..results import MAX_SHARDS
-from .runner import Job
+from .jobs import Job
 
 # Seconds a worker spends outside its measured fits: interpreter and backend import, data,
 # build and compile, evaluate, save and reload (about what this machine's CPU cells take).
