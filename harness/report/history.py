@@ -106,25 +106,22 @@ def chart(s: Series, width: int = 640, height: int = 220) -> str:
             f"{html.escape(p.commit)} {html.escape(p.date[:19])} {html.escape(p.run_id)}: "
             f"{p.median:,.0f} ± {p.mad:,.0f}</title></circle>"
         )
+
+    def mark(kind: str, index: int, label: str, label_y: float, title: str | None) -> None:
+        """A vertical line between run ``index - 1`` and ``index``, labelled beside it."""
+        xs = (x(index - 1) + x(index)) / 2
+        inner = f"<title>{html.escape(title)}</title></line>" if title else "/>"
+        parts.append(
+            f'<line class="{kind}" x1="{xs:.1f}" x2="{xs:.1f}" y1="{pad_t}" y2="{height - pad_b}"'
+            + (">" + inner if title else inner)
+        )
+        parts.append(f'<text class="{kind}label" x="{xs + 4:.1f}" y="{label_y}">{label}</text>')
+
     for b in s.breaks:
-        xs = (x(b.index - 1) + x(b.index)) / 2
-        parts.append(
-            f'<line class="break" x1="{xs:.1f}" x2="{xs:.1f}" y1="{pad_t}" y2="{height - pad_b}">'
-            f"<title>{html.escape(b.label)}</title></line>"
-        )
-        parts.append(
-            f'<text class="breaklabel" x="{xs + 4:.1f}" y="{height - pad_b - 4}">'
-            f"{html.escape(_short(b.label))}</text>"
-        )
+        mark("break", b.index, html.escape(_short(b.label)), height - pad_b - 4, b.label)
     for st in s.steps:
-        xs = (x(st.index - 1) + x(st.index)) / 2
-        parts.append(
-            f'<line class="step" x1="{xs:.1f}" x2="{xs:.1f}" y1="{pad_t}" y2="{height - pad_b}"/>'
-        )
-        parts.append(
-            f'<text class="steplabel" x="{xs + 4:.1f}" y="{pad_t + 12}">{st.change:+.1%} at '
-            f"{html.escape(s.points[st.index].commit[:7])}</text>"
-        )
+        commit = html.escape(s.points[st.index].commit[:7])
+        mark("step", st.index, f"{st.change:+.1%} at {commit}", pad_t + 12, None)
     parts.append(
         f'<text x="{pad_l}" y="{height - 8}">{html.escape(s.points[0].commit[:7])}</text>'
         f'<text x="{width - pad_r}" y="{height - 8}" text-anchor="end">'
