@@ -331,6 +331,7 @@ def test_a_data_parallel_gpu_cell_that_sees_no_gpu_fails_where_one_is_there(
     """Keras' engine meets a broken CUDA stack first, as "0 gpu devices": that is a failure
     where a GPU is there, and the engine's skip only on a machine without one."""
     from harness import monitor
+    from harness.protocol import Task
     from harness.scenario import Cell
     from harness.worker import cell as worker_cell
     from harness.worker import devices as worker_devices
@@ -345,7 +346,7 @@ def test_a_data_parallel_gpu_cell_that_sees_no_gpu_fails_where_one_is_there(
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0,1")
     cell = Cell(scenario="s", id="dp2", device="gpu", data_parallel=2)
     task = {"cell": cell.to_json(), "backend": "jax", "scenario": {"name": "s"}}
-    worker = worker_cell.Worker(task, tmp_path / "result.json", None, False)
+    worker = worker_cell.Worker(Task.from_json(task), tmp_path / "result.json", None, False)
     if present:
         with pytest.raises(GpuUnusable, match=f"but jax cannot use it: {BROKEN}"):
             worker._start_parallel()
