@@ -84,7 +84,7 @@ def test_the_rules_can_fail():
     """The reader finds what the rules look for (a rule over nothing would always pass)."""
     found = _imports(ROOT / "orchestrate" / "ab.py")
     assert {"harness.gate.check", "harness.orchestrate.runner", "harness.results"} <= found
-    assert "harness.gate.stats" in _imports(ROOT / "worker" / "cell.py")
+    assert "harness.gate.stats" in _imports(ROOT / "worker" / "train.py")
 
 
 def _stdlib_imports(path: Path) -> set[str]:
