@@ -117,7 +117,7 @@ def test_the_rules_can_fail():
     """The reader finds what the rules look for (a rule over nothing would always pass)."""
     found = _imports(ROOT / "orchestrate" / "ab.py")
     assert {"harness.gate.check", "harness.orchestrate.setup", "harness.results"} <= found
-    assert "harness.gate.stats" in _imports(ROOT / "worker" / "cell.py")
+    assert "harness.gate.stats" in _imports(ROOT / "worker" / "train.py")
     assert _layer("harness.commands.run") > _layer("harness.gate.check") > _layer("harness.results")
     assert _layer("harness.results") > _layer("harness.errors") > _layer("harness.worker.cell")
 

@@ -123,6 +123,17 @@ def load_dataset(
     return ds
 
 
+def load_for_cell(cell: Any) -> Dataset:
+    """The built-in dataset a scenario cell names, at its seed, sizes and local file."""
+    return load_dataset(
+        cell.dataset,
+        seed=cell.seed,
+        train_samples=cell.train_samples,
+        test_samples=cell.test_samples,
+        data_path=cell.data_path,
+    )
+
+
 def _mnist(data_path: str | None) -> Dataset:
     path = data_path or os.environ.get(MNIST_ENV)
     if path:

@@ -32,7 +32,7 @@ def check_one(task: dict[str, Any]) -> dict[str, Any]:
     import keras
     import numpy as np
 
-    from .data import load_dataset, preprocess
+    from .data import load_for_cell, preprocess
     from .imports import import_ref
 
     reference = np.load(reference_paths(task["model"]), allow_pickle=False)
@@ -43,14 +43,7 @@ def check_one(task: dict[str, Any]) -> dict[str, Any]:
     if inputs.exists():  # what the saving backend predicted from
         x = np.load(inputs, allow_pickle=False)
     else:  # saved before the inputs were kept: the built-in dataset again
-        ds = load_dataset(
-            cell.dataset,
-            seed=cell.seed,
-            train_samples=cell.train_samples,
-            test_samples=cell.test_samples,
-            data_path=cell.data_path,
-        )
-        x = preprocess(ds.x_test[: len(reference)])
+        x = preprocess(load_for_cell(cell).x_test[: len(reference)])
     try:
         model = keras.saving.load_model(task["model"])
     except Exception as exc:

@@ -2,9 +2,9 @@
 
 One training sample of the model costs ``train_flops_per_sample`` FLOPs, almost all of it in
 matrix products of shape (batch x 784) @ (784 x 128). This probe times that product on the
-cell's device and dtype with the backend's own compiled matmul, many products per call so that
-dispatch overhead does not hide the kernel rate, synchronised before the clock is read. It is
-backend-specific by nature, like devices.py.
+cell's device and dtype with the backend's own compiled matmul (its module's ``matmul``, in
+backends/<name>.py), many products per call so that dispatch overhead does not hide the kernel
+rate, synchronised before the clock is read.
 """
 
 from __future__ import annotations
@@ -13,6 +13,8 @@ import time
 from typing import Any
 
 import numpy as np
+
+from . import backends
 
 STACK = 64  # products per call: amortises dispatch, keeps each product at the model's shape
 
@@ -30,8 +32,10 @@ def matmul_rate(
         ``{"flops_per_sec", "shape", "dtype", "calls", "seconds", "method"}``.
     """
     dtype = _dtype_for(precision)
-    run = {"jax": _jax, "torch": _torch, "tensorflow": _tf, "numpy": _numpy}[backend]
-    call, sync = run(m, k, n, dtype)
+    if backend == "numpy":  # the reference a CPU user knows, beside the backend's own
+        call, sync = _numpy(m, k, n, dtype)
+    else:
+        call, sync = backends.get(backend).matmul(STACK, m, k, n, dtype)
     sync(call())  # compile / warm up
     sync(call())
     calls, start = 0, time.perf_counter()
@@ -58,38 +62,3 @@ def _numpy(m, k, n, dtype):
     a = np.ones((STACK, m, k), np.float32)
     b = np.ones((k, n), np.float32)
     return (lambda: a @ b), (lambda out: out)
-
-
-def _jax(m, k, n, dtype):
-    import jax
-    import jax.numpy as jnp
-
-    a = jnp.ones((STACK, m, k), dtype)
-    b = jnp.ones((k, n), dtype)
-    f = jax.jit(lambda a, b: a @ b)
-    return (lambda: f(a, b)), (lambda out: out.block_until_ready())
-
-
-def _torch(m, k, n, dtype):
-    import torch
-
-    device = "cuda" if torch.cuda.is_available() else "cpu"
-    tdtype = getattr(torch, dtype)
-    a = torch.ones((STACK, m, k), dtype=tdtype, device=device)
-    b = torch.ones((k, n), dtype=tdtype, device=device)
-
-    def sync(out):
-        if device == "cuda":
-            torch.cuda.synchronize()
-        return out
-
-    return (lambda: torch.matmul(a, b)), sync
-
-
-def _tf(m, k, n, dtype):
-    import tensorflow as tf
-
-    a = tf.ones((STACK, m, k), dtype)
-    b = tf.ones((k, n), dtype)
-    f = tf.function(lambda a, b: tf.linalg.matmul(a, b), jit_compile=False)
-    return (lambda: f(a, b)), (lambda out: out[0, 0, 0].numpy())
