@@ -5,6 +5,9 @@ rename) and never silently overwritten. Reading checks the schema version, so ol
 loading and files from a newer harness are refused with a clear message. What a result says
 (its statuses, its rates, the read-only view ``Result``) is in result_view.py; its names are
 importable from here too.
+
+Longer than 400 lines, and one concern: every check a result file gets before anything reads
+it (result files are data from anywhere) sits beside the reading it guards.
 """
 
 from __future__ import annotations

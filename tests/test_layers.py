@@ -168,3 +168,15 @@ def test_every_package_names_its_modules():
             if not s.startswith("__") and not re.search(rf"\b{s}\b", doc)
         ]  # fmt: skip
         assert not missing, f"{package}'s docstring does not name {missing}"
+
+
+LONG = 400  # lines: a module longer holds one concern and its docstring says why
+
+
+def test_a_long_module_says_why():
+    import importlib
+
+    for name, path in MODULES.items():
+        if len(path.read_text().splitlines()) > LONG:
+            doc = importlib.import_module(name).__doc__ or ""
+            assert f"Longer than {LONG} lines, and one concern:" in doc, f"{name} is long"

@@ -5,6 +5,9 @@ cell given a verdict, or a sample that judge.py judges with the others.
 
 The names other modules use from the gate's settings (options.py) and its rules (judge.py) are
 also importable from here.
+
+Longer than 400 lines, and one concern: every rule that decides whether two sets of results
+may be compared at all (``check``'s per-cell rules) stays in one reading.
 """
 
 from __future__ import annotations

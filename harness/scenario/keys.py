@@ -7,6 +7,9 @@ Everything else is read from these declarations: :data:`FIELDS` (the validators 
 ``[defaults]``), :data:`MATRIX_FIELDS`, cell ids (:func:`cell_id`), the JSON Schema and the docs'
 key table (schema.py), workload.py's groups, orchestrate/ab.py's ``WORK`` and :data:`BEFORE`.
 tests/test_scenario.py checks that every field is declared in full.
+
+Longer than 400 lines, and one concern: most of it is the declarations, one per key, which
+are meant to be read in one place.
 """
 
 from __future__ import annotations
