@@ -7,7 +7,7 @@ import sys
 import time
 from typing import Any, TextIO
 
-from ..results import Status
+from ..results import Result, Status
 from .jobs import Job
 
 
@@ -72,8 +72,8 @@ def summary_line(index: int, total: int, job: Job, doc: dict[str, Any]) -> str:
     status = doc.get("status")
     head = f"[{index}/{total}] {job.backend:<10} {job.label}  {status}"
     if status == Status.OK:
-        sps = doc["train"]["samples_per_sec"]
+        sps = Result(doc).throughput
         acc = (doc.get("evaluate") or {}).get("accuracy")
         tail = "" if acc is None else f"  test acc {acc:.3f}"
-        return f"{head}  {sps['median']:,.0f} samples/s (cv {sps['cv']:.1%}){tail}"
+        return f"{head}  {sps.median:,.0f} samples/s (cv {sps.cv:.1%}){tail}"
     return f"{head}: {doc.get('reason')}"
