@@ -7,7 +7,8 @@ Layers, top down (tests/test_layers.py holds the direction):
   draws every page; ``dmon.py`` is ``harness monitor``.
 - What they all read: ``scenario/`` (scenario files and their keys), ``results.py`` (result
   files: write, find, read), ``result_view.py`` (what a result says: statuses, rates, a
-  read-only view), ``workload.py`` (what a cell computes), ``environment.py`` (the machine and
+  read-only view), ``result_shape.py`` (the shape a result file must have before anything
+  reads it), ``workload.py`` (what a cell computes), ``environment.py`` (the machine and
   versions), ``protocol.py`` (the task a worker is given), ``monitor.py`` (the CPU/GPU sampler
   and NVML).
 - The lowest helpers: ``backends.py`` (the backend list), ``devices.py`` (device strings and

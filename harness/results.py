@@ -22,9 +22,12 @@ import tempfile
 from pathlib import Path
 from typing import Any, TextIO
 
+from . import result_shape
 from .backends import rank
 from .errors import UsageError, UserError
-from .result_view import NOT_RUN, RATE_FIELDS, STATUSES, Result
+from .result_view import NOT_RUN, Result
+from .result_view import RATE_FIELDS as RATE_FIELDS
+from .result_view import STATUSES as STATUSES
 from .result_view import THROUGHPUT as THROUGHPUT
 from .result_view import TYPICAL as TYPICAL
 from .result_view import Rate as Rate
@@ -156,73 +159,10 @@ def read_result(path: Path) -> dict[str, Any]:
 
 def shape_problem(doc: dict[str, Any]) -> str | None:
     """Why a result's fields that the reports, the gate and the history read are not of the
-    types they must be (a file from another machine or a hand's edit), or None.
-
-    Names a field: ``field 'train.samples_per_sec.values': ...``.
-    """
-
-    def kind(field: str, value: Any, types: tuple, what: str, optional: bool = True):
-        if value is None and optional:
-            return None
-        if isinstance(value, bool) or not isinstance(value, types):
-            return f"field '{field}': must be {what}, got {json.dumps(value)[:60]}"
-        return None
-
-    cell = doc["cell"]
-    checks = [
-        kind("status", doc.get("status"), (str,), "a string", optional=False),
-        kind("cell.id", cell.get("id", "?"), (str,), "a string", optional=False),
-        kind("started", doc.get("started"), (str,), "a date string"),
-        kind("environment", doc.get("environment"), (dict,), "an object"),
-        kind("ab", doc.get("ab"), (dict,), "an object"),
-        kind("train", doc.get("train"), (dict,), "an object"),
-        kind("workload", doc.get("workload"), (dict,), "an object"),
-    ]
-    found = next((c for c in checks if c), None)
-    if found:
-        return found
-    if doc["status"] not in STATUSES:
-        return f"field 'status': {doc['status']!r} is none of {', '.join(STATUSES)}"
-    git = (doc.get("environment") or {}).get("git")
-    found = kind("environment.git", git, (dict,), "an object")
-    if found:
-        return found
-    ab = doc.get("ab") or {}
-    if ab and not (isinstance(ab.get("id"), str) and isinstance(ab.get("side"), str)):
-        return "field 'ab': must name its id and side as strings"
-    for name in RATE_FIELDS:
-        rate = (doc.get("train") or {}).get(name)
-        field = f"train.{name}"
-        found = kind(field, rate, (dict,), "an object")
-        if found or rate is None:
-            if found:
-                return found
-            continue
-        values = rate.get("values")
-        if values is not None and not (
-            isinstance(values, list)
-            and all(
-                isinstance(v, int | float)
-                and not isinstance(v, bool)
-                and math.isfinite(v)
-                and v > 0
-                for v in values
-            )
-        ):
-            return f"field '{field}.values': must be a list of positive numbers"
-        found = kind(f"{field}.median", rate.get("median"), (int, float), "a number")
-        if found:
-            return found
-    work = doc.get("workload")
-    if work is not None:
-        found = (
-            kind("workload.id", work.get("id"), (str,), "a string")
-            or kind("workload.parts", work.get("parts"), (dict,), "an object", optional=False)
-            or kind("workload.method", work.get("method"), (dict,), "an object", optional=False)
-        )
-        if found:
-            return found
-    return None
+    types they are read as (a file from another machine or a hand's edit), or None; the
+    shape is declared in result_shape.py. Names a field: ``field 'train.samples_per_sec.values':
+    ...``."""
+    return result_shape.problem(doc)
 
 
 # The fields of a result that name files and folders (baselines, portability checks): each a

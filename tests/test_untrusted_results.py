@@ -328,3 +328,60 @@ def test_the_tests_stub_entry_point_runs_the_stub(tmp_path, once):
     assert proc.returncode == 0, proc.stderr
     (doc,), _ = results.load_results([tmp_path / "r"])
     assert doc["status"] == "ok" and doc["stub"] is True
+
+
+def _paths(value, path=()):
+    """Every field of a result document, a list's first item standing for the rest."""
+    yield path
+    if isinstance(value, dict):
+        for key, item in value.items():
+            yield from _paths(item, (*path, key))
+    elif isinstance(value, list) and value:
+        yield from _paths(value[0], (*path, 0))
+
+
+def test_every_field_of_a_result_of_another_type_is_a_note_never_a_traceback(tmp_path):
+    """Each field of a whole result, in turn, of the wrong type or null: compare (markdown,
+    HTML), check and history read the folder, and either use the file or leave it out with a
+    one-line note; none fails with an exception."""
+    import contextlib
+    import io
+    import shutil
+
+    from conftest import ROOT
+
+    from harness import cli
+
+    src = ROOT / "tests" / "golden" / "results" / "compare" / "run-a"
+    (first,) = sorted(src.rglob("bs32--jax.json"))
+    whole = json.loads(first.read_text())
+    root = tmp_path / "r"
+    shutil.copytree(src, root)
+    target = root / first.relative_to(src)
+    tried = 0
+    for path in _paths(whole):
+        if not path or path[0] in ("schema", "schema_version"):
+            continue
+        for bad in ("x", {"a": 1}, None):
+            doc = json.loads(first.read_text())
+            holder = doc
+            for key in path[:-1]:
+                holder = holder[key]
+            holder[path[-1]] = bad
+            target.write_text(json.dumps(doc))
+            for argv in (
+                ["compare", str(root)],
+                ["compare", str(root), "--format", "html"],
+                ["check", str(root), "--baseline", str(root)],
+                ["history", str(root)],
+            ):
+                out, err = io.StringIO(), io.StringIO()
+                with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+                    try:
+                        cli.main(argv)
+                    except Exception as exc:
+                        raise AssertionError(
+                            f"{'.'.join(map(str, path))} = {bad!r}: {argv[0]}"
+                        ) from exc
+                tried += 1
+    assert tried > 300  # the walk reached the whole document

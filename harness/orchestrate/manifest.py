@@ -39,11 +39,12 @@ def run_dir_for(
     kind: Kind = RUN,
     suffix: str = "",
     make: bool = True,
+    resumable: bool = True,
 ) -> Path:
     """The folder of a new run under ``--out`` (created now unless ``make`` is false, so an
     unusable ``--out`` is one line before any cell runs), or the one ``--resume`` names (it
     must hold the run's manifest: resuming into any other folder would write results
-    there)."""
+    there). ``resumable``: the command has a ``--resume`` (calibrate's runs have none)."""
     if resume:
         run_dir = Path(resume)
         if not (run_dir / kind.manifest).is_file():
@@ -57,7 +58,8 @@ def run_dir_for(
         return run_dir
     run_dir = Path(out) / (kind.prefix + new_run_id(backends) + suffix)
     if run_dir.exists():
-        raise UsageError(f"{run_dir} already exists; wait a second or use --resume")
+        again = "wait a second or use --resume" if resumable else "wait a second"
+        raise UsageError(f"{run_dir} already exists; {again}")
     if make:
         make_dir(run_dir, f"--out {out}")
     return run_dir

@@ -124,7 +124,9 @@ def start(
     for option, path in written.items():
         if Path(path).is_dir():
             raise UsageError(f"{option} {path}: a folder, not a file")
-    run_dir = run_dir_for(resume, out, backends, kind, suffix=suffix, make=False)
+    run_dir = run_dir_for(
+        resume, out, backends, kind, suffix=suffix, make=False, resumable=record is not None
+    )
     if callable(jobs):
         jobs = jobs(run_dir)
     if not jobs:

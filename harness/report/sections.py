@@ -167,7 +167,7 @@ def _detail_row(doc: dict, r: dict[str, Any]) -> Row:
         return row(r["cell"], backend, r["status"], data, reason, off=True)
     return row(
         r["cell"], backend, Status.OK, f"{data} (n={r['train_samples']})",
-        _throughput(r), f"{r['relative']:.2f}x", f"{r['ms_per_step']:.3f}", step_time(doc),
+        _throughput(r), f"{r['relative']:.2f}x", _number(r["ms_per_step"], "{:.3f}"), step_time(doc),
         _number(r["warmup_seconds"], "{:.2f}", ""), _number(r["test_accuracy"], "{:.3f}"),
         _reload(r["reload_ok"]),
         _number(r["efficiency"], "{:.0%}", "") + (" (partial)" if r["efficiency_partial"] else ""),
