@@ -10,7 +10,8 @@ A shape is ``NUM``, ``STR`` or ``BOOL``; a dict (an object whose listed keys, wh
 have those shapes; ``"*"`` stands for every key); a one-item list (a list of that shape); or
 a tuple (any one of those shapes). ``None`` (JSON null) is taken for a field not recorded,
 except where its key is written ``"!key"`` (it must be there, in an object that is; ``"!*"``:
-every value) and in a list. What must be there at the top is checked apart (``REQUIRED``; an ok result's throughput).
+every value) and in a list. What an ok result must hold besides is checked apart
+(``OK_REQUIRED``).
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ SUMMARY = {
 NAMED = {"!name": STR, "*": Any}  # an optimizer or loss as a cell records it: its name, arguments
 GPU_LIST = {"gpus": [{"name": STR, "*": Any}], "*": Any}
 SHAPE: dict[str, Any] = {
-    "status": STR,
+    "!status": STR,
     "reason": STR,
     "started": DATE,
     "finished": STR,
@@ -42,7 +43,7 @@ SHAPE: dict[str, Any] = {
     "backend": STR,
     "scenario": {"!name": STR, "description": STR, "file": STR},
     "cell": {
-        "id": STR,
+        "!id": STR,
         "optimizer": NAMED,
         "loss": (STR, NAMED),
         "metrics": [STR],
@@ -85,23 +86,14 @@ SHAPE: dict[str, Any] = {
     "distribution": {"engine": STR, "*": Any},
     "workload": {"id": STR, "!parts": OBJECT, "!method": OBJECT},
 }
-REQUIRED = ("status", "cell.id")
 # What an ok result must hold: the figure every report and the gate read.
 OK_REQUIRED = (f"train.{RATE_FIELDS[0]}.median",)
 
 
 def problem(doc: dict[str, Any]) -> str | None:
     """Why ``doc`` does not have the shape its readers need, naming the field; or None."""
-    for field in REQUIRED:
-        where, _, key = field.rpartition(".")
-        holder = doc.get(where) if where else doc
-        if not isinstance(holder, dict) or holder.get(key) is None:
-            return f"field '{field}': must be {STR}, got null"
     for name in RATE_FIELDS:  # before the rest: the gate ranks these
-        values = (
-            ((doc.get("train") or {}).get(name) or {}) if isinstance(doc.get("train"), dict) else {}
-        )
-        values = values.get("values") if isinstance(values, dict) else None
+        values = _get(doc, f"train.{name}.values")
         if values is not None and not (
             isinstance(values, list) and all(_positive(v) for v in values)
         ):
@@ -116,10 +108,7 @@ def problem(doc: dict[str, Any]) -> str | None:
         return "field 'ab': must name its id and side as strings"
     if doc["status"] == Status.OK:
         for field in OK_REQUIRED:
-            value: Any = doc
-            for key in field.split("."):
-                value = value.get(key) if isinstance(value, dict) else None
-            if value is None:
+            if _get(doc, field) is None:
                 return f"field '{field}': missing in an ok result"
     return None
 
@@ -163,6 +152,14 @@ def _mismatch(value: Any, shape: Any, field: str) -> str | None:
         BOOL: lambda v: isinstance(v, bool),
     }[shape](value)
     return None if ok else f"field '{field}': must be {shape}, got {_show(value)}"
+
+
+def _get(doc: dict[str, Any], field: str) -> Any:
+    """The value at a dotted ``field``, or None where any part of the way is not an object."""
+    value: Any = doc
+    for key in field.split("."):
+        value = value.get(key) if isinstance(value, dict) else None
+    return value
 
 
 def _positive(v: Any) -> bool:
